@@ -1,0 +1,134 @@
+//! Expectations over what already happened: `expectChunks`, `expectSameFiles`.
+
+use crate::checker::lab::Lab;
+use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::steps::{ExpectChunksStep, ExpectSameFilesStep};
+use crate::manifest;
+use crate::units::human_bytes;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
+    let Some(&start) = lab.downloads.get(&(s.peer.clone(), s.game.clone())) else {
+        return Err(Failure::invalid(format!(
+            "expectChunks needs an earlier download{{ peer = {:?}, game = {:?} }}",
+            s.peer, s.game
+        )));
+    };
+    for name in s.only_from.iter().flatten().chain(&s.never_from).chain(&s.served_by) {
+        lab.peer(name).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    }
+    let log = lab.peer(&s.peer).map_err(|e| Failure::invalid(format!("{e:#}")))?.log.clone();
+    let game = |v: &serde_json::Value| v["game_id"] == s.game.as_str();
+    let events: Vec<_> = log.events(start, "download-chunk-finished").into_iter().filter(game).collect();
+    let planned: u64 = log
+        .events(start, "download-begin")
+        .into_iter()
+        .find(game)
+        .and_then(|b| b["bytes"].as_u64())
+        .unwrap_or(0);
+
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    let mut duplicates = Vec::new();
+    let mut largest = 0u64;
+    for e in &events {
+        let bytes = e["bytes"].as_u64().unwrap_or(0);
+        largest = largest.max(bytes);
+        let who = lab.name_of_addr(e["peer_addr"].as_str().unwrap_or("?"));
+        *totals.entry(who).or_default() += bytes;
+        let key = (e["path"].to_string(), e["offset"].as_u64().unwrap_or(0));
+        if !seen.insert(key.clone()) {
+            duplicates.push(format!("{}@{}", key.0, key.1));
+        }
+    }
+    let show = |t: &BTreeMap<String, u64>| {
+        t.iter()
+            .map(|(k, v)| format!("{k}={} ({v} B)", human_bytes(*v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let fail = |expected: String, seen: String| Err(Failure::expect(expected, seen, &[&s.peer]));
+    let delivered: u64 = totals.values().sum();
+    if events.is_empty() {
+        return fail(format!("chunk events for {} on {}", s.game, s.peer), "none".into());
+    }
+    if !duplicates.is_empty() {
+        return fail("no chunk fetched twice".into(), format!("duplicates: {}", duplicates.join(", ")));
+    }
+    if delivered != planned {
+        return fail(
+            format!("chunks covering all {planned} planned bytes"),
+            format!("{delivered} bytes delivered: {}", show(&totals)),
+        );
+    }
+    if let Some(n) = s.chunks
+        && events.len() != n
+    {
+        return fail(format!("{n} chunks"), format!("{} chunks", events.len()));
+    }
+    if let Some(only) = &s.only_from {
+        let strays: Vec<_> = totals.keys().filter(|k| !only.contains(k)).cloned().collect();
+        if !strays.is_empty() {
+            return fail(
+                format!("chunks only from {}", only.join(", ")),
+                format!("chunks from {}: {}", strays.join(", "), show(&totals)),
+            );
+        }
+    }
+    for never in &s.never_from {
+        if totals.get(never).is_some_and(|b| *b > 0) || totals.contains_key(never) {
+            return fail(format!("no chunks from {never}"), show(&totals));
+        }
+    }
+    for who in &s.served_by {
+        if totals.get(who).copied().unwrap_or(0) == 0 {
+            return fail(format!("{who} served bytes"), show(&totals));
+        }
+    }
+    if s.balanced {
+        let group: Vec<u64> = if s.served_by.is_empty() {
+            totals.values().copied().collect()
+        } else {
+            s.served_by.iter().map(|w| totals.get(w).copied().unwrap_or(0)).collect()
+        };
+        let (lo, hi) = (group.iter().min().copied().unwrap_or(0), group.iter().max().copied().unwrap_or(0));
+        if group.len() < 2 || hi - lo > largest {
+            return fail(
+                format!("bytes balanced within one chunk ({}) across at least two sources", human_bytes(largest)),
+                show(&totals),
+            );
+        }
+    }
+    if let Some(want) = &s.totals {
+        let want: BTreeMap<String, u64> = want.iter().map(|(k, v)| (k.clone(), v.0)).collect();
+        let got: BTreeMap<String, u64> = totals.iter().filter(|(_, v)| **v > 0).map(|(k, v)| (k.clone(), *v)).collect();
+        let want_nonzero: BTreeMap<String, u64> = want.iter().filter(|(_, v)| **v > 0).map(|(k, v)| (k.clone(), *v)).collect();
+        if got != want_nonzero {
+            return fail(format!("totals {}", show(&want)), show(&totals));
+        }
+    }
+    Ok(())
+}
+
+pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
+    let root = |name: &str| -> Result<std::path::PathBuf, Failure> {
+        let p = lab.peers.get(name).ok_or_else(|| Failure::invalid(format!("no peer named {name:?}")))?;
+        Ok(p.games_dir.join(&s.game))
+    };
+    let (src, dst) = (root(&s.source)?, root(&s.target)?);
+    let skip = [crate::peer::library::LOCAL_DIR];
+    let want = manifest::build(&src, &skip).map_err(|e| Failure::harness(e, &[&s.source]))?;
+    if want.is_empty() {
+        return Err(Failure::invalid(format!("{} has no files at {}", s.source, src.display())));
+    }
+    let got = manifest::build(&dst, &skip).map_err(|e| Failure::harness(e, &[&s.target]))?;
+    let diff = manifest::diff(&want, &got);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::expect(
+        format!("{}/{} equal to {}/{} ({} files)", s.target, s.game, s.source, s.game, want.len()),
+        diff.to_string(),
+        &[&s.source, &s.target],
+    ))
+}

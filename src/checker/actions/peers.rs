@@ -1,0 +1,121 @@
+//! Peer actions: `peer`, `connect`, `killPeer`.
+
+use crate::checker::actions::fs::inside;
+use crate::checker::lab::{Lab, Spawn, Trigger};
+use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::steps::{ConnectStep, KillPeerStep, PeerStep};
+use anyhow::Context;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
+    if lab.peers.contains_key(&s.name) {
+        return Err(Failure::invalid(format!("a peer named {:?} already exists", s.name)));
+    }
+    let games_dir = games_dir(lab, s)?;
+    let exec = match &s.exec {
+        Some(e) => inside(&lab.scenario_dir, e)
+            .ok()
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from(e)),
+        None => std::env::current_exe()
+            .context("locating this binary")
+            .map_err(|e| Failure::harness(e, &[]))?,
+    };
+    let spec = Spawn {
+        name: s.name.clone(),
+        exec,
+        games_dir,
+        chunk_size: s.chunk_size.map(|c| c.0),
+        args: s.args.clone(),
+        ready_timeout: s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(15)),
+    };
+    lab.spawn(spec).map_err(|e| Failure::harness(e, &[]))?;
+    Ok(())
+}
+
+/// A workspace folder is used in place (scenarios mutate it later); a folder
+/// next to the scenario is copied, so fixtures are never modified.
+fn games_dir(lab: &Lab, s: &PeerStep) -> Result<PathBuf, Failure> {
+    let own = lab.run_dir.join("peers").join(&s.name).join("games");
+    let Some(rel) = &s.games else {
+        std::fs::create_dir_all(&own).map_err(|e| Failure::harness(e.into(), &[]))?;
+        return Ok(own);
+    };
+    if let Ok(p) = inside(&lab.workspace, rel)
+        && p.is_dir()
+    {
+        return Ok(p);
+    }
+    let from_scenario = lab.scenario_dir.join(rel);
+    if from_scenario.is_dir() {
+        copy_tree(&from_scenario, &own).map_err(|e| Failure::harness(e, &[]))?;
+        return Ok(own);
+    }
+    Err(Failure::invalid(format!(
+        "games folder {rel:?} is neither in the run workspace nor at {}",
+        from_scenario.display()
+    )))
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(from)?;
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
+    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(10));
+    for to in s.to.to_vec() {
+        let addr = lab
+            .peer(&to)
+            .map_err(|e| Failure::invalid(format!("{e:#}")))?
+            .addr
+            .clone();
+        let from = lab.peer(&s.from).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+        match from.request(json!({ "cmd": "connect", "addr": addr }), timeout) {
+            Ok(crate::checker::lab::Answer::Result(_)) => {}
+            Ok(crate::checker::lab::Answer::Error { code, message }) => {
+                return Err(Failure::expect(
+                    format!("{} connects to {to} ({addr})", s.from),
+                    format!("error {code}: {message}"),
+                    &[&s.from, &to],
+                ));
+            }
+            Err(e) => return Err(Failure::harness(e, &[&s.from, &to])),
+        }
+    }
+    Ok(())
+}
+
+pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
+    let target = lab.peer(&s.name).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    let Some(on) = &s.on else {
+        target.kill();
+        return Ok(());
+    };
+    let pgid = target.pid;
+    lab.peer(&on.peer).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    crate::peer::lock(&lab.triggers).push(Trigger {
+        watch: on.peer.clone(),
+        event: on.event.clone(),
+        game: on.game.clone(),
+        target: s.name.clone(),
+        target_pgid: pgid,
+        line,
+        fired: Arc::new(AtomicBool::new(false)),
+    });
+    Ok(())
+}

@@ -1,0 +1,431 @@
+//! The lab: the run folder, the peer processes a scenario started, their
+//! event logs, and the guarantee that every peer is reaped.
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Process groups of every live peer, for the signal handler and panics.
+static PROCESS_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Kills every peer process group this process started.
+pub fn kill_all_peers() {
+    for pgid in lock(&PROCESS_GROUPS).drain(..) {
+        // SAFETY: kill(2) with a negative pid signals a process group we created.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Installs the Ctrl-C / SIGTERM handler that reaps peers before exiting.
+pub fn install_signal_handler() {
+    let _ = ctrlc::set_handler(|| {
+        kill_all_peers();
+        eprintln!("interrupted: peers killed");
+        std::process::exit(130);
+    });
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        kill_all_peers();
+        previous(info);
+    }));
+}
+
+/// One stdout line of a peer, numbered in arrival order.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub seq: usize,
+    pub at: Instant,
+    pub value: Value,
+}
+
+/// Everything a peer printed on stdout, shared with its reader thread.
+#[derive(Default)]
+pub struct EventLog {
+    lines: Mutex<Vec<Logged>>,
+    changed: Condvar,
+    closed: AtomicBool,
+}
+
+impl EventLog {
+    pub fn len(&self) -> usize {
+        lock(&self.lines).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn since(&self, seq: usize) -> Vec<Logged> {
+        lock(&self.lines).iter().skip(seq).cloned().collect()
+    }
+
+    /// Events named `name` from `seq` on.
+    pub fn events(&self, seq: usize, name: &str) -> Vec<Value> {
+        self.since(seq)
+            .into_iter()
+            .filter(|l| is_event(&l.value, name))
+            .map(|l| l.value["data"].clone())
+            .collect()
+    }
+
+    fn push(&self, value: Value) {
+        let mut lines = lock(&self.lines);
+        let seq = lines.len();
+        lines.push(Logged { seq, at: Instant::now(), value });
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _guard = lock(&self.lines);
+        self.changed.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the first line at or after `seq` that satisfies `pred`.
+    /// Gives up at `deadline` or when the peer's stdout closes.
+    pub fn wait_for(&self, seq: usize, deadline: Instant, pred: impl Fn(&Value) -> bool) -> Option<Logged> {
+        let mut lines = lock(&self.lines);
+        let mut next = seq;
+        loop {
+            if let Some(hit) = lines.iter().skip(next).find(|l| pred(&l.value)) {
+                return Some(hit.clone());
+            }
+            next = lines.len();
+            let now = Instant::now();
+            if now >= deadline || self.is_closed() {
+                return None;
+            }
+            lines = self
+                .changed
+                .wait_timeout(lines, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+pub fn is_event(v: &Value, name: &str) -> bool {
+    v["type"] == "event" && v["event"] == name
+}
+
+/// Kill `target` when `watch` prints `event` (for `game`, if given).
+pub struct Trigger {
+    pub watch: String,
+    pub event: String,
+    pub game: Option<String>,
+    pub target: String,
+    pub target_pgid: i32,
+    pub line: u32,
+    pub fired: Arc<AtomicBool>,
+}
+
+type Triggers = Arc<Mutex<Vec<Trigger>>>;
+
+/// A running (or killed) peer process.
+pub struct PeerProc {
+    pub name: String,
+    pub pid: i32,
+    pub peer_id: String,
+    pub addr: String,
+    pub games_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub stderr_path: PathBuf,
+    pub events_path: PathBuf,
+    pub log: Arc<EventLog>,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    next_id: u64,
+}
+
+/// How a peer answered a command.
+pub enum Answer {
+    Result(Value),
+    Error { code: String, message: String },
+}
+
+impl PeerProc {
+    /// Sends one control command and waits for its answer.
+    pub fn request(&mut self, mut cmd: Value, timeout: Duration) -> Result<Answer> {
+        self.next_id += 1;
+        let id = format!("k{}", self.next_id);
+        cmd["id"] = json!(id);
+        let start = self.log.len();
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow!("peer {} is not running", self.name))?;
+        writeln!(stdin, "{cmd}")
+            .and_then(|_| stdin.flush())
+            .with_context(|| format!("peer {} is not reading commands (exited?)", self.name))?;
+        let deadline = Instant::now() + timeout;
+        let hit = self.log.wait_for(start, deadline, |v| {
+            v["id"] == json!(id) && (v["type"] == "result" || v["type"] == "error")
+        });
+        match hit {
+            Some(l) if l.value["type"] == "result" => Ok(Answer::Result(l.value["data"].clone())),
+            Some(l) => Ok(Answer::Error {
+                code: l.value["code"].as_str().unwrap_or("").to_string(),
+                message: l.value["error"].as_str().unwrap_or("").to_string(),
+            }),
+            None if self.log.is_closed() => bail!("peer {} exited while running {cmd}", self.name),
+            None => bail!("peer {} did not answer {cmd} within {timeout:?}", self.name),
+        }
+    }
+
+    /// Like `request`, but an error answer is an `Err`.
+    pub fn call(&mut self, cmd: Value, timeout: Duration) -> Result<Value> {
+        match self.request(cmd.clone(), timeout)? {
+            Answer::Result(v) => Ok(v),
+            Answer::Error { code, message } => bail!("peer {} refused {cmd}: {code}: {message}", self.name),
+        }
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILLs the peer's process group and reaps it.
+    pub fn kill(&mut self) {
+        // SAFETY: signals the process group created for this peer.
+        unsafe {
+            libc::kill(-self.pid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        self.stdin = None;
+        lock(&PROCESS_GROUPS).retain(|p| *p != self.pid);
+    }
+
+    /// The last `n` lines of the peer's stderr log.
+    pub fn stderr_tail(&self, n: usize) -> Vec<String> {
+        tail(&self.stderr_path, n)
+    }
+}
+
+fn tail(path: &Path, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+}
+
+/// How to start one peer.
+pub struct Spawn {
+    pub name: String,
+    pub exec: PathBuf,
+    pub games_dir: PathBuf,
+    pub chunk_size: Option<u64>,
+    pub args: Vec<String>,
+    pub ready_timeout: Duration,
+}
+
+/// The run folder and every peer of one scenario run.
+pub struct Lab {
+    pub run_dir: PathBuf,
+    pub workspace: PathBuf,
+    pub scenario_dir: PathBuf,
+    pub catalog_db: PathBuf,
+    pub peers: BTreeMap<String, PeerProc>,
+    pub triggers: Triggers,
+    /// Log position before the last `download` of (peer, game).
+    pub downloads: BTreeMap<(String, String), usize>,
+    pub verbose: bool,
+}
+
+impl Lab {
+    pub fn new(run_dir: PathBuf, scenario_dir: PathBuf, verbose: bool) -> Result<Self> {
+        let workspace = run_dir.join("workspace");
+        std::fs::create_dir_all(&workspace).with_context(|| format!("creating {}", workspace.display()))?;
+        let catalog_db = run_dir.join("game.db");
+        crate::peer::catalog::write_db(crate::peer::catalog::BUILTIN_SOURCE, &catalog_db)?;
+        Ok(Self {
+            run_dir,
+            workspace,
+            scenario_dir,
+            catalog_db,
+            peers: BTreeMap::new(),
+            triggers: Arc::new(Mutex::new(Vec::new())),
+            downloads: BTreeMap::new(),
+            verbose,
+        })
+    }
+
+    pub fn peer(&mut self, name: &str) -> Result<&mut PeerProc> {
+        self.peers
+            .get_mut(name)
+            .ok_or_else(|| anyhow!("no peer named {name:?} (start it with peer{{ name = {name:?} }})"))
+    }
+
+    /// Name of the peer listening on `addr`, or the address itself.
+    pub fn name_of_addr(&self, addr: &str) -> String {
+        self.peers
+            .values()
+            .find(|p| p.addr == addr)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// Starts a peer process and waits for its `ready` line.
+    pub fn spawn(&mut self, spec: Spawn) -> Result<&mut PeerProc> {
+        if self.peers.contains_key(&spec.name) {
+            bail!("a peer named {:?} already exists", spec.name);
+        }
+        let dir = self.run_dir.join("peers").join(&spec.name);
+        let state_dir = dir.join("state");
+        std::fs::create_dir_all(&state_dir)?;
+        let stderr_path = dir.join("stderr.log");
+        let events_path = dir.join("events.jsonl");
+        let stderr = std::fs::File::create(&stderr_path)?;
+        let mut cmd = Command::new(&spec.exec);
+        cmd.arg("peer")
+            .arg("--games-dir")
+            .arg(&spec.games_dir)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--catalog")
+            .arg(&self.catalog_db)
+            .arg("--listen")
+            .arg("127.0.0.1:0");
+        if let Some(c) = spec.chunk_size {
+            cmd.arg("--chunk-size").arg(c.to_string());
+        }
+        cmd.args(&spec.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", spec.exec.display()))?;
+        let pid = child.id() as i32;
+        lock(&PROCESS_GROUPS).push(pid);
+        let stdout = child.stdout.take().context("peer stdout")?;
+        let stdin = child.stdin.take();
+        let log = Arc::new(EventLog::default());
+        let reader_log = log.clone();
+        let triggers = self.triggers.clone();
+        let me = spec.name.clone();
+        let verbose = self.verbose;
+        let mut events_file = std::fs::File::create(&events_path)?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(events_file, "{line}");
+                let value = serde_json::from_str::<Value>(&line)
+                    .unwrap_or_else(|_| json!({ "type": "garbage", "line": line }));
+                fire_triggers(&triggers, &me, &value);
+                if verbose && value["type"] == "event" {
+                    println!("    [{me}] {} {}", value["event"].as_str().unwrap_or("?"), value["data"]);
+                }
+                reader_log.push(value);
+            }
+            reader_log.close();
+        });
+        let deadline = Instant::now() + spec.ready_timeout;
+        let ready = log.wait_for(0, deadline, |v| is_event(v, "ready"));
+        let mut proc = PeerProc {
+            name: spec.name.clone(),
+            pid,
+            peer_id: String::new(),
+            addr: String::new(),
+            games_dir: spec.games_dir,
+            state_dir,
+            stderr_path,
+            events_path,
+            log,
+            child,
+            stdin,
+            next_id: 0,
+        };
+        let Some(ready) = ready else {
+            let tail = proc.stderr_tail(15).join("\n      ");
+            proc.kill();
+            bail!(
+                "peer {} did not print its ready line within {:?}; stderr:\n      {tail}",
+                spec.name,
+                spec.ready_timeout
+            );
+        };
+        proc.peer_id = ready.value["data"]["peer_id"].as_str().unwrap_or_default().to_string();
+        proc.addr = ready.value["data"]["addr"].as_str().unwrap_or_default().to_string();
+        if proc.addr.is_empty() {
+            proc.kill();
+            bail!("peer {}'s ready line has no addr: {}", spec.name, ready.value);
+        }
+        self.peers.insert(spec.name.clone(), proc);
+        self.peer(&spec.name)
+    }
+
+    /// Triggers armed by `killPeer{ on = … }` that never fired.
+    pub fn unfired_triggers(&self) -> Vec<(u32, String)> {
+        lock(&self.triggers)
+            .iter()
+            .filter(|t| !t.fired.load(Ordering::SeqCst))
+            .map(|t| {
+                (
+                    t.line,
+                    format!("killPeer {} on {}:{} was armed but the event never came", t.target, t.watch, t.event),
+                )
+            })
+            .collect()
+    }
+
+    /// Ends every peer: a graceful `shutdown` first, then SIGKILL.
+    pub fn shutdown_all(&mut self) {
+        for p in self.peers.values_mut() {
+            if let Some(stdin) = p.stdin.as_mut() {
+                let _ = writeln!(stdin, "{}", json!({ "cmd": "shutdown" }));
+                let _ = stdin.flush();
+            }
+            p.stdin = None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for p in self.peers.values_mut() {
+            while p.is_alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            p.kill();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in self.peers.values_mut() {
+            p.kill();
+        }
+    }
+}
+
+fn fire_triggers(triggers: &Triggers, watch: &str, v: &Value) {
+    if v["type"] != "event" {
+        return;
+    }
+    for t in lock(triggers).iter() {
+        if t.watch == watch
+            && v["event"] == t.event.as_str()
+            && t.game.as_ref().is_none_or(|g| v["data"]["game_id"] == g.as_str())
+            && !t.fired.swap(true, Ordering::SeqCst)
+        {
+            // SAFETY: signals the target peer's own process group.
+            unsafe {
+                libc::kill(-t.target_pgid, libc::SIGKILL);
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Console reporting: one line per step, failure details with the involved
+//! peers' log tails, and a summary line.
+
+use crate::checker::lab::Lab;
+use crate::checker::outcome::{Failure, exit};
+use console::{Style, Term};
+use std::path::Path;
+use std::time::Duration;
+
+const LOG_TAIL: usize = 12;
+
+pub struct Report {
+    ok: Style,
+    bad: Style,
+    dim: Style,
+}
+
+impl Report {
+    pub fn new() -> Self {
+        // `console` turns colours off by itself when stdout is not a terminal
+        // (or NO_COLOR / CLICOLOR=0 are set).
+        let _ = Term::stdout();
+        Self {
+            ok: Style::new().green(),
+            bad: Style::new().red().bold(),
+            dim: Style::new().dim(),
+        }
+    }
+
+    pub fn line(&self, text: &str) {
+        println!("{text}");
+    }
+
+    pub fn invalid(&self, message: &str) {
+        eprintln!("{} {message}", self.bad.apply_to("invalid scenario:"));
+    }
+
+    pub fn harness_setup(&self, message: &str) {
+        eprintln!("{} {message}", self.bad.apply_to("harness error:"));
+    }
+
+    pub fn start(&self, name: &str, file: &str, steps: usize, run_dir: &Path) {
+        println!("scenario {name} ({file}, {steps} steps)");
+        println!("{}", self.dim.apply_to(format!("run folder: {}", run_dir.display())));
+    }
+
+    pub fn step(&self, n: usize, action: &str, file: &str, line: u32, took: Duration, ok: bool) {
+        let mark = if ok { self.ok.apply_to("✓") } else { self.bad.apply_to("✗") };
+        println!(
+            "  {mark} {n:>3} {action:<16} {:<32} {:>8.2}s",
+            format!("{file}:{line}"),
+            took.as_secs_f64()
+        );
+    }
+
+    pub fn failure(&self, file: &str, line: u32, action: &str, f: &Failure, lab: &Lab) {
+        println!();
+        println!("{} {action} at {file}:{line}", self.bad.apply_to("FAILED"));
+        match f {
+            Failure::Expectation { expected, seen, .. } => {
+                println!("  expected: {expected}");
+                println!("  seen:     {seen}");
+            }
+            Failure::Invalid { message } => println!("  invalid scenario: {message}"),
+            Failure::Harness { message, .. } => println!("  harness error: {message}"),
+        }
+        for name in f.peers() {
+            let Some(p) = lab.peers.get(name) else { continue };
+            println!("  --- {name}: last stderr lines ({})", p.stderr_path.display());
+            for l in p.stderr_tail(LOG_TAIL) {
+                println!("    {}", self.dim.apply_to(l));
+            }
+            println!("  --- {name}: last stdout lines ({})", p.events_path.display());
+            let lines = p.log.since(p.log.len().saturating_sub(LOG_TAIL));
+            for l in lines {
+                println!("    {}", self.dim.apply_to(l.value.to_string()));
+            }
+        }
+        println!();
+    }
+
+    pub fn summary(&self, name: &str, code: i32, took: Duration, run_dir: &Path) {
+        let verdict = match code {
+            exit::PASS => self.ok.apply_to("PASS".to_string()),
+            exit::EXPECTATION => self.bad.apply_to("FAIL".to_string()),
+            exit::INVALID => self.bad.apply_to("INVALID".to_string()),
+            _ => self.bad.apply_to("HARNESS ERROR".to_string()),
+        };
+        println!("{verdict} {name} in {:.1}s (exit {code})", took.as_secs_f64());
+        if code != exit::PASS {
+            println!("logs kept in {}", run_dir.display());
+        }
+    }
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Self::new()
+    }
+}

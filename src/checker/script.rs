@@ -1,0 +1,279 @@
+//! Loading a scenario file: runs the Lua, turns each step constructor's table
+//! into a typed `Step` (recording its line) and collects the `scenario{}`.
+//! Every problem is found here, before any peer starts, and names file:line.
+
+use crate::checker::steps::{Action, Step};
+use crate::units::Span;
+use mlua::{Lua, LuaSerdeExt, Value};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A loaded, validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub path: PathBuf,
+    pub name: String,
+    pub timeout: Option<Duration>,
+    pub steps: Vec<Step>,
+}
+
+/// A load-time error: the message already names `file:line` when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+type Parser = fn(&Lua, Value) -> mlua::Result<Action>;
+
+macro_rules! actions {
+    ($($name:literal => $variant:ident),* $(,)?) => {
+        /// Every action name with the parser for its table.
+        pub const ACTIONS: &[(&str, Parser)] = &[
+            $(($name, |lua, v| Ok(Action::$variant(lua.from_value(v)?))),)*
+        ];
+    };
+}
+
+actions! {
+    "peer" => Peer,
+    "connect" => Connect,
+    "waitGame" => WaitGame,
+    "download" => Download,
+    "expectChunks" => ExpectChunks,
+    "expectSameFiles" => ExpectSameFiles,
+    "killPeer" => KillPeer,
+    "makeGame" => MakeGame,
+}
+
+struct StepBox(Step);
+impl mlua::UserData for StepBox {}
+
+#[derive(Default)]
+struct Collected {
+    scenario: Option<(u32, mlua::Table)>,
+    error: Option<String>,
+}
+
+fn caller_line(lua: &Lua) -> u32 {
+    lua.inspect_stack(1)
+        .map(|d| d.curr_line().max(0) as u32)
+        .unwrap_or(0)
+}
+
+/// Loads and validates `path`.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let display = path.display().to_string();
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| LoadError(format!("{display}: cannot read the scenario file: {e}")))?;
+    load_str(&display, &source, path)
+}
+
+/// Loads scenario text; `display` names the file in messages.
+pub fn load_str(display: &str, source: &str, path: &Path) -> Result<Scenario, LoadError> {
+    let lua = Lua::new();
+    let state = Rc::new(RefCell::new(Collected::default()));
+    let fail = |state: &Rc<RefCell<Collected>>, msg: String| -> mlua::Error {
+        let mut s = state.borrow_mut();
+        if s.error.is_none() {
+            s.error = Some(msg.clone());
+        }
+        mlua::Error::RuntimeError(msg)
+    };
+    let register = || -> mlua::Result<()> {
+        let globals = lua.globals();
+        for (name, parse) in ACTIONS {
+            let st = state.clone();
+            let file = display.to_string();
+            let f = lua.create_function(move |lua, v: Value| {
+                let line = caller_line(lua);
+                let table = match v {
+                    Value::Nil => Value::Table(lua.create_table()?),
+                    Value::Table(t) => Value::Table(t),
+                    other => {
+                        return Err(fail(
+                            &st,
+                            format!("{file}:{line}: {name} takes a table, got a {}", other.type_name()),
+                        ));
+                    }
+                };
+                match parse(lua, table) {
+                    Ok(action) => lua.create_userdata(StepBox(Step { line, action })),
+                    Err(e) => Err(fail(&st, format!("{file}:{line}: {name}: {}", clean(&e)))),
+                }
+            })?;
+            globals.set(*name, f)?;
+        }
+        let st = state.clone();
+        let file = display.to_string();
+        let scenario = lua.create_function(move |lua, t: Value| {
+            let line = caller_line(lua);
+            let Value::Table(t) = t else {
+                return Err(fail(&st, format!("{file}:{line}: scenario takes a table of steps")));
+            };
+            let first = st.borrow().scenario.as_ref().map(|(l, _)| *l);
+            if let Some(first) = first {
+                return Err(fail(
+                    &st,
+                    format!("{file}:{line}: a second scenario{{}} call (the first is at line {first})"),
+                ));
+            }
+            st.borrow_mut().scenario = Some((line, t));
+            Ok(())
+        })?;
+        globals.set("scenario", scenario)?;
+        // A misspelt action is a nil global: say so instead of "attempt to call a nil value".
+        let st = state.clone();
+        let file = display.to_string();
+        let meta = lua.create_table()?;
+        meta.set(
+            "__index",
+            lua.create_function(move |lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
+                let line = caller_line(lua);
+                let key = key.to_string().unwrap_or_default();
+                Err(fail(&st, format!("{file}:{line}: unknown action or name `{key}`")))
+            })?,
+        )?;
+        globals.set_metatable(Some(meta));
+        Ok(())
+    };
+    register().map_err(|e| LoadError(format!("{display}: setting up Lua: {e}")))?;
+
+    let chunk = lua.load(source).set_name(format!("@{display}"));
+    if let Err(e) = chunk.exec() {
+        let first = state.borrow().error.clone();
+        return Err(LoadError(first.unwrap_or_else(|| clean(&e))));
+    }
+    let Some((line, table)) = state.borrow_mut().scenario.take() else {
+        return Err(LoadError(format!("{display}: no scenario{{...}} call in the file")));
+    };
+    collect(display, path, line, table, &lua)
+}
+
+fn collect(display: &str, path: &Path, line: u32, table: mlua::Table, lua: &Lua) -> Result<Scenario, LoadError> {
+    let at = |m: String| LoadError(format!("{display}:{line}: scenario: {m}"));
+    let mut name = None;
+    let mut timeout = None;
+    let mut steps = Vec::new();
+    let len = table.raw_len();
+    for pair in table.pairs::<Value, Value>() {
+        let (k, v) = pair.map_err(|e| at(clean(&e)))?;
+        match k {
+            Value::Integer(i) if i >= 1 && (i as usize) <= len => {}
+            Value::String(s) => {
+                let key = s.to_string_lossy();
+                match key.as_str() {
+                    "name" => {
+                        name = Some(
+                            v.as_string()
+                                .map(|s| s.to_string_lossy())
+                                .ok_or_else(|| at("`name` must be a string".into()))?,
+                        )
+                    }
+                    "timeout" => {
+                        let span: Span = lua.from_value(v).map_err(|e| at(format!("timeout: {}", clean(&e))))?;
+                        timeout = Some(span.0);
+                    }
+                    "description" => {}
+                    other => {
+                        return Err(at(format!(
+                            "unknown field `{other}` (named fields are name, timeout, description)"
+                        )));
+                    }
+                }
+            }
+            other => return Err(at(format!("unexpected key {other:?} in the step list"))),
+        }
+    }
+    for i in 1..=len {
+        let v: Value = table.raw_get(i).map_err(|e| at(clean(&e)))?;
+        let step = match &v {
+            Value::UserData(ud) => ud.borrow::<StepBox>().map(|b| b.0.clone()).ok(),
+            _ => None,
+        };
+        match step {
+            Some(s) => steps.push(s),
+            None => {
+                return Err(at(format!(
+                    "item {i} is a {}, not a step (did you forget the action name?)",
+                    v.type_name()
+                )));
+            }
+        }
+    }
+    if steps.is_empty() {
+        return Err(at("the scenario has no steps".into()));
+    }
+    let name = name.unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| display.to_string())
+    });
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        name,
+        timeout,
+        steps,
+    })
+}
+
+/// The useful part of a Lua/serde error: no traceback, no wrapper noise.
+fn clean(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => clean(cause),
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
+        mlua::Error::DeserializeError(m) => m.clone(),
+        other => other.to_string().lines().next().unwrap_or_default().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(src: &str) -> Result<Scenario, LoadError> {
+        load_str("t.lua", src, Path::new("t.lua"))
+    }
+
+    #[test]
+    fn steps_record_their_lines_and_types() -> Result<(), LoadError> {
+        let s = load_text(
+            "scenario {\n  name = \"demo\",\n  peer { name = \"a\", chunkSize = \"8MiB\" },\n\n  connect { from = \"a\", to = {\"b\", \"c\"} },\n}\n",
+        )?;
+        assert_eq!(s.name, "demo");
+        assert_eq!(s.steps.len(), 2);
+        assert_eq!(s.steps[0].line, 3);
+        assert_eq!(s.steps[1].line, 5);
+        match &s.steps[0].action {
+            Action::Peer(p) => assert_eq!(p.chunk_size.map(|c| c.0), Some(8 << 20)),
+            other => panic!("{other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn mistakes_name_file_and_line() {
+        let cases = [
+            ("scenario {\n peer { name = \"a\", gmaes = \"x\" },\n}", "t.lua:2: peer: unknown field `gmaes`"),
+            ("scenario {\n peer { name = 5 },\n}", "t.lua:2: peer: invalid type"),
+            ("scenario {\n\n dowload { peer = \"a\" },\n}", "t.lua:3: unknown action or name `dowload`"),
+            ("x = 1", "t.lua: no scenario{...} call"),
+            ("scenario { peer{name=\"a\"} }\nscenario { peer{name=\"b\"} }", "t.lua:2: a second scenario{} call (the first is at line 1)"),
+            ("scenario {\n 42,\n}", "item 1 is a integer, not a step"),
+            ("scenario { nmae = \"x\", peer{name=\"a\"} }", "unknown field `nmae`"),
+            ("scenario {\n peer { name = \"a\" \n", "t.lua:"),
+            ("scenario {\n download { peer = \"a\", game = \"g\", expect = \"maybe\" },\n}", "t.lua:2: download: unknown variant `maybe`"),
+            ("scenario {\n makeGame { dir = \"a\", id = \"g\", files = { x = { size = \"1MiB\", contents = \"y\" } } },\n}", "not both"),
+            ("scenario {\n waitGame { peer = \"a\", game = \"g\", timeout = \"3 fortnights\" },\n}", "t.lua:2: waitGame: `3 fortnights`: unknown duration unit"),
+        ];
+        for (src, want) in cases {
+            let err = load_text(src).expect_err(src);
+            assert!(err.0.contains(want), "{src}\n got: {}\nwant: {want}", err.0);
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! lanspread-checker: a LAN game-distribution peer and a Lua scenario checker
+//! that drives real peer processes through their control protocol.
+
+pub mod checker;
+pub mod manifest;
+pub mod peer;
+pub mod units;

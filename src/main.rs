@@ -1,0 +1,97 @@
+use clap::{Parser, Subcommand};
+use lanspread_checker::{checker, peer};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Scenario checker for peer-to-peer LAN game distribution.
+///
+/// Runs one Lua scenario file against real peer processes:
+///
+///   lanspread-checker -s scenarios/s15_skew.lua
+///
+/// Exit codes: 0 every step passed, 1 an expectation failed, 2 the scenario
+/// file is invalid, 3 the harness could not run. The scenario language is
+/// documented in docs/SCENARIOS.md, the peer protocol in docs/PROTOCOL.md.
+#[derive(Parser)]
+#[command(version, about, long_about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// The scenario file to run.
+    #[arg(short = 's', long = "scenario", value_name = "FILE.lua")]
+    scenario: Option<PathBuf>,
+    /// Run folder for peer logs, event streams and the workspace
+    /// (default: a fresh folder under the temp dir, removed when all steps pass).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Keep the default run folder even when the scenario passes.
+    #[arg(long)]
+    keep: bool,
+    /// Stream every peer event to the console.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Validate the scenario file without starting any peer.
+    #[arg(long)]
+    check: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a peer driven by JSON lines on stdin (docs/PROTOCOL.md).
+    Peer(peer::PeerArgs),
+    /// Write a catalog `game.db` from a catalog source (JSON).
+    Catalog {
+        /// Where to write the SQLite database.
+        #[arg(long)]
+        out: PathBuf,
+        /// Catalog source; the compiled-in fixtures/catalog.json when omitted.
+        #[arg(long)]
+        source: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Peer(args)) => match peer::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("peer failed: {e:#}");
+                ExitCode::from(3)
+            }
+        },
+        Some(Cmd::Catalog { out, source }) => {
+            let text = match source {
+                Some(p) => match std::fs::read_to_string(&p) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("reading {}: {e}", p.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                None => peer::catalog::BUILTIN_SOURCE.to_string(),
+            };
+            match peer::catalog::write_db(&text, &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("writing catalog: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        None => {
+            let Some(scenario) = cli.scenario else {
+                eprintln!("nothing to do: give -s FILE.lua to run a scenario (see --help)");
+                return ExitCode::from(2);
+            };
+            let code = checker::run(&checker::RunOptions {
+                scenario,
+                out: cli.out,
+                keep: cli.keep,
+                verbose: cli.verbose,
+                check: cli.check,
+            });
+            ExitCode::from(code as u8)
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The download engine: file lists from catalog-version peers only, a
+//! file-size agreement check, chunks fetched in parallel from every eligible
+//! source (balanced round-robin, failed chunks retried on survivors), bytes
+//! written at their offsets as they arrive, and `version.ini` committed last.
+
+use crate::peer::control::CommandError;
+use crate::peer::library::{self, SENTINEL};
+use crate::peer::mesh::RemotePeer;
+use crate::peer::wire::{self, FileDesc, Request, Response};
+use crate::peer::{Node, Operation, lock};
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::json;
+use std::collections::{BTreeSet, VecDeque};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Chunk requests in flight per source at once.
+const STREAMS_PER_SOURCE: usize = 4;
+const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Where the incoming sentinel waits until every other byte is on disk.
+const SENTINEL_PART: &str = ".lanspread-version.ini.part";
+
+/// Validates a download request and starts it in the background.
+pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
+    library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    let Some(version) = node.catalog.version(game_id).map(str::to_string) else {
+        return Err(CommandError::new(
+            "unknown-game",
+            format!("{game_id} is not in this peer's catalog"),
+        ));
+    };
+    let local = node.library();
+    if local.get(game_id).and_then(|g| g.version.as_deref()) == Some(version.as_str()) {
+        return Err(CommandError::new(
+            "already-downloaded",
+            format!("{game_id} is already downloaded at catalog version {version}"),
+        ));
+    }
+    let sources = lock(&node.mesh).sources(game_id, &version);
+    if sources.is_empty() {
+        return Err(CommandError::new(
+            "no-source",
+            format!("no connected peer offers {game_id} at catalog version {version}"),
+        ));
+    }
+    node.begin_operation(game_id, Operation::Downloading)
+        .map_err(|op| {
+            CommandError::new(
+                "operation-in-progress",
+                format!("{game_id} already has an active operation ({op:?})"),
+            )
+        })?;
+    let node = node.clone();
+    let game_id = game_id.to_string();
+    tokio::spawn(async move {
+        let outcome = run(&node, &game_id, &version, sources).await;
+        node.end_operation(&game_id);
+        if let Err(e) = node.refresh_library() {
+            tracing::warn!("library rescan after download failed: {e:#}");
+        }
+        match outcome {
+            Ok(stats) => {
+                tracing::info!(%game_id, bytes = stats.bytes, ms = stats.duration_ms, "download finished");
+                node.out.event(
+                    "download-finished",
+                    json!({ "game_id": game_id, "version": version, "throughput": stats.to_json() }),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(%game_id, "download failed: {e:#}");
+                node.out.event(
+                    "download-failed",
+                    json!({ "game_id": game_id, "error": format!("{e:#}") }),
+                );
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Throughput figures reported with `download-finished`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub chunks: usize,
+}
+
+impl Throughput {
+    /// Rates derive from the reported integers, so a reader can recompute
+    /// them exactly: mib_per_s = bytes / 2^20 / (duration_ms / 1000).
+    pub fn to_json(self) -> serde_json::Value {
+        let secs = self.duration_ms.max(1) as f64 / 1000.0;
+        let mib_per_s = self.bytes as f64 / (1u64 << 20) as f64 / secs;
+        let mbit_per_s = self.bytes as f64 * 8.0 / 1e6 / secs;
+        json!({
+            "bytes": self.bytes,
+            "duration_ms": self.duration_ms,
+            "mib_per_s": mib_per_s,
+            "mbit_per_s": mbit_per_s,
+            "chunks": self.chunks,
+        })
+    }
+}
+
+/// One piece of one file, fetched from one source in one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub path: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Splits files into chunks of at most `chunk_size`; an empty file is one
+/// empty chunk, so every file is announced by at least one chunk event.
+pub fn plan_chunks(files: &[FileDesc], chunk_size: u64) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    for f in files {
+        if f.size == 0 {
+            out.push(Chunk { path: f.path.clone(), offset: 0, len: 0 });
+            continue;
+        }
+        let mut offset = 0;
+        while offset < f.size {
+            let len = chunk_size.min(f.size - offset);
+            out.push(Chunk { path: f.path.clone(), offset, len });
+            offset += len;
+        }
+    }
+    out
+}
+
+/// Checks that every source sent the same file list; names the first
+/// conflict otherwise.
+pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
+    let Some((first_addr, first)) = lists.first() else {
+        bail!("no source sent a file list");
+    };
+    for (addr, list) in &lists[1..] {
+        for f in first {
+            match list.iter().find(|g| g.path == f.path) {
+                Some(g) if g.size != f.size => bail!(
+                    "file size conflict on {}: {} bytes at {first_addr}, {} bytes at {addr}",
+                    f.path,
+                    f.size,
+                    g.size
+                ),
+                Some(_) => {}
+                None => bail!("file set conflict: {} is at {first_addr} but not at {addr}", f.path),
+            }
+        }
+        if let Some(g) = list.iter().find(|g| !first.iter().any(|f| f.path == g.path)) {
+            bail!("file set conflict: {} is at {addr} but not at {first_addr}", g.path);
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for f in first {
+        library::checked_rel_path(&f.path)?;
+        if f.path.split('/').any(|c| c.starts_with(".lanspread")) {
+            bail!("source offered a reserved path {:?}", f.path);
+        }
+        if !seen.insert(&f.path) {
+            bail!("source listed {} twice", f.path);
+        }
+    }
+    if !first.iter().any(|f| f.path == SENTINEL) {
+        bail!("source file list has no {SENTINEL}");
+    }
+    Ok(first.clone())
+}
+
+async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Vec<FileDesc>)> {
+    let (mut send, mut recv) = source.conn.open_bi().await?;
+    wire::write_frame(&mut send, &Request::GameFiles { game_id: game_id.to_string() }).await?;
+    send.finish()?;
+    match wire::read_frame::<Response>(&mut recv).await?.context("no answer")? {
+        Response::GameFiles { game_id: g, version, files } if g == game_id => Ok((version, files)),
+        Response::Denied { reason } => bail!("refused: {reason}"),
+        other => bail!("unexpected answer {other:?}"),
+    }
+}
+
+/// Where a chunk failed: at the source (retry elsewhere) or here (give up).
+enum ChunkError {
+    Source(anyhow::Error),
+    Local(anyhow::Error),
+}
+
+async fn fetch_chunk(
+    source: &RemotePeer,
+    game_id: &str,
+    chunk: &Chunk,
+    file: &std::fs::File,
+) -> Result<(), ChunkError> {
+    let src = ChunkError::Source;
+    let (mut send, mut recv) = source.conn.open_bi().await.map_err(|e| src(e.into()))?;
+    let req = Request::Chunk {
+        game_id: game_id.to_string(),
+        path: chunk.path.clone(),
+        offset: chunk.offset,
+        len: chunk.len,
+    };
+    wire::write_frame(&mut send, &req).await.map_err(src)?;
+    send.finish().map_err(|e| src(e.into()))?;
+    match wire::read_frame::<Response>(&mut recv).await.map_err(src)? {
+        Some(Response::Chunk { len }) if len == chunk.len => {}
+        Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
+        other => return Err(src(anyhow!("unexpected answer {other:?}"))),
+    }
+    let mut got = 0u64;
+    while got < chunk.len {
+        let Some(data) = recv
+            .read_chunk((chunk.len - got) as usize, true)
+            .await
+            .map_err(|e| src(e.into()))?
+        else {
+            return Err(src(anyhow!("stream ended after {got} of {} bytes", chunk.len)));
+        };
+        let at = chunk.offset + got;
+        tokio::task::block_in_place(|| file.write_all_at(&data.bytes, at))
+            .with_context(|| format!("writing {} at {at}", chunk.path))
+            .map_err(ChunkError::Local)?;
+        got += data.bytes.len() as u64;
+    }
+    Ok(())
+}
+
+/// Opens (creating and sizing) every target file; the sentinel goes to a
+/// scratch name and is renamed into place last.
+fn prepare_files(root: &Path, files: &[FileDesc]) -> Result<Vec<(String, Arc<std::fs::File>)>> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    // A stale root being replaced stops being ready at once.
+    match std::fs::remove_file(root.join(SENTINEL)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).context("removing the old sentinel"),
+    }
+    // Files of an older version that the new one does not have would make the
+    // root differ from its sources.
+    let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for old in library::list_files(root)? {
+        if !wanted.contains(old.path.as_str()) {
+            std::fs::remove_file(root.join(&old.path))
+                .with_context(|| format!("removing stale {}", old.path))?;
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let target = target_path(root, &f.path)?;
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&target)
+            .with_context(|| format!("opening {}", target.display()))?;
+        file.set_len(f.size)
+            .with_context(|| format!("sizing {} to {} bytes", target.display(), f.size))?;
+        out.push((f.path.clone(), Arc::new(file)));
+    }
+    Ok(out)
+}
+
+fn target_path(root: &Path, rel: &str) -> Result<PathBuf> {
+    if rel == SENTINEL {
+        return Ok(root.join(SENTINEL_PART));
+    }
+    Ok(root.join(library::checked_rel_path(rel)?))
+}
+
+async fn run(node: &Arc<Node>, game_id: &str, version: &str, sources: Vec<RemotePeer>) -> Result<Throughput> {
+    // 1. File lists from every catalog-version source.
+    let mut asks = JoinSet::new();
+    for s in sources.iter().cloned() {
+        let game_id = game_id.to_string();
+        asks.spawn(async move {
+            let r = tokio::time::timeout(FILE_LIST_TIMEOUT, request_files(&s, &game_id)).await;
+            (s, r.unwrap_or_else(|_| Err(anyhow!("no file list within {FILE_LIST_TIMEOUT:?}"))))
+        });
+    }
+    let mut lists = Vec::new();
+    let mut live = Vec::new();
+    let mut refusals = Vec::new();
+    while let Some(joined) = asks.join_next().await {
+        let (source, result) = joined.context("file-list task failed")?;
+        match result {
+            Ok((v, files)) if v == version => {
+                lists.push((source.addr.clone(), files));
+                live.push(source);
+            }
+            Ok((v, _)) => refusals.push(format!("{}: now at version {v}", source.addr)),
+            Err(e) => refusals.push(format!("{}: {e:#}", source.addr)),
+        }
+    }
+    if live.is_empty() {
+        bail!("no source sent a file list ({})", refusals.join("; "));
+    }
+    // Deterministic source order keeps the chunk split reproducible.
+    lists.sort_by(|a, b| a.0.cmp(&b.0));
+    live.sort_by(|a, b| a.addr.cmp(&b.addr));
+    let files = agree(&lists)?;
+    let addrs: Vec<&str> = live.iter().map(|s| s.addr.as_str()).collect();
+    node.out.event(
+        "got-game-files",
+        json!({ "game_id": game_id, "version": version, "file_descriptions": files, "peers": addrs }),
+    );
+
+    // 2. Targets on disk, then the chunk plan.
+    let root = node.games_dir.join(game_id);
+    let handles = tokio::task::block_in_place(|| prepare_files(&root, &files))?;
+    let chunks = plan_chunks(&files, node.chunk_size);
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    node.out.event(
+        "download-begin",
+        json!({
+            "game_id": game_id, "version": version, "bytes": total,
+            "files": files.len(), "chunks": chunks.len(), "peers": addrs,
+        }),
+    );
+    let began = Instant::now();
+
+    // 3. Round-robin assignment; each source works its own queue.
+    let mut queues: Vec<VecDeque<Chunk>> = vec![VecDeque::new(); live.len()];
+    for (i, c) in chunks.iter().enumerate() {
+        queues[i % live.len()].push_back(c.clone());
+    }
+    let mut alive = vec![true; live.len()];
+    let mut in_flight = vec![0usize; live.len()];
+    let mut tasks = JoinSet::new();
+    let mut failures = Vec::new();
+    loop {
+        for (i, source) in live.iter().enumerate() {
+            while alive[i] && in_flight[i] < STREAMS_PER_SOURCE {
+                let Some(chunk) = queues[i].pop_front() else { break };
+                let file = handles
+                    .iter()
+                    .find(|(p, _)| *p == chunk.path)
+                    .map(|(_, f)| f.clone())
+                    .context("chunk for an unplanned file")?;
+                let source = source.clone();
+                let game_id = game_id.to_string();
+                in_flight[i] += 1;
+                tasks.spawn(async move {
+                    let r = fetch_chunk(&source, &game_id, &chunk, &file).await;
+                    (i, chunk, r)
+                });
+            }
+        }
+        let Some(joined) = tasks.join_next().await else { break };
+        let (i, chunk, result) = joined.context("chunk task failed")?;
+        in_flight[i] -= 1;
+        match result {
+            Ok(()) => node.out.event(
+                "download-chunk-finished",
+                json!({
+                    "game_id": game_id, "peer_addr": live[i].addr, "peer_id": live[i].peer_id,
+                    "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
+                }),
+            ),
+            Err(ChunkError::Local(e)) => return Err(e.context("cannot write the download")),
+            Err(ChunkError::Source(e)) => {
+                if alive[i] {
+                    tracing::warn!(source = %live[i].addr, "source failed: {e:#}");
+                    failures.push(format!("{}: {e:#}", live[i].addr));
+                    alive[i] = false;
+                }
+                let survivors: Vec<usize> = (0..live.len()).filter(|&j| alive[j]).collect();
+                if survivors.is_empty() {
+                    bail!("every source failed ({})", failures.join("; "));
+                }
+                let mut orphans: Vec<Chunk> = queues[i].drain(..).collect();
+                orphans.insert(0, chunk);
+                for (k, c) in orphans.into_iter().enumerate() {
+                    let to = survivors[k % survivors.len()];
+                    node.out.event(
+                        "download-chunk-retry",
+                        json!({
+                            "game_id": game_id, "path": c.path, "offset": c.offset, "bytes": c.len,
+                            "failed_peer_addr": live[i].addr, "retry_peer_addr": live[to].addr,
+                        }),
+                    );
+                    queues[to].push_back(c);
+                }
+            }
+        }
+    }
+
+    // 4. Commit: every byte is on disk; the sentinel goes last.
+    tokio::task::block_in_place(|| -> Result<()> {
+        for (path, file) in &handles {
+            file.sync_all().with_context(|| format!("syncing {path}"))?;
+        }
+        std::fs::rename(root.join(SENTINEL_PART), root.join(SENTINEL)).context("committing version.ini")?;
+        Ok(())
+    })?;
+    Ok(Throughput {
+        bytes: total,
+        duration_ms: began.elapsed().as_millis() as u64,
+        chunks: chunks.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(path: &str, size: u64) -> FileDesc {
+        FileDesc { path: path.into(), size }
+    }
+
+    #[test]
+    fn chunks_cover_every_byte_once() {
+        let files = [f("a.eti", 10), f("empty", 0), f("version.ini", 8)];
+        let plan = plan_chunks(&files, 4);
+        let spans: Vec<(&str, u64, u64)> = plan.iter().map(|c| (c.path.as_str(), c.offset, c.len)).collect();
+        assert_eq!(
+            spans,
+            vec![("a.eti", 0, 4), ("a.eti", 4, 4), ("a.eti", 8, 2), ("empty", 0, 0), ("version.ini", 0, 4), ("version.ini", 4, 4)]
+        );
+    }
+
+    #[test]
+    fn size_conflicts_and_set_conflicts_are_named() {
+        let a = ("A".to_string(), vec![f("x.eti", 10), f("version.ini", 8)]);
+        let b = ("B".to_string(), vec![f("x.eti", 18), f("version.ini", 8)]);
+        let c = ("C".to_string(), vec![f("version.ini", 8)]);
+        let err = agree(&[a.clone(), b]).expect_err("conflict");
+        assert!(err.to_string().contains("file size conflict on x.eti: 10 bytes at A, 18 bytes at B"));
+        let err = agree(&[a.clone(), c]).expect_err("set conflict");
+        assert!(err.to_string().contains("x.eti is at A but not at C"));
+        assert_eq!(agree(&[a.clone(), a.clone()]).ok(), Some(a.1));
+    }
+
+    #[test]
+    fn hostile_file_lists_are_refused() {
+        for bad in ["../escape", "local/x", ".lanspread-version.ini.part"] {
+            let list = ("A".to_string(), vec![f(bad, 1), f("version.ini", 8)]);
+            assert!(agree(&[list]).is_err(), "{bad} accepted");
+        }
+        let dup = ("A".to_string(), vec![f("a", 1), f("a", 1), f("version.ini", 8)]);
+        assert!(agree(&[dup]).is_err());
+        let no_sentinel = ("A".to_string(), vec![f("a", 1)]);
+        assert!(agree(&[no_sentinel]).is_err());
+    }
+
+    #[test]
+    fn throughput_rates_are_self_consistent() {
+        let t = Throughput { bytes: 2 << 30, duration_ms: 4000, chunks: 16 }.to_json();
+        let mib = t["mib_per_s"].as_f64().unwrap_or_default();
+        let mbit = t["mbit_per_s"].as_f64().unwrap_or_default();
+        assert!((mib - 512.0).abs() < 1e-9);
+        assert!((mbit / mib - 8.388608).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,249 @@
+//! The peer: a real LAN game-distribution node (the system under test).
+//!
+//! It serves ready game roots over QUIC, learns other peers' libraries,
+//! downloads games in chunks from every eligible peer at once, and is driven
+//! by JSON lines on stdin (see docs/PROTOCOL.md). Logs go to stderr.
+
+pub mod catalog;
+pub mod control;
+pub mod download;
+pub mod identity;
+pub mod library;
+pub mod mesh;
+pub mod serve;
+pub mod tls;
+pub mod wire;
+
+use anyhow::{Context, Result};
+use catalog::Catalog;
+use control::Output;
+use library::LocalGame;
+use mesh::Mesh;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+use wire::GameAd;
+
+/// Default chunk size: 128 MiB, as in the reference peer.
+pub const DEFAULT_CHUNK_SIZE: u64 = 128 << 20;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeerArgs {
+    /// Folder with one sub-folder per game (`<games-dir>/<game_id>/version.ini`).
+    #[arg(long)]
+    pub games_dir: PathBuf,
+    /// Folder for the peer's own state (its persistent peer id).
+    #[arg(long)]
+    pub state_dir: PathBuf,
+    /// The catalog `game.db` (SQLite); the compiled-in catalog when omitted.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// QUIC listener address; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Download chunk size, e.g. `134217728` or `8MiB`.
+    #[arg(long, default_value = "128MiB", value_parser = parse_chunk_size)]
+    pub chunk_size: u64,
+    /// How often the games dir is rescanned for added, removed or changed roots.
+    #[arg(long, default_value = "500ms", value_parser = parse_interval)]
+    pub rescan: Duration,
+}
+
+fn parse_chunk_size(s: &str) -> Result<u64, String> {
+    match crate::units::parse_size(s)? {
+        0 => Err("chunk size must be positive".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    crate::units::parse_duration(s)
+}
+
+/// What kind of operation holds a game (same-game operations are single-flight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Operation {
+    Downloading,
+}
+
+/// Everything a running peer knows; shared by all its tasks.
+pub struct Node {
+    pub id: String,
+    pub addr: SocketAddr,
+    pub games_dir: PathBuf,
+    pub chunk_size: u64,
+    pub catalog: Catalog,
+    pub endpoint: quinn::Endpoint,
+    pub out: Output,
+    library: Mutex<BTreeMap<String, LocalGame>>,
+    adverts: watch::Sender<Vec<GameAd>>,
+    pub mesh: Mutex<Mesh>,
+    operations: Mutex<BTreeMap<String, Operation>>,
+    outbound: Mutex<BTreeMap<String, usize>>,
+}
+
+/// Locks a mutex, recovering the data if a task panicked while holding it
+/// (the maps stay consistent: every update is a single insert or remove).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Node {
+    pub fn library(&self) -> BTreeMap<String, LocalGame> {
+        lock(&self.library).clone()
+    }
+
+    pub fn adverts(&self) -> watch::Receiver<Vec<GameAd>> {
+        self.adverts.subscribe()
+    }
+
+    /// Rescans the games dir and pushes a library update to connected peers
+    /// when what this peer advertises changed.
+    pub fn refresh_library(&self) -> Result<()> {
+        let games = library::scan(&self.games_dir)?;
+        let busy = lock(&self.operations).clone();
+        let ads: Vec<GameAd> = library::adverts(&games)
+            .into_iter()
+            .filter(|ad| !busy.contains_key(&ad.game_id))
+            .collect();
+        *lock(&self.library) = games;
+        self.adverts.send_if_modified(|current| {
+            if *current == ads {
+                false
+            } else {
+                tracing::info!(games = ads.len(), "library changed");
+                *current = ads;
+                true
+            }
+        });
+        Ok(())
+    }
+
+    /// Claims a game for an operation; `Err` names the operation in progress.
+    pub fn begin_operation(&self, game_id: &str, op: Operation) -> Result<(), Operation> {
+        let mut ops = lock(&self.operations);
+        if let Some(existing) = ops.get(game_id) {
+            return Err(*existing);
+        }
+        ops.insert(game_id.to_string(), op);
+        Ok(())
+    }
+
+    pub fn end_operation(&self, game_id: &str) {
+        lock(&self.operations).remove(game_id);
+    }
+
+    pub fn operation(&self, game_id: &str) -> Option<Operation> {
+        lock(&self.operations).get(game_id).copied()
+    }
+
+    pub fn operations(&self) -> BTreeMap<String, Operation> {
+        lock(&self.operations).clone()
+    }
+
+    pub fn outbound_transfers(&self) -> BTreeMap<String, usize> {
+        lock(&self.outbound).clone()
+    }
+
+    /// Counts an outbound transfer of `game_id` until the guard drops.
+    pub fn outbound_guard(self: &Arc<Self>, game_id: &str) -> OutboundGuard {
+        *lock(&self.outbound).entry(game_id.to_string()).or_default() += 1;
+        OutboundGuard {
+            node: self.clone(),
+            game_id: game_id.to_string(),
+        }
+    }
+}
+
+pub struct OutboundGuard {
+    node: Arc<Node>,
+    game_id: String,
+}
+
+impl Drop for OutboundGuard {
+    fn drop(&mut self) {
+        let mut map = lock(&self.node.outbound);
+        if let Some(n) = map.get_mut(&self.game_id) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.game_id);
+            }
+        }
+    }
+}
+
+/// Runs a peer until `shutdown` or the end of stdin.
+pub fn run(args: PeerArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async_main(args))
+}
+
+async fn async_main(args: PeerArgs) -> Result<()> {
+    let id = identity::load_or_create(&args.state_dir)?;
+    let catalog = match &args.catalog {
+        Some(path) => Catalog::open(path)?,
+        None => Catalog::builtin()?,
+    };
+    std::fs::create_dir_all(&args.games_dir)
+        .with_context(|| format!("creating games dir {}", args.games_dir.display()))?;
+    let endpoint = tls::endpoint(args.listen)?;
+    let addr = endpoint.local_addr().context("reading the listener address")?;
+    let (out, writer) = control::Output::new();
+    let (adverts, _) = watch::channel(Vec::new());
+    let node = Arc::new(Node {
+        id,
+        addr,
+        games_dir: args.games_dir.clone(),
+        chunk_size: args.chunk_size,
+        catalog,
+        endpoint,
+        out,
+        library: Mutex::new(BTreeMap::new()),
+        adverts,
+        mesh: Mutex::new(Mesh::default()),
+        operations: Mutex::new(BTreeMap::new()),
+        outbound: Mutex::new(BTreeMap::new()),
+    });
+    node.refresh_library()?;
+    tracing::info!(peer_id = %node.id, %addr, games_dir = %args.games_dir.display(), "peer ready");
+    node.out.event(
+        "ready",
+        serde_json::json!({ "peer_id": node.id, "addr": addr.to_string(), "protocol": wire::PROTOCOL_VERSION }),
+    );
+
+    tokio::spawn(mesh::accept_loop(node.clone()));
+    let rescan_node = node.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(args.rescan);
+        loop {
+            tick.tick().await;
+            if let Err(e) = rescan_node.refresh_library() {
+                tracing::warn!("library rescan failed: {e:#}");
+            }
+        }
+    });
+
+    control::run(node.clone()).await;
+    node.endpoint.close(0u32.into(), b"shutdown");
+    // Let the close frames and the last stdout lines go out.
+    let _ = tokio::time::timeout(Duration::from_millis(500), node.endpoint.wait_idle()).await;
+    node.out.close();
+    let _ = writer.await;
+    Ok(())
+}

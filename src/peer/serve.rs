@@ -1,0 +1,178 @@
+//! Serving other peers: file lists and chunk bytes of ready, catalog-version
+//! game roots, behind the serving gates.
+
+use crate::peer::library::{self, SENTINEL};
+use crate::peer::wire::{self, Request, Response};
+use crate::peer::{Node, Operation};
+use anyhow::{Context, Result, bail};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bytes read from disk per write to the stream.
+const SEND_BLOCK: usize = 256 << 10;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts request streams on one connection until it closes.
+pub async fn accept_requests(node: Arc<Node>, conn: quinn::Connection) {
+    loop {
+        let (send, recv) = match conn.accept_bi().await {
+            Ok(pair) => pair,
+            Err(_) => return,
+        };
+        let node = node.clone();
+        let remote = conn.remote_address();
+        tokio::spawn(async move {
+            if let Err(e) = handle(node, send, recv).await {
+                tracing::warn!(%remote, "request failed: {e:#}");
+            }
+        });
+    }
+}
+
+/// Why a game root may not be served, or its path when it may.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Gate {
+    Servable(PathBuf),
+    Denied(String),
+}
+
+/// The serving gates for a whole root: a valid ID that the catalog knows,
+/// a present sentinel holding the catalog version, no active operation.
+pub fn root_gate(
+    catalog_version: Option<&str>,
+    games_dir: &std::path::Path,
+    game_id: &str,
+    operation: Option<Operation>,
+) -> Gate {
+    if let Err(e) = library::check_game_id(game_id) {
+        return Gate::Denied(e.to_string());
+    }
+    let Some(want) = catalog_version else {
+        return Gate::Denied(format!("{game_id} is not in this peer's catalog"));
+    };
+    let root = games_dir.join(game_id);
+    match std::fs::read_to_string(root.join(SENTINEL)) {
+        Ok(v) if v.trim() == want => {}
+        Ok(v) => {
+            return Gate::Denied(format!(
+                "{game_id} is at version {} here, not the catalog's {want}",
+                v.trim()
+            ));
+        }
+        Err(_) => return Gate::Denied(format!("{game_id} is not ready here (no {SENTINEL})")),
+    }
+    if let Some(op) = operation {
+        return Gate::Denied(format!("{game_id} has an active operation ({op:?})"));
+    }
+    Gate::Servable(root)
+}
+
+async fn handle(node: Arc<Node>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Result<()> {
+    let request: Request = tokio::time::timeout(REQUEST_TIMEOUT, wire::read_frame(&mut recv))
+        .await
+        .context("no request within the timeout")??
+        .context("request stream ended before a request")?;
+    let game_id = match &request {
+        Request::GameFiles { game_id } | Request::Chunk { game_id, .. } => game_id.clone(),
+    };
+    let root = match root_gate(
+        node.catalog.version(&game_id),
+        &node.games_dir,
+        &game_id,
+        node.operation(&game_id),
+    ) {
+        Gate::Servable(root) => root,
+        Gate::Denied(reason) => return deny(&mut send, reason).await,
+    };
+    match request {
+        Request::GameFiles { game_id } => {
+            let files = tokio::task::block_in_place(|| library::list_files(&root))?;
+            let version = std::fs::read_to_string(root.join(SENTINEL))?.trim().to_string();
+            wire::write_frame(&mut send, &Response::GameFiles { game_id, version, files }).await?;
+            send.finish()?;
+        }
+        Request::Chunk { game_id, path, offset, len } => {
+            let file = match library::resolve_inside(&root, &path) {
+                Ok(p) => p,
+                Err(e) => return deny(&mut send, format!("{e:#}")).await,
+            };
+            let _guard = node.outbound_guard(&game_id);
+            let file = std::fs::File::open(&file).with_context(|| format!("opening {path}"))?;
+            let size = file.metadata()?.len();
+            if offset.checked_add(len).is_none_or(|end| end > size) {
+                return deny(&mut send, format!("{path}: range {offset}+{len} is past its {size} bytes")).await;
+            }
+            wire::write_frame(&mut send, &Response::Chunk { len }).await?;
+            send_range(&file, offset, len, &mut send).await?;
+            send.finish()?;
+            // Wait until the receiver has everything, so the outbound count
+            // covers the whole transfer.
+            let _ = send.stopped().await;
+        }
+    }
+    Ok(())
+}
+
+async fn deny(send: &mut quinn::SendStream, reason: String) -> Result<()> {
+    tracing::info!("denied request: {reason}");
+    wire::write_frame(send, &Response::Denied { reason }).await?;
+    send.finish()?;
+    Ok(())
+}
+
+/// Streams `len` bytes from `offset` with positioned reads of `SEND_BLOCK`.
+async fn send_range(file: &std::fs::File, offset: u64, len: u64, send: &mut quinn::SendStream) -> Result<()> {
+    let mut buf = vec![0u8; SEND_BLOCK.min(len as usize).max(1)];
+    let mut done = 0u64;
+    while done < len {
+        let want = ((len - done) as usize).min(buf.len());
+        let n = tokio::task::block_in_place(|| file.read_at(&mut buf[..want], offset + done))?;
+        if n == 0 {
+            bail!("file shrank while it was being served");
+        }
+        send.write_all(&buf[..n]).await?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::library::LOCAL_DIR;
+    use std::fs;
+
+    #[test]
+    fn gates_refuse_what_must_not_be_served() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path();
+        fs::create_dir_all(games.join("cnc4"))?;
+        fs::write(games.join("cnc4/version.ini"), "20170204")?;
+        fs::create_dir_all(games.join("ggoo"))?;
+        fs::create_dir_all(games.join("coh"))?;
+        fs::write(games.join("coh/version.ini"), "20150101")?;
+
+        let ok = root_gate(Some("20170204"), games, "cnc4", None);
+        assert_eq!(ok, Gate::Servable(games.join("cnc4")));
+        let cases = [
+            (root_gate(None, games, "cnc4", None), "not in this peer's catalog"),
+            (root_gate(Some("20200721"), games, "ggoo", None), "not ready"),
+            (root_gate(Some("20200907"), games, "coh", None), "not the catalog's"),
+            (
+                root_gate(Some("20170204"), games, "cnc4", Some(Operation::Downloading)),
+                "active operation",
+            ),
+            (root_gate(Some("1"), games, "../cnc4", None), "invalid game id"),
+        ];
+        for (gate, want) in cases {
+            match gate {
+                Gate::Denied(reason) => assert!(reason.contains(want), "{reason} !~ {want}"),
+                Gate::Servable(p) => panic!("served {} (wanted {want})", p.display()),
+            }
+        }
+        assert_eq!(LOCAL_DIR, "local");
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! QUIC endpoint set-up: a throw-away self-signed certificate per process and
+//! transport settings for bulk transfer on a LAN.
+//!
+//! Peers authenticate each other by the peer ID in the hello exchange, not by
+//! certificates (a LAN has no CA), so the client accepts any certificate; TLS
+//! still encrypts and integrity-protects every byte.
+
+use anyhow::{Context, Result};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a silent connection lives; see `transport`.
+pub const IDLE_TIMEOUT_MS: u32 = 4_000;
+pub const ALPN: &[u8] = b"lanspread/1";
+/// Server name the client presents; the certificate is not verified against it.
+pub const SERVER_NAME: &str = "lanspread";
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    let mut p = rustls::crypto::ring::default_provider();
+    // AES-128-GCM first: it is the cheapest suite with AES-NI.
+    p.cipher_suites.sort_by_key(|s| {
+        if s.suite() == rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 {
+            0
+        } else {
+            1
+        }
+    });
+    Arc::new(p)
+}
+
+fn transport() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    // A killed peer sends nothing; keep-alives plus a short idle timeout turn
+    // that into a closed connection within seconds so chunks can be retried.
+    t.keep_alive_interval(Some(Duration::from_millis(750)));
+    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
+        IDLE_TIMEOUT_MS,
+    ))));
+    t.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
+    t.receive_window(quinn::VarInt::from_u32(64 << 20));
+    t.send_window(64 << 20);
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(256));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(16));
+    Arc::new(t)
+}
+
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Binds a QUIC endpoint that both accepts and opens connections.
+pub fn endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
+    let provider = provider();
+    let cert = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string()])
+        .context("generating the TLS certificate")?;
+    let cert_der = CertificateDer::from(cert.cert.der().to_vec());
+    let key = PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+
+    let mut server_tls = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("TLS 1.3 server config")?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der], key.into())
+        .context("installing the certificate")?;
+    server_tls.alpn_protocols = vec![ALPN.to_vec()];
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(
+        QuicServerConfig::try_from(server_tls).context("QUIC server config")?,
+    ));
+    server.transport_config(transport());
+
+    let mut client_tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("TLS 1.3 client config")?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        .with_no_client_auth();
+    client_tls.alpn_protocols = vec![ALPN.to_vec()];
+    let mut client = quinn::ClientConfig::new(Arc::new(
+        QuicClientConfig::try_from(client_tls).context("QUIC client config")?,
+    ));
+    client.transport_config(transport());
+
+    let mut endpoint = quinn::Endpoint::server(server, listen)
+        .with_context(|| format!("binding QUIC endpoint on {listen}"))?;
+    endpoint.set_default_client_config(client);
+    Ok(endpoint)
+}

@@ -1,0 +1,129 @@
+//! Peer-to-peer wire messages and their framing.
+//!
+//! Every connection carries, in each direction, one unidirectional
+//! *announce* stream (a `Hello`, then `Library` updates) and any number of
+//! bidirectional *request* streams (one request, one response, then raw bytes
+//! for a chunk). Frames are a 4-byte big-endian length and a JSON body; a
+//! frame over `MAX_FRAME` or a body that does not parse is a protocol error
+//! and the stream is dropped.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Wire protocol version carried in `Hello`; a peer refuses other versions.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame accepted, to bound memory against hostile peers.
+pub const MAX_FRAME: usize = 4 << 20;
+
+/// One ready game root as advertised to others (raw, unfiltered version).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GameAd {
+    pub game_id: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Announce {
+    Hello {
+        protocol: u32,
+        peer_id: String,
+        /// The sender's listener address, as others should dial it.
+        addr: String,
+        games: Vec<GameAd>,
+    },
+    /// The sender's whole library after a change (small: IDs and versions).
+    Library { games: Vec<GameAd> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// The file list of a ready game root.
+    GameFiles { game_id: String },
+    /// `len` bytes of `path` from `offset`.
+    Chunk {
+        game_id: String,
+        path: String,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// One regular file of a game root; `path` is relative, `/`-separated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDesc {
+    pub path: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Response {
+    GameFiles {
+        game_id: String,
+        version: String,
+        files: Vec<FileDesc>,
+    },
+    /// Exactly `len` raw bytes follow on the stream.
+    Chunk { len: u64 },
+    /// The request was refused; `reason` says why.
+    Denied { reason: String },
+}
+
+/// Writes one frame.
+pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, msg: &T) -> Result<()> {
+    let body = serde_json::to_vec(msg).context("encoding frame")?;
+    let len = u32::try_from(body.len()).context("frame too large")?;
+    send.write_all(&len.to_be_bytes()).await?;
+    send.write_all(&body).await?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` when the stream ended cleanly before a frame.
+pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match recv.read_exact(&mut len).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(e).context("reading frame length"),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        bail!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit");
+    }
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await.context("reading frame body")?;
+    decode(&body).map(Some)
+}
+
+/// Parses a frame body; kept apart so the parsing rules are unit-testable.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).context("malformed frame")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_unknown_fields_are_refused() -> Result<()> {
+        let hello = Announce::Hello {
+            protocol: PROTOCOL_VERSION,
+            peer_id: "ab".into(),
+            addr: "127.0.0.1:1".into(),
+            games: vec![GameAd {
+                game_id: "cnc4".into(),
+                version: "20170204".into(),
+            }],
+        };
+        let bytes = serde_json::to_vec(&hello)?;
+        assert_eq!(decode::<Announce>(&bytes)?, hello);
+        assert!(decode::<Request>(br#"{"type":"game-files","game_id":"x","evil":1}"#).is_err());
+        assert!(decode::<Request>(br#"{"type":"chunk","game_id":"x","path":"a","offset":-1,"len":1}"#).is_err());
+        assert!(decode::<Response>(b"\xff\xfe").is_err());
+        Ok(())
+    }
+}
