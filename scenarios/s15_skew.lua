@@ -1,6 +1,8 @@
 -- S15: catalog-version skew.
 -- Three peers advertise cnc4: a and b with stale version.ini values, c with
--- the catalog's version (20170204). Each version has different bytes. An
+-- the catalog's version (20170204). Each version has different bytes, and
+-- the stale peers run older catalogs of their own, so they do offer and
+-- serve their stale roots: only the client's catalog can keep them out. The
 -- empty client must list one row with peer_count = 1, download only from c,
 -- and end up with exactly c's files.
 scenario
@@ -15,8 +17,8 @@ scenario
 	makeGame { dir = "c", id = "cnc4",
 		files = { ["cnc4.eti"] = { size = "4MiB", seed = 3 }, ["data/readme.txt"] = "catalog C" } },
 
-	peer { name = "a", games = "a" },
-	peer { name = "b", games = "b" },
+	peer { name = "a", games = "a", catalog = "../redirects/catalogs/cnc4-20150101.json" },
+	peer { name = "b", games = "b", catalog = "../redirects/catalogs/cnc4-20160101.json" },
 	peer { name = "c", games = "c" },
 	peer { name = "client", chunkSize = "1MiB" },
 	connect { from = "client", to = { "a", "b", "c" } },

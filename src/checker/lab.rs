@@ -230,6 +230,8 @@ pub struct Spawn {
     pub exec: PathBuf,
     pub games_dir: PathBuf,
     pub chunk_size: Option<u64>,
+    /// `game.db` for this peer; the run's default catalog when `None`.
+    pub catalog: Option<PathBuf>,
     pub args: Vec<String>,
     pub ready_timeout: Duration,
 }
@@ -298,7 +300,7 @@ impl Lab {
             .arg("--state-dir")
             .arg(&state_dir)
             .arg("--catalog")
-            .arg(&self.catalog_db)
+            .arg(spec.catalog.as_ref().unwrap_or(&self.catalog_db))
             .arg("--listen")
             .arg("127.0.0.1:0");
         if let Some(c) = spec.chunk_size {

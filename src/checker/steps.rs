@@ -33,6 +33,9 @@ pub struct PeerStep {
     /// relative to the scenario file (copied into the run folder).
     pub games: Option<String>,
     pub chunk_size: Option<Size>,
+    /// The peer's own catalog: a `game.db` or a catalog source (`.json`),
+    /// relative to the scenario file. The run's default catalog otherwise.
+    pub catalog: Option<String>,
     /// Another peer binary speaking the same control protocol.
     pub exec: Option<String>,
     #[serde(default)]

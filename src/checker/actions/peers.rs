@@ -25,7 +25,12 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
             .context("locating this binary")
             .map_err(|e| Failure::harness(e, &[]))?,
     };
+    let catalog = match &s.catalog {
+        Some(rel) => Some(catalog_db(lab, &s.name, rel)?),
+        None => None,
+    };
     let spec = Spawn {
+        catalog,
         name: s.name.clone(),
         exec,
         games_dir,
@@ -35,6 +40,26 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
     };
     lab.spawn(spec).map_err(|e| Failure::harness(e, &[]))?;
     Ok(())
+}
+
+/// Resolves `catalog = "…"`: a `.json` source becomes a `game.db` in the
+/// peer's run folder; anything else is used as a `game.db` as it is.
+fn catalog_db(lab: &Lab, peer: &str, rel: &str) -> Result<PathBuf, Failure> {
+    let path = lab.scenario_dir.join(rel);
+    if !path.is_file() {
+        return Err(Failure::invalid(format!("catalog {rel:?} not found at {}", path.display())));
+    }
+    if path.extension().is_none_or(|e| e != "json") {
+        return Ok(path);
+    }
+    let dir = lab.run_dir.join("peers").join(peer);
+    let db = dir.join("game.db");
+    let built = std::fs::create_dir_all(&dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|_| std::fs::read_to_string(&path).map_err(anyhow::Error::from))
+        .and_then(|text| crate::peer::catalog::write_db(&text, &db));
+    built.map_err(|e| Failure::invalid(format!("catalog {rel:?}: {e:#}")))?;
+    Ok(db)
 }
 
 /// A workspace folder is used in place (scenarios mutate it later); a folder

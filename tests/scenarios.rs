@@ -1,0 +1,106 @@
+//! The integration suite: every file in `scenarios/` run by the real binary
+//! against real peer processes, plus the checker's exit-code contract.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn checker() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lanspread-checker"))
+}
+
+fn run(args: &[&str]) -> Output {
+    match checker().args(args).output() {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run the checker: {e}"),
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs every scenario; reports all failures at once rather than the first.
+#[test]
+fn every_scenario_passes() {
+    let files = scenario_files();
+    assert!(!files.is_empty(), "scenarios/ holds no .lua files");
+    let mut failed = Vec::new();
+    for file in &files {
+        let path = file.to_string_lossy();
+        let out = run(&["-s", &path]);
+        let code = out.status.code();
+        println!("{path}: exit {code:?}");
+        if code != Some(0) {
+            failed.push(format!("{path}: exit {code:?}\n{}", text(&out)));
+        }
+    }
+    println!("{} passed, {} failed", files.len() - failed.len(), failed.len());
+    assert!(failed.is_empty(), "failing scenarios:\n{}", failed.join("\n"));
+}
+
+fn scratch_scenario(body: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let path = dir.path().join("case.lua");
+    std::fs::write(&path, body).unwrap_or_else(|e| panic!("writing scenario: {e}"));
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}
+
+#[test]
+fn invalid_scenario_exits_2_naming_file_and_line() {
+    let (_dir, path) = scratch_scenario("scenario {\n  peer { name = \"a\" },\n  peer { nmae = \"b\" },\n}\n");
+    let out = run(&["-s", &path]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains(&format!("{path}:3: peer: unknown field `nmae`")), "{}", text(&out));
+    // Found before any peer started: no run folder was announced.
+    assert!(!text(&out).contains("run folder"), "{}", text(&out));
+}
+
+#[test]
+fn failed_expectation_exits_1_with_expected_and_seen() {
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  makeGame { dir = \"s\", id = \"ggoo\", files = { x = \"1\" } },\n  peer { name = \"s\", games = \"s\" },\n  peer { name = \"c\" },\n  connect { from = \"c\", to = \"s\" },\n  waitGame { peer = \"c\", game = \"ggoo\", peerCount = 2, timeout = \"1s\" },\n}\n",
+    );
+    let out = run(&["-s", &path]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("FAILED waitGame at"), "{t}");
+    assert!(t.contains("case.lua:6"), "{t}");
+    assert!(t.contains("expected: a list-games row for ggoo on c with peer_count=2"), "{t}");
+    assert!(t.contains("\"peer_count\":1"), "{t}");
+}
+
+#[test]
+fn peer_that_cannot_start_exits_3() {
+    let (_dir, path) = scratch_scenario("scenario {\n  peer { name = \"x\", exec = \"/nonexistent/peer\" },\n}\n");
+    let out = run(&["-s", &path]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("harness error"), "{}", text(&out));
+}
+
+#[test]
+fn unfired_kill_trigger_fails_the_scenario() {
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  peer { name = \"a\" },\n  peer { name = \"b\" },\n  killPeer { name = \"a\", on = { peer = \"b\", event = \"download-begin\" } },\n}\n",
+    );
+    let out = run(&["-s", &path]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("case.lua:4"), "{t}");
+    assert!(t.contains("never came"), "{t}");
+}
