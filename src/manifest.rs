@@ -24,9 +24,7 @@ pub fn build(root: &Path, skip_top: &[&str]) -> Result<Manifest> {
     let mut out = Manifest::new();
     let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter();
     let walker = walker.filter_entry(|e| {
-        !(e.depth() == 1
-            && e.file_type().is_dir()
-            && skip_top.iter().any(|s| e.file_name() == *s))
+        !(e.depth() == 1 && e.file_type().is_dir() && skip_top.iter().any(|s| e.file_name() == *s))
     });
     for entry in walker {
         let entry = entry.with_context(|| format!("walking {}", root.display()))?;

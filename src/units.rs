@@ -24,7 +24,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        other => return Err(format!("`{text}`: unknown size unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown size unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
     };
     let bytes = value * mult as f64;
     if bytes.fract() != 0.0 || bytes < 0.0 {
@@ -47,7 +51,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "ms" => value / 1000.0,
         "m" | "min" => value * 60.0,
-        other => return Err(format!("`{text}`: unknown duration unit `{other}` (use ms, s, m)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown duration unit `{other}` (use ms, s, m)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }

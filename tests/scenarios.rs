@@ -49,8 +49,16 @@ fn every_scenario_passes() {
             failed.push(format!("{path}: exit {code:?}\n{}", text(&out)));
         }
     }
-    println!("{} passed, {} failed", files.len() - failed.len(), failed.len());
-    assert!(failed.is_empty(), "failing scenarios:\n{}", failed.join("\n"));
+    println!(
+        "{} passed, {} failed",
+        files.len() - failed.len(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "failing scenarios:\n{}",
+        failed.join("\n")
+    );
 }
 
 fn scratch_scenario(body: &str) -> (tempfile::TempDir, String) {
@@ -63,10 +71,15 @@ fn scratch_scenario(body: &str) -> (tempfile::TempDir, String) {
 
 #[test]
 fn invalid_scenario_exits_2_naming_file_and_line() {
-    let (_dir, path) = scratch_scenario("scenario {\n  peer { name = \"a\" },\n  peer { nmae = \"b\" },\n}\n");
+    let (_dir, path) =
+        scratch_scenario("scenario {\n  peer { name = \"a\" },\n  peer { nmae = \"b\" },\n}\n");
     let out = run(&["-s", &path]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains(&format!("{path}:3: peer: unknown field `nmae`")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{path}:3: peer: unknown field `nmae`")),
+        "{}",
+        text(&out)
+    );
     // Found before any peer started: no run folder was announced.
     assert!(!text(&out).contains("run folder"), "{}", text(&out));
 }
@@ -81,13 +94,17 @@ fn failed_expectation_exits_1_with_expected_and_seen() {
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("FAILED waitGame at"), "{t}");
     assert!(t.contains("case.lua:6"), "{t}");
-    assert!(t.contains("expected: a list-games row for ggoo on c with peer_count=2"), "{t}");
+    assert!(
+        t.contains("expected: a list-games row for ggoo on c with peer_count=2"),
+        "{t}"
+    );
     assert!(t.contains("\"peer_count\":1"), "{t}");
 }
 
 #[test]
 fn peer_that_cannot_start_exits_3() {
-    let (_dir, path) = scratch_scenario("scenario {\n  peer { name = \"x\", exec = \"/nonexistent/peer\" },\n}\n");
+    let (_dir, path) =
+        scratch_scenario("scenario {\n  peer { name = \"x\", exec = \"/nonexistent/peer\" },\n}\n");
     let out = run(&["-s", &path]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("harness error"), "{}", text(&out));

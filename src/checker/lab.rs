@@ -84,7 +84,11 @@ impl EventLog {
     fn push(&self, value: Value) {
         let mut lines = lock(&self.lines);
         let seq = lines.len();
-        lines.push(Logged { seq, at: Instant::now(), value });
+        lines.push(Logged {
+            seq,
+            at: Instant::now(),
+            value,
+        });
         self.changed.notify_all();
     }
 
@@ -100,7 +104,12 @@ impl EventLog {
 
     /// Waits for the first line at or after `seq` that satisfies `pred`.
     /// Gives up at `deadline` or when the peer's stdout closes.
-    pub fn wait_for(&self, seq: usize, deadline: Instant, pred: impl Fn(&Value) -> bool) -> Option<Logged> {
+    pub fn wait_for(
+        &self,
+        seq: usize,
+        deadline: Instant,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Logged> {
         let mut lines = lock(&self.lines);
         let mut next = seq;
         loop {
@@ -193,7 +202,9 @@ impl PeerProc {
     pub fn call(&mut self, cmd: Value, timeout: Duration) -> Result<Value> {
         match self.request(cmd.clone(), timeout)? {
             Answer::Result(v) => Ok(v),
-            Answer::Error { code, message } => bail!("peer {} refused {cmd}: {code}: {message}", self.name),
+            Answer::Error { code, message } => {
+                bail!("peer {} refused {cmd}: {code}: {message}", self.name)
+            }
         }
     }
 
@@ -221,7 +232,10 @@ impl PeerProc {
 fn tail(path: &Path, n: usize) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// How to start one peer.
@@ -252,7 +266,8 @@ pub struct Lab {
 impl Lab {
     pub fn new(run_dir: PathBuf, scenario_dir: PathBuf, verbose: bool) -> Result<Self> {
         let workspace = run_dir.join("workspace");
-        std::fs::create_dir_all(&workspace).with_context(|| format!("creating {}", workspace.display()))?;
+        std::fs::create_dir_all(&workspace)
+            .with_context(|| format!("creating {}", workspace.display()))?;
         let catalog_db = run_dir.join("game.db");
         crate::peer::catalog::write_db(crate::peer::catalog::BUILTIN_SOURCE, &catalog_db)?;
         Ok(Self {
@@ -268,9 +283,9 @@ impl Lab {
     }
 
     pub fn peer(&mut self, name: &str) -> Result<&mut PeerProc> {
-        self.peers
-            .get_mut(name)
-            .ok_or_else(|| anyhow!("no peer named {name:?} (start it with peer{{ name = {name:?} }})"))
+        self.peers.get_mut(name).ok_or_else(|| {
+            anyhow!("no peer named {name:?} (start it with peer{{ name = {name:?} }})")
+        })
     }
 
     /// Name of the peer listening on `addr`, or the address itself.
@@ -332,7 +347,11 @@ impl Lab {
                     .unwrap_or_else(|_| json!({ "type": "garbage", "line": line }));
                 fire_triggers(&triggers, &me, &value);
                 if verbose && value["type"] == "event" {
-                    println!("    [{me}] {} {}", value["event"].as_str().unwrap_or("?"), value["data"]);
+                    println!(
+                        "    [{me}] {} {}",
+                        value["event"].as_str().unwrap_or("?"),
+                        value["data"]
+                    );
                 }
                 reader_log.push(value);
             }
@@ -363,11 +382,21 @@ impl Lab {
                 spec.ready_timeout
             );
         };
-        proc.peer_id = ready.value["data"]["peer_id"].as_str().unwrap_or_default().to_string();
-        proc.addr = ready.value["data"]["addr"].as_str().unwrap_or_default().to_string();
+        proc.peer_id = ready.value["data"]["peer_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        proc.addr = ready.value["data"]["addr"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if proc.addr.is_empty() {
             proc.kill();
-            bail!("peer {}'s ready line has no addr: {}", spec.name, ready.value);
+            bail!(
+                "peer {}'s ready line has no addr: {}",
+                spec.name,
+                ready.value
+            );
         }
         self.peers.insert(spec.name.clone(), proc);
         self.peer(&spec.name)
@@ -381,7 +410,10 @@ impl Lab {
             .map(|t| {
                 (
                     t.line,
-                    format!("killPeer {} on {}:{} was armed but the event never came", t.target, t.watch, t.event),
+                    format!(
+                        "killPeer {} on {}:{} was armed but the event never came",
+                        t.target, t.watch, t.event
+                    ),
                 )
             })
             .collect()
@@ -421,7 +453,9 @@ fn fire_triggers(triggers: &Triggers, watch: &str, v: &Value) {
     for t in lock(triggers).iter() {
         if t.watch == watch
             && v["event"] == t.event.as_str()
-            && t.game.as_ref().is_none_or(|g| v["data"]["game_id"] == g.as_str())
+            && t.game
+                .as_ref()
+                .is_none_or(|g| v["data"]["game_id"] == g.as_str())
             && !t.fired.swap(true, Ordering::SeqCst)
         {
             // SAFETY: signals the target peer's own process group.

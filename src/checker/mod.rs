@@ -38,15 +38,28 @@ pub fn run(opts: &RunOptions) -> i32 {
         }
     };
     if opts.check {
-        report.line(&format!("{}: valid, {} steps", opts.scenario.display(), scenario.steps.len()));
+        report.line(&format!(
+            "{}: valid, {} steps",
+            opts.scenario.display(),
+            scenario.steps.len()
+        ));
         return exit::PASS;
     }
     lab::install_signal_handler();
-    let run_dir = opts.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
+    let run_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&scenario.name));
     let scenario_dir = opts
         .scenario
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
         .unwrap_or_else(|| PathBuf::from("."));
     let mut lab = match Lab::new(run_dir.clone(), scenario_dir, opts.verbose) {
         Ok(l) => l,
@@ -66,13 +79,24 @@ pub fn run(opts: &RunOptions) -> i32 {
             failure = Some((
                 step.line,
                 step.action.name(),
-                Failure::expect(format!("the scenario finishes within {limit:?}"), "time ran out", &[]),
+                Failure::expect(
+                    format!("the scenario finishes within {limit:?}"),
+                    "time ran out",
+                    &[],
+                ),
             ));
             break;
         }
         let started = Instant::now();
         let result = actions::run(&mut lab, step);
-        report.step(i + 1, step.action.name(), &file, step.line, started.elapsed(), result.is_ok());
+        report.step(
+            i + 1,
+            step.action.name(),
+            &file,
+            step.line,
+            started.elapsed(),
+            result.is_ok(),
+        );
         if let Err(f) = result {
             failure = Some((step.line, step.action.name(), f));
             break;
@@ -81,7 +105,11 @@ pub fn run(opts: &RunOptions) -> i32 {
     if failure.is_none()
         && let Some((line, message)) = lab.unfired_triggers().into_iter().next()
     {
-        failure = Some((line, "killPeer", Failure::expect("the kill trigger fired during the scenario", message, &[])));
+        failure = Some((
+            line,
+            "killPeer",
+            Failure::expect("the kill trigger fired during the scenario", message, &[]),
+        ));
     }
     let code = match &failure {
         None => exit::PASS,

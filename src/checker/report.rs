@@ -41,11 +41,19 @@ impl Report {
 
     pub fn start(&self, name: &str, file: &str, steps: usize, run_dir: &Path) {
         println!("scenario {name} ({file}, {steps} steps)");
-        println!("{}", self.dim.apply_to(format!("run folder: {}", run_dir.display())));
+        println!(
+            "{}",
+            self.dim
+                .apply_to(format!("run folder: {}", run_dir.display()))
+        );
     }
 
     pub fn step(&self, n: usize, action: &str, file: &str, line: u32, took: Duration, ok: bool) {
-        let mark = if ok { self.ok.apply_to("✓") } else { self.bad.apply_to("✗") };
+        let mark = if ok {
+            self.ok.apply_to("✓")
+        } else {
+            self.bad.apply_to("✗")
+        };
         println!(
             "  {mark} {n:>3} {action:<16} {:<32} {:>8.2}s",
             format!("{file}:{line}"),
@@ -65,12 +73,20 @@ impl Report {
             Failure::Harness { message, .. } => println!("  harness error: {message}"),
         }
         for name in f.peers() {
-            let Some(p) = lab.peers.get(name) else { continue };
-            println!("  --- {name}: last stderr lines ({})", p.stderr_path.display());
+            let Some(p) = lab.peers.get(name) else {
+                continue;
+            };
+            println!(
+                "  --- {name}: last stderr lines ({})",
+                p.stderr_path.display()
+            );
             for l in p.stderr_tail(LOG_TAIL) {
                 println!("    {}", self.dim.apply_to(l));
             }
-            println!("  --- {name}: last stdout lines ({})", p.events_path.display());
+            println!(
+                "  --- {name}: last stdout lines ({})",
+                p.events_path.display()
+            );
             let lines = p.log.since(p.log.len().saturating_sub(LOG_TAIL));
             for l in lines {
                 println!("    {}", self.dim.apply_to(l.value.to_string()));
@@ -86,7 +102,10 @@ impl Report {
             exit::INVALID => self.bad.apply_to("INVALID".to_string()),
             _ => self.bad.apply_to("HARNESS ERROR".to_string()),
         };
-        println!("{verdict} {name} in {:.1}s (exit {code})", took.as_secs_f64());
+        println!(
+            "{verdict} {name} in {:.1}s (exit {code})",
+            took.as_secs_f64()
+        );
         if code != exit::PASS {
             println!("logs kept in {}", run_dir.display());
         }

@@ -98,7 +98,10 @@ pub fn load_str(display: &str, source: &str, path: &Path) -> Result<Scenario, Lo
                     other => {
                         return Err(fail(
                             &st,
-                            format!("{file}:{line}: {name} takes a table, got a {}", other.type_name()),
+                            format!(
+                                "{file}:{line}: {name} takes a table, got a {}",
+                                other.type_name()
+                            ),
                         ));
                     }
                 };
@@ -114,13 +117,18 @@ pub fn load_str(display: &str, source: &str, path: &Path) -> Result<Scenario, Lo
         let scenario = lua.create_function(move |lua, t: Value| {
             let line = caller_line(lua);
             let Value::Table(t) = t else {
-                return Err(fail(&st, format!("{file}:{line}: scenario takes a table of steps")));
+                return Err(fail(
+                    &st,
+                    format!("{file}:{line}: scenario takes a table of steps"),
+                ));
             };
             let first = st.borrow().scenario.as_ref().map(|(l, _)| *l);
             if let Some(first) = first {
                 return Err(fail(
                     &st,
-                    format!("{file}:{line}: a second scenario{{}} call (the first is at line {first})"),
+                    format!(
+                        "{file}:{line}: a second scenario{{}} call (the first is at line {first})"
+                    ),
                 ));
             }
             st.borrow_mut().scenario = Some((line, t));
@@ -133,11 +141,16 @@ pub fn load_str(display: &str, source: &str, path: &Path) -> Result<Scenario, Lo
         let meta = lua.create_table()?;
         meta.set(
             "__index",
-            lua.create_function(move |lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
-                let line = caller_line(lua);
-                let key = key.to_string().unwrap_or_default();
-                Err(fail(&st, format!("{file}:{line}: unknown action or name `{key}`")))
-            })?,
+            lua.create_function(
+                move |lua, (_, key): (Value, Value)| -> mlua::Result<Value> {
+                    let line = caller_line(lua);
+                    let key = key.to_string().unwrap_or_default();
+                    Err(fail(
+                        &st,
+                        format!("{file}:{line}: unknown action or name `{key}`"),
+                    ))
+                },
+            )?,
         )?;
         globals.set_metatable(Some(meta));
         Ok(())
@@ -150,12 +163,20 @@ pub fn load_str(display: &str, source: &str, path: &Path) -> Result<Scenario, Lo
         return Err(LoadError(first.unwrap_or_else(|| clean(&e))));
     }
     let Some((line, table)) = state.borrow_mut().scenario.take() else {
-        return Err(LoadError(format!("{display}: no scenario{{...}} call in the file")));
+        return Err(LoadError(format!(
+            "{display}: no scenario{{...}} call in the file"
+        )));
     };
     collect(display, path, line, table, &lua)
 }
 
-fn collect(display: &str, path: &Path, line: u32, table: mlua::Table, lua: &Lua) -> Result<Scenario, LoadError> {
+fn collect(
+    display: &str,
+    path: &Path,
+    line: u32,
+    table: mlua::Table,
+    lua: &Lua,
+) -> Result<Scenario, LoadError> {
     let at = |m: String| LoadError(format!("{display}:{line}: scenario: {m}"));
     let mut name = None;
     let mut timeout = None;
@@ -176,7 +197,9 @@ fn collect(display: &str, path: &Path, line: u32, table: mlua::Table, lua: &Lua)
                         )
                     }
                     "timeout" => {
-                        let span: Span = lua.from_value(v).map_err(|e| at(format!("timeout: {}", clean(&e))))?;
+                        let span: Span = lua
+                            .from_value(v)
+                            .map_err(|e| at(format!("timeout: {}", clean(&e))))?;
                         timeout = Some(span.0);
                     }
                     "description" => {}
@@ -228,7 +251,12 @@ fn clean(e: &mlua::Error) -> String {
         mlua::Error::CallbackError { cause, .. } => clean(cause),
         mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
         mlua::Error::DeserializeError(m) => m.clone(),
-        other => other.to_string().lines().next().unwrap_or_default().to_string(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
     }
 }
 
@@ -259,17 +287,41 @@ mod tests {
     #[test]
     fn mistakes_name_file_and_line() {
         let cases = [
-            ("scenario {\n peer { name = \"a\", gmaes = \"x\" },\n}", "t.lua:2: peer: unknown field `gmaes`"),
-            ("scenario {\n peer { name = 5 },\n}", "t.lua:2: peer: invalid type"),
-            ("scenario {\n\n dowload { peer = \"a\" },\n}", "t.lua:3: unknown action or name `dowload`"),
+            (
+                "scenario {\n peer { name = \"a\", gmaes = \"x\" },\n}",
+                "t.lua:2: peer: unknown field `gmaes`",
+            ),
+            (
+                "scenario {\n peer { name = 5 },\n}",
+                "t.lua:2: peer: invalid type",
+            ),
+            (
+                "scenario {\n\n dowload { peer = \"a\" },\n}",
+                "t.lua:3: unknown action or name `dowload`",
+            ),
             ("x = 1", "t.lua: no scenario{...} call"),
-            ("scenario { peer{name=\"a\"} }\nscenario { peer{name=\"b\"} }", "t.lua:2: a second scenario{} call (the first is at line 1)"),
+            (
+                "scenario { peer{name=\"a\"} }\nscenario { peer{name=\"b\"} }",
+                "t.lua:2: a second scenario{} call (the first is at line 1)",
+            ),
             ("scenario {\n 42,\n}", "item 1 is a integer, not a step"),
-            ("scenario { nmae = \"x\", peer{name=\"a\"} }", "unknown field `nmae`"),
+            (
+                "scenario { nmae = \"x\", peer{name=\"a\"} }",
+                "unknown field `nmae`",
+            ),
             ("scenario {\n peer { name = \"a\" \n", "t.lua:"),
-            ("scenario {\n download { peer = \"a\", game = \"g\", expect = \"maybe\" },\n}", "t.lua:2: download: unknown variant `maybe`"),
-            ("scenario {\n makeGame { dir = \"a\", id = \"g\", files = { x = { size = \"1MiB\", contents = \"y\" } } },\n}", "not both"),
-            ("scenario {\n waitGame { peer = \"a\", game = \"g\", timeout = \"3 fortnights\" },\n}", "t.lua:2: waitGame: `3 fortnights`: unknown duration unit"),
+            (
+                "scenario {\n download { peer = \"a\", game = \"g\", expect = \"maybe\" },\n}",
+                "t.lua:2: download: unknown variant `maybe`",
+            ),
+            (
+                "scenario {\n makeGame { dir = \"a\", id = \"g\", files = { x = { size = \"1MiB\", contents = \"y\" } } },\n}",
+                "not both",
+            ),
+            (
+                "scenario {\n waitGame { peer = \"a\", game = \"g\", timeout = \"3 fortnights\" },\n}",
+                "t.lua:2: waitGame: `3 fortnights`: unknown duration unit",
+            ),
         ];
         for (src, want) in cases {
             let err = load_text(src).expect_err(src);

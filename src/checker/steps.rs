@@ -2,8 +2,8 @@
 //! these structs (`deny_unknown_fields`), so a typo is a load-time error.
 
 use crate::units::{Size, Span};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -161,8 +161,12 @@ impl<'de> Deserialize<'de> for FileSpec {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileSpec, A::Error> {
                 let t = FileSpecTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 match (&t.contents, &t.size) {
-                    (Some(_), Some(_)) => return Err(de::Error::custom("give `contents` or `size`, not both")),
-                    (None, None) => return Err(de::Error::custom("a file needs `contents` or `size`")),
+                    (Some(_), Some(_)) => {
+                        return Err(de::Error::custom("give `contents` or `size`, not both"));
+                    }
+                    (None, None) => {
+                        return Err(de::Error::custom("a file needs `contents` or `size`"));
+                    }
                     _ => {}
                 }
                 if t.sparse && t.seed.is_some() {

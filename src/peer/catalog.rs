@@ -25,7 +25,8 @@ pub struct Catalog {
     games: BTreeMap<String, CatalogGame>,
 }
 
-const SCHEMA: &str = "CREATE TABLE games (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL)";
+const SCHEMA: &str =
+    "CREATE TABLE games (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL)";
 
 impl Catalog {
     /// Opens a `game.db` file.
@@ -83,7 +84,11 @@ pub fn parse_source(text: &str) -> Result<Vec<CatalogGame>> {
     let games: Vec<CatalogGame> = serde_json::from_str(text).context("parsing catalog source")?;
     for g in &games {
         if g.version.len() != 8 || !g.version.bytes().all(|b| b.is_ascii_digit()) {
-            bail!("catalog game {}: version {:?} is not YYYYMMDD", g.id, g.version);
+            bail!(
+                "catalog game {}: version {:?} is not YYYYMMDD",
+                g.id,
+                g.version
+            );
         }
     }
     Ok(games)
@@ -130,7 +135,10 @@ mod tests {
         write_db(BUILTIN_SOURCE, &db)?;
         let c = Catalog::open(&db)?;
         assert_eq!(c.version("ggoo"), Some("20200721"));
-        assert_eq!(c.get("coh").map(|g| g.name.as_str()), Some("Company of Heroes"));
+        assert_eq!(
+            c.get("coh").map(|g| g.name.as_str()),
+            Some("Company of Heroes")
+        );
         Ok(())
     }
 

@@ -104,11 +104,17 @@ pub fn parse_line(line: &str) -> (Value, Result<Command, CommandError>) {
         Err(e) => return (Value::Null, Err(bad(format!("not a JSON object: {e}")))),
     };
     let Some(obj) = value.as_object_mut() else {
-        return (Value::Null, Err(bad("a command must be a JSON object".into())));
+        return (
+            Value::Null,
+            Err(bad("a command must be a JSON object".into())),
+        );
     };
     let id = obj.remove("id").unwrap_or(Value::Null);
     if !(id.is_null() || id.is_string() || id.is_number()) {
-        return (Value::Null, Err(bad("`id` must be a string or a number".into())));
+        return (
+            Value::Null,
+            Err(bad("`id` must be a string or a number".into())),
+        );
     }
     // The reference protocol accepts `command` as well as `cmd`.
     if let Some(c) = obj.remove("command") {
@@ -149,14 +155,19 @@ pub async fn run(node: Arc<Node>) {
             }
         }
         if buf.len() > MAX_LINE && !buf.ends_with(b"\n") {
-            node.out.error(&Value::Null, "bad-request", "control line longer than 1 MiB");
+            node.out.error(
+                &Value::Null,
+                "bad-request",
+                "control line longer than 1 MiB",
+            );
             // Skip the rest of the over-long line.
             let mut sink = Vec::new();
             let _ = reader.read_until(b'\n', &mut sink).await;
             continue;
         }
         let Ok(text) = std::str::from_utf8(&buf) else {
-            node.out.error(&Value::Null, "bad-request", "control line is not UTF-8");
+            node.out
+                .error(&Value::Null, "bad-request", "control line is not UTF-8");
             continue;
         };
         let text = text.trim();

@@ -120,13 +120,21 @@ pub fn plan_chunks(files: &[FileDesc], chunk_size: u64) -> Vec<Chunk> {
     let mut out = Vec::new();
     for f in files {
         if f.size == 0 {
-            out.push(Chunk { path: f.path.clone(), offset: 0, len: 0 });
+            out.push(Chunk {
+                path: f.path.clone(),
+                offset: 0,
+                len: 0,
+            });
             continue;
         }
         let mut offset = 0;
         while offset < f.size {
             let len = chunk_size.min(f.size - offset);
-            out.push(Chunk { path: f.path.clone(), offset, len });
+            out.push(Chunk {
+                path: f.path.clone(),
+                offset,
+                len,
+            });
             offset += len;
         }
     }
@@ -149,11 +157,20 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
                     g.size
                 ),
                 Some(_) => {}
-                None => bail!("file set conflict: {} is at {first_addr} but not at {addr}", f.path),
+                None => bail!(
+                    "file set conflict: {} is at {first_addr} but not at {addr}",
+                    f.path
+                ),
             }
         }
-        if let Some(g) = list.iter().find(|g| !first.iter().any(|f| f.path == g.path)) {
-            bail!("file set conflict: {} is at {addr} but not at {first_addr}", g.path);
+        if let Some(g) = list
+            .iter()
+            .find(|g| !first.iter().any(|f| f.path == g.path))
+        {
+            bail!(
+                "file set conflict: {} is at {addr} but not at {first_addr}",
+                g.path
+            );
         }
     }
     let mut seen = BTreeSet::new();
@@ -174,10 +191,23 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
 
 async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Vec<FileDesc>)> {
     let (mut send, mut recv) = source.conn.open_bi().await?;
-    wire::write_frame(&mut send, &Request::GameFiles { game_id: game_id.to_string() }).await?;
+    wire::write_frame(
+        &mut send,
+        &Request::GameFiles {
+            game_id: game_id.to_string(),
+        },
+    )
+    .await?;
     send.finish()?;
-    match wire::read_frame::<Response>(&mut recv).await?.context("no answer")? {
-        Response::GameFiles { game_id: g, version, files } if g == game_id => Ok((version, files)),
+    match wire::read_frame::<Response>(&mut recv)
+        .await?
+        .context("no answer")?
+    {
+        Response::GameFiles {
+            game_id: g,
+            version,
+            files,
+        } if g == game_id => Ok((version, files)),
         Response::Denied { reason } => bail!("refused: {reason}"),
         other => bail!("unexpected answer {other:?}"),
     }
@@ -217,7 +247,10 @@ async fn fetch_chunk(
             .await
             .map_err(|e| src(e.into()))?
         else {
-            return Err(src(anyhow!("stream ended after {got} of {} bytes", chunk.len)));
+            return Err(src(anyhow!(
+                "stream ended after {got} of {} bytes",
+                chunk.len
+            )));
         };
         let at = chunk.offset + got;
         tokio::task::block_in_place(|| file.write_all_at(&data.bytes, at))
@@ -251,7 +284,8 @@ fn prepare_files(root: &Path, files: &[FileDesc]) -> Result<Vec<(String, Arc<std
     for f in files {
         let target = target_path(root, &f.path)?;
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -273,14 +307,22 @@ fn target_path(root: &Path, rel: &str) -> Result<PathBuf> {
     Ok(root.join(library::checked_rel_path(rel)?))
 }
 
-async fn run(node: &Arc<Node>, game_id: &str, version: &str, sources: Vec<RemotePeer>) -> Result<Throughput> {
+async fn run(
+    node: &Arc<Node>,
+    game_id: &str,
+    version: &str,
+    sources: Vec<RemotePeer>,
+) -> Result<Throughput> {
     // 1. File lists from every catalog-version source.
     let mut asks = JoinSet::new();
     for s in sources.iter().cloned() {
         let game_id = game_id.to_string();
         asks.spawn(async move {
             let r = tokio::time::timeout(FILE_LIST_TIMEOUT, request_files(&s, &game_id)).await;
-            (s, r.unwrap_or_else(|_| Err(anyhow!("no file list within {FILE_LIST_TIMEOUT:?}"))))
+            (
+                s,
+                r.unwrap_or_else(|_| Err(anyhow!("no file list within {FILE_LIST_TIMEOUT:?}"))),
+            )
         });
     }
     let mut lists = Vec::new();
@@ -336,7 +378,9 @@ async fn run(node: &Arc<Node>, game_id: &str, version: &str, sources: Vec<Remote
     loop {
         for (i, source) in live.iter().enumerate() {
             while alive[i] && in_flight[i] < STREAMS_PER_SOURCE {
-                let Some(chunk) = queues[i].pop_front() else { break };
+                let Some(chunk) = queues[i].pop_front() else {
+                    break;
+                };
                 let file = handles
                     .iter()
                     .find(|(p, _)| *p == chunk.path)
@@ -351,7 +395,9 @@ async fn run(node: &Arc<Node>, game_id: &str, version: &str, sources: Vec<Remote
                 });
             }
         }
-        let Some(joined) = tasks.join_next().await else { break };
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let (i, chunk, result) = joined.context("chunk task failed")?;
         in_flight[i] -= 1;
         match result {
@@ -395,7 +441,8 @@ async fn run(node: &Arc<Node>, game_id: &str, version: &str, sources: Vec<Remote
         for (path, file) in &handles {
             file.sync_all().with_context(|| format!("syncing {path}"))?;
         }
-        std::fs::rename(root.join(SENTINEL_PART), root.join(SENTINEL)).context("committing version.ini")?;
+        std::fs::rename(root.join(SENTINEL_PART), root.join(SENTINEL))
+            .context("committing version.ini")?;
         Ok(())
     })?;
     Ok(Throughput {
@@ -410,17 +457,30 @@ mod tests {
     use super::*;
 
     fn f(path: &str, size: u64) -> FileDesc {
-        FileDesc { path: path.into(), size }
+        FileDesc {
+            path: path.into(),
+            size,
+        }
     }
 
     #[test]
     fn chunks_cover_every_byte_once() {
         let files = [f("a.eti", 10), f("empty", 0), f("version.ini", 8)];
         let plan = plan_chunks(&files, 4);
-        let spans: Vec<(&str, u64, u64)> = plan.iter().map(|c| (c.path.as_str(), c.offset, c.len)).collect();
+        let spans: Vec<(&str, u64, u64)> = plan
+            .iter()
+            .map(|c| (c.path.as_str(), c.offset, c.len))
+            .collect();
         assert_eq!(
             spans,
-            vec![("a.eti", 0, 4), ("a.eti", 4, 4), ("a.eti", 8, 2), ("empty", 0, 0), ("version.ini", 0, 4), ("version.ini", 4, 4)]
+            vec![
+                ("a.eti", 0, 4),
+                ("a.eti", 4, 4),
+                ("a.eti", 8, 2),
+                ("empty", 0, 0),
+                ("version.ini", 0, 4),
+                ("version.ini", 4, 4)
+            ]
         );
     }
 
@@ -430,7 +490,10 @@ mod tests {
         let b = ("B".to_string(), vec![f("x.eti", 18), f("version.ini", 8)]);
         let c = ("C".to_string(), vec![f("version.ini", 8)]);
         let err = agree(&[a.clone(), b]).expect_err("conflict");
-        assert!(err.to_string().contains("file size conflict on x.eti: 10 bytes at A, 18 bytes at B"));
+        assert!(
+            err.to_string()
+                .contains("file size conflict on x.eti: 10 bytes at A, 18 bytes at B")
+        );
         let err = agree(&[a.clone(), c]).expect_err("set conflict");
         assert!(err.to_string().contains("x.eti is at A but not at C"));
         assert_eq!(agree(&[a.clone(), a.clone()]).ok(), Some(a.1));
@@ -442,7 +505,10 @@ mod tests {
             let list = ("A".to_string(), vec![f(bad, 1), f("version.ini", 8)]);
             assert!(agree(&[list]).is_err(), "{bad} accepted");
         }
-        let dup = ("A".to_string(), vec![f("a", 1), f("a", 1), f("version.ini", 8)]);
+        let dup = (
+            "A".to_string(),
+            vec![f("a", 1), f("a", 1), f("version.ini", 8)],
+        );
         assert!(agree(&[dup]).is_err());
         let no_sentinel = ("A".to_string(), vec![f("a", 1)]);
         assert!(agree(&[no_sentinel]).is_err());
@@ -450,7 +516,12 @@ mod tests {
 
     #[test]
     fn throughput_rates_are_self_consistent() {
-        let t = Throughput { bytes: 2 << 30, duration_ms: 4000, chunks: 16 }.to_json();
+        let t = Throughput {
+            bytes: 2 << 30,
+            duration_ms: 4000,
+            chunks: 16,
+        }
+        .to_json();
         let mib = t["mib_per_s"].as_f64().unwrap_or_default();
         let mbit = t["mbit_per_s"].as_f64().unwrap_or_default();
         assert!((mib - 512.0).abs() < 1e-9);

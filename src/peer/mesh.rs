@@ -164,7 +164,9 @@ pub async fn connect(node: &Arc<Node>, addr: &str) -> Result<PeerInfo, CommandEr
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| CommandError::new("bad-request", format!("cannot resolve address {addr:?}")))?;
+        .ok_or_else(|| {
+            CommandError::new("bad-request", format!("cannot resolve address {addr:?}"))
+        })?;
     if is_self(node.addr, target) {
         return Err(CommandError::new(
             "self-connect",
@@ -183,15 +185,22 @@ pub async fn connect(node: &Arc<Node>, addr: &str) -> Result<PeerInfo, CommandEr
     tokio::spawn(run_connection(node.clone(), conn, Some(tx)));
     match tokio::time::timeout(HELLO_TIMEOUT, rx).await {
         Ok(Ok(Ok(info))) => Ok(info),
-        Ok(Ok(Err(e))) => Err(CommandError::new("connect-failed", format!("{addr}: {e:#}"))),
-        _ => Err(CommandError::new("connect-failed", format!("{addr} sent no hello"))),
+        Ok(Ok(Err(e))) => Err(CommandError::new(
+            "connect-failed",
+            format!("{addr}: {e:#}"),
+        )),
+        _ => Err(CommandError::new(
+            "connect-failed",
+            format!("{addr} sent no hello"),
+        )),
     }
 }
 
 fn is_self(own: SocketAddr, target: SocketAddr) -> bool {
     own.port() == target.port()
         && (own.ip() == target.ip()
-            || own.ip().is_unspecified() && (target.ip().is_loopback() || target.ip().is_unspecified()))
+            || own.ip().is_unspecified()
+                && (target.ip().is_loopback() || target.ip().is_unspecified()))
 }
 
 /// Accepts inbound connections for the life of the peer.
@@ -239,7 +248,10 @@ async fn track_remote(
     mut hello_tx: Option<oneshot::Sender<Result<PeerInfo>>>,
 ) -> Result<Option<String>> {
     let first = async {
-        let mut recv = conn.accept_uni().await.context("waiting for the announce stream")?;
+        let mut recv = conn
+            .accept_uni()
+            .await
+            .context("waiting for the announce stream")?;
         let hello: Announce = wire::read_frame(&mut recv)
             .await?
             .context("announce stream ended before the hello")?;
@@ -363,8 +375,14 @@ mod tests {
 
     #[test]
     fn inbound_hello_from_self_is_ignored() {
-        assert_eq!(classify_hello("me", &hello("me", PROTOCOL_VERSION)), HelloVerdict::FromSelf);
-        assert_eq!(classify_hello("me", &hello("you", PROTOCOL_VERSION)), HelloVerdict::Accept);
+        assert_eq!(
+            classify_hello("me", &hello("me", PROTOCOL_VERSION)),
+            HelloVerdict::FromSelf
+        );
+        assert_eq!(
+            classify_hello("me", &hello("you", PROTOCOL_VERSION)),
+            HelloVerdict::Accept
+        );
     }
 
     #[test]

@@ -203,7 +203,9 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     std::fs::create_dir_all(&args.games_dir)
         .with_context(|| format!("creating games dir {}", args.games_dir.display()))?;
     let endpoint = tls::endpoint(args.listen)?;
-    let addr = endpoint.local_addr().context("reading the listener address")?;
+    let addr = endpoint
+        .local_addr()
+        .context("reading the listener address")?;
     let (out, writer) = control::Output::new();
     let (adverts, _) = watch::channel(Vec::new());
     let node = Arc::new(Node {

@@ -69,7 +69,11 @@ pub fn root_gate(
     Gate::Servable(root)
 }
 
-async fn handle(node: Arc<Node>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) -> Result<()> {
+async fn handle(
+    node: Arc<Node>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) -> Result<()> {
     let request: Request = tokio::time::timeout(REQUEST_TIMEOUT, wire::read_frame(&mut recv))
         .await
         .context("no request within the timeout")??
@@ -89,11 +93,26 @@ async fn handle(node: Arc<Node>, mut send: quinn::SendStream, mut recv: quinn::R
     match request {
         Request::GameFiles { game_id } => {
             let files = tokio::task::block_in_place(|| library::list_files(&root))?;
-            let version = std::fs::read_to_string(root.join(SENTINEL))?.trim().to_string();
-            wire::write_frame(&mut send, &Response::GameFiles { game_id, version, files }).await?;
+            let version = std::fs::read_to_string(root.join(SENTINEL))?
+                .trim()
+                .to_string();
+            wire::write_frame(
+                &mut send,
+                &Response::GameFiles {
+                    game_id,
+                    version,
+                    files,
+                },
+            )
+            .await?;
             send.finish()?;
         }
-        Request::Chunk { game_id, path, offset, len } => {
+        Request::Chunk {
+            game_id,
+            path,
+            offset,
+            len,
+        } => {
             let file = match library::resolve_inside(&root, &path) {
                 Ok(p) => p,
                 Err(e) => return deny(&mut send, format!("{e:#}")).await,
@@ -102,7 +121,11 @@ async fn handle(node: Arc<Node>, mut send: quinn::SendStream, mut recv: quinn::R
             let file = std::fs::File::open(&file).with_context(|| format!("opening {path}"))?;
             let size = file.metadata()?.len();
             if offset.checked_add(len).is_none_or(|end| end > size) {
-                return deny(&mut send, format!("{path}: range {offset}+{len} is past its {size} bytes")).await;
+                return deny(
+                    &mut send,
+                    format!("{path}: range {offset}+{len} is past its {size} bytes"),
+                )
+                .await;
             }
             wire::write_frame(&mut send, &Response::Chunk { len }).await?;
             send_range(&file, offset, len, &mut send).await?;
@@ -123,7 +146,12 @@ async fn deny(send: &mut quinn::SendStream, reason: String) -> Result<()> {
 }
 
 /// Streams `len` bytes from `offset` with positioned reads of `SEND_BLOCK`.
-async fn send_range(file: &std::fs::File, offset: u64, len: u64, send: &mut quinn::SendStream) -> Result<()> {
+async fn send_range(
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+    send: &mut quinn::SendStream,
+) -> Result<()> {
     let mut buf = vec![0u8; SEND_BLOCK.min(len as usize).max(1)];
     let mut done = 0u64;
     while done < len {
@@ -157,14 +185,31 @@ mod tests {
         let ok = root_gate(Some("20170204"), games, "cnc4", None);
         assert_eq!(ok, Gate::Servable(games.join("cnc4")));
         let cases = [
-            (root_gate(None, games, "cnc4", None), "not in this peer's catalog"),
-            (root_gate(Some("20200721"), games, "ggoo", None), "not ready"),
-            (root_gate(Some("20200907"), games, "coh", None), "not the catalog's"),
             (
-                root_gate(Some("20170204"), games, "cnc4", Some(Operation::Downloading)),
+                root_gate(None, games, "cnc4", None),
+                "not in this peer's catalog",
+            ),
+            (
+                root_gate(Some("20200721"), games, "ggoo", None),
+                "not ready",
+            ),
+            (
+                root_gate(Some("20200907"), games, "coh", None),
+                "not the catalog's",
+            ),
+            (
+                root_gate(
+                    Some("20170204"),
+                    games,
+                    "cnc4",
+                    Some(Operation::Downloading),
+                ),
                 "active operation",
             ),
-            (root_gate(Some("1"), games, "../cnc4", None), "invalid game id"),
+            (
+                root_gate(Some("1"), games, "../cnc4", None),
+                "invalid game id",
+            ),
         ];
         for (gate, want) in cases {
             match gate {

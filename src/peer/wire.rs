@@ -95,7 +95,9 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Re
         bail!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit");
     }
     let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await.context("reading frame body")?;
+    recv.read_exact(&mut body)
+        .await
+        .context("reading frame body")?;
     decode(&body).map(Some)
 }
 
@@ -122,7 +124,10 @@ mod tests {
         let bytes = serde_json::to_vec(&hello)?;
         assert_eq!(decode::<Announce>(&bytes)?, hello);
         assert!(decode::<Request>(br#"{"type":"game-files","game_id":"x","evil":1}"#).is_err());
-        assert!(decode::<Request>(br#"{"type":"chunk","game_id":"x","path":"a","offset":-1,"len":1}"#).is_err());
+        assert!(
+            decode::<Request>(br#"{"type":"chunk","game_id":"x","path":"a","offset":-1,"len":1}"#)
+                .is_err()
+        );
         assert!(decode::<Response>(b"\xff\xfe").is_err());
         Ok(())
     }

@@ -14,12 +14,27 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
             s.peer, s.game
         )));
     };
-    for name in s.only_from.iter().flatten().chain(&s.never_from).chain(&s.served_by) {
-        lab.peer(name).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    for name in s
+        .only_from
+        .iter()
+        .flatten()
+        .chain(&s.never_from)
+        .chain(&s.served_by)
+    {
+        lab.peer(name)
+            .map_err(|e| Failure::invalid(format!("{e:#}")))?;
     }
-    let log = lab.peer(&s.peer).map_err(|e| Failure::invalid(format!("{e:#}")))?.log.clone();
+    let log = lab
+        .peer(&s.peer)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?
+        .log
+        .clone();
     let game = |v: &serde_json::Value| v["game_id"] == s.game.as_str();
-    let events: Vec<_> = log.events(start, "download-chunk-finished").into_iter().filter(game).collect();
+    let events: Vec<_> = log
+        .events(start, "download-chunk-finished")
+        .into_iter()
+        .filter(game)
+        .collect();
     let planned: u64 = log
         .events(start, "download-begin")
         .into_iter()
@@ -50,10 +65,16 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
     let fail = |expected: String, seen: String| Err(Failure::expect(expected, seen, &[&s.peer]));
     let delivered: u64 = totals.values().sum();
     if events.is_empty() {
-        return fail(format!("chunk events for {} on {}", s.game, s.peer), "none".into());
+        return fail(
+            format!("chunk events for {} on {}", s.game, s.peer),
+            "none".into(),
+        );
     }
     if !duplicates.is_empty() {
-        return fail("no chunk fetched twice".into(), format!("duplicates: {}", duplicates.join(", ")));
+        return fail(
+            "no chunk fetched twice".into(),
+            format!("duplicates: {}", duplicates.join(", ")),
+        );
     }
     if delivered != planned {
         return fail(
@@ -67,7 +88,11 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
         return fail(format!("{n} chunks"), format!("{} chunks", events.len()));
     }
     if let Some(only) = &s.only_from {
-        let strays: Vec<_> = totals.keys().filter(|k| !only.contains(k)).cloned().collect();
+        let strays: Vec<_> = totals
+            .keys()
+            .filter(|k| !only.contains(k))
+            .cloned()
+            .collect();
         if !strays.is_empty() {
             return fail(
                 format!("chunks only from {}", only.join(", ")),
@@ -89,20 +114,37 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
         let group: Vec<u64> = if s.served_by.is_empty() {
             totals.values().copied().collect()
         } else {
-            s.served_by.iter().map(|w| totals.get(w).copied().unwrap_or(0)).collect()
+            s.served_by
+                .iter()
+                .map(|w| totals.get(w).copied().unwrap_or(0))
+                .collect()
         };
-        let (lo, hi) = (group.iter().min().copied().unwrap_or(0), group.iter().max().copied().unwrap_or(0));
+        let (lo, hi) = (
+            group.iter().min().copied().unwrap_or(0),
+            group.iter().max().copied().unwrap_or(0),
+        );
         if group.len() < 2 || hi - lo > largest {
             return fail(
-                format!("bytes balanced within one chunk ({}) across at least two sources", human_bytes(largest)),
+                format!(
+                    "bytes balanced within one chunk ({}) across at least two sources",
+                    human_bytes(largest)
+                ),
                 show(&totals),
             );
         }
     }
     if let Some(want) = &s.totals {
         let want: BTreeMap<String, u64> = want.iter().map(|(k, v)| (k.clone(), v.0)).collect();
-        let got: BTreeMap<String, u64> = totals.iter().filter(|(_, v)| **v > 0).map(|(k, v)| (k.clone(), *v)).collect();
-        let want_nonzero: BTreeMap<String, u64> = want.iter().filter(|(_, v)| **v > 0).map(|(k, v)| (k.clone(), *v)).collect();
+        let got: BTreeMap<String, u64> = totals
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let want_nonzero: BTreeMap<String, u64> = want
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         if got != want_nonzero {
             return fail(format!("totals {}", show(&want)), show(&totals));
         }
@@ -112,14 +154,21 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
 
 pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
     let root = |name: &str| -> Result<std::path::PathBuf, Failure> {
-        let p = lab.peers.get(name).ok_or_else(|| Failure::invalid(format!("no peer named {name:?}")))?;
+        let p = lab
+            .peers
+            .get(name)
+            .ok_or_else(|| Failure::invalid(format!("no peer named {name:?}")))?;
         Ok(p.games_dir.join(&s.game))
     };
     let (src, dst) = (root(&s.source)?, root(&s.target)?);
     let skip = [crate::peer::library::LOCAL_DIR];
     let want = manifest::build(&src, &skip).map_err(|e| Failure::harness(e, &[&s.source]))?;
     if want.is_empty() {
-        return Err(Failure::invalid(format!("{} has no files at {}", s.source, src.display())));
+        return Err(Failure::invalid(format!(
+            "{} has no files at {}",
+            s.source,
+            src.display()
+        )));
     }
     let got = manifest::build(&dst, &skip).map_err(|e| Failure::harness(e, &[&s.target]))?;
     let diff = manifest::diff(&want, &got);
@@ -127,7 +176,14 @@ pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
         return Ok(());
     }
     Err(Failure::expect(
-        format!("{}/{} equal to {}/{} ({} files)", s.target, s.game, s.source, s.game, want.len()),
+        format!(
+            "{}/{} equal to {}/{} ({} files)",
+            s.target,
+            s.game,
+            s.source,
+            s.game,
+            want.len()
+        ),
         diff.to_string(),
         &[&s.source, &s.target],
     ))

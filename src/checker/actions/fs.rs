@@ -32,7 +32,8 @@ pub fn inside(base: &Path, rel: &str) -> Result<PathBuf> {
 }
 
 pub fn make_game(lab: &mut Lab, s: &MakeGameStep) -> StepResult {
-    let catalog = crate::peer::catalog::Catalog::open(&lab.catalog_db).map_err(|e| Failure::harness(e, &[]))?;
+    let catalog = crate::peer::catalog::Catalog::open(&lab.catalog_db)
+        .map_err(|e| Failure::harness(e, &[]))?;
     let version = match (&s.version, catalog.version(&s.id)) {
         (Some(v), _) => v.clone(),
         (None, Some(v)) => v.to_string(),
@@ -110,7 +111,11 @@ mod tests {
     #[test]
     fn generated_files_are_deterministic_per_path_and_seed() -> Result<()> {
         let dir = tempfile::tempdir()?;
-        let spec = |seed| FileSpec { size: Some(crate::units::Size(3000)), seed, ..FileSpec::default() };
+        let spec = |seed| FileSpec {
+            size: Some(crate::units::Size(3000)),
+            seed,
+            ..FileSpec::default()
+        };
         write_file(&dir.path().join("a"), "x.bin", &spec(None))?;
         write_file(&dir.path().join("b"), "x.bin", &spec(None))?;
         write_file(&dir.path().join("c"), "x.bin", &spec(Some(1)))?;

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
     if lab.peers.contains_key(&s.name) {
-        return Err(Failure::invalid(format!("a peer named {:?} already exists", s.name)));
+        return Err(Failure::invalid(format!(
+            "a peer named {:?} already exists",
+            s.name
+        )));
     }
     let games_dir = games_dir(lab, s)?;
     let exec = match &s.exec {
@@ -47,7 +50,10 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
 fn catalog_db(lab: &Lab, peer: &str, rel: &str) -> Result<PathBuf, Failure> {
     let path = lab.scenario_dir.join(rel);
     if !path.is_file() {
-        return Err(Failure::invalid(format!("catalog {rel:?} not found at {}", path.display())));
+        return Err(Failure::invalid(format!(
+            "catalog {rel:?} not found at {}",
+            path.display()
+        )));
     }
     if path.extension().is_none_or(|e| e != "json") {
         return Ok(path);
@@ -109,7 +115,9 @@ pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
             .map_err(|e| Failure::invalid(format!("{e:#}")))?
             .addr
             .clone();
-        let from = lab.peer(&s.from).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+        let from = lab
+            .peer(&s.from)
+            .map_err(|e| Failure::invalid(format!("{e:#}")))?;
         match from.request(json!({ "cmd": "connect", "addr": addr }), timeout) {
             Ok(crate::checker::lab::Answer::Result(_)) => {}
             Ok(crate::checker::lab::Answer::Error { code, message }) => {
@@ -126,13 +134,16 @@ pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
 }
 
 pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
-    let target = lab.peer(&s.name).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    let target = lab
+        .peer(&s.name)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
     let Some(on) = &s.on else {
         target.kill();
         return Ok(());
     };
     let pgid = target.pid;
-    lab.peer(&on.peer).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    lab.peer(&on.peer)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
     crate::peer::lock(&lab.triggers).push(Trigger {
         watch: on.peer.clone(),
         event: on.event.clone(),

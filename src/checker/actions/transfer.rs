@@ -13,7 +13,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 fn row_matches(row: &Value, s: &WaitGameStep) -> bool {
     row["game_id"] == s.game.as_str()
         && s.peer_count.is_none_or(|n| row["peer_count"] == n)
-        && s.version.as_ref().is_none_or(|v| row["eti_game_version"] == v.as_str())
+        && s.version
+            .as_ref()
+            .is_none_or(|v| row["eti_game_version"] == v.as_str())
 }
 
 fn describe_wanted(s: &WaitGameStep) -> String {
@@ -30,13 +32,18 @@ fn describe_wanted(s: &WaitGameStep) -> String {
 pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
     let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(15));
     let deadline = Instant::now() + timeout;
-    let peer = lab.peer(&s.peer).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    let peer = lab
+        .peer(&s.peer)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
     let last_rows = loop {
         let games = peer
             .call(json!({ "cmd": "list-games" }), COMMAND_TIMEOUT)
             .map_err(|e| Failure::harness(e, &[&s.peer]))?;
         let rows = games["games"].clone();
-        if rows.as_array().is_some_and(|r| r.iter().any(|row| row_matches(row, s))) {
+        if rows
+            .as_array()
+            .is_some_and(|r| r.iter().any(|row| row_matches(row, s)))
+        {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -60,13 +67,21 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
 
 pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(120));
-    let peer = lab.peer(&s.peer).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    let peer = lab
+        .peer(&s.peer)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
     let start = peer.log.len();
     let answer = peer
-        .request(json!({ "cmd": "download", "game_id": s.game, "install": false }), COMMAND_TIMEOUT)
+        .request(
+            json!({ "cmd": "download", "game_id": s.game, "install": false }),
+            COMMAND_TIMEOUT,
+        )
         .map_err(|e| Failure::harness(e, &[&s.peer]))?;
-    lab.downloads.insert((s.peer.clone(), s.game.clone()), start);
-    let peer = lab.peer(&s.peer).map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    lab.downloads
+        .insert((s.peer.clone(), s.game.clone()), start);
+    let peer = lab
+        .peer(&s.peer)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
     if let Answer::Error { code, message } = answer {
         return match s.expect {
             DownloadOutcome::Failed => Ok(()),
@@ -79,7 +94,8 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     }
     let game = s.game.clone();
     let is_outcome = move |v: &Value| {
-        (is_event(v, "download-finished") || is_event(v, "download-failed")) && v["data"]["game_id"] == game.as_str()
+        (is_event(v, "download-finished") || is_event(v, "download-failed"))
+            && v["data"]["game_id"] == game.as_str()
     };
     let began = Instant::now();
     let deadline = began + timeout;
@@ -100,9 +116,17 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
         );
     };
     let Some(outcome) = outcome else {
-        let why = if peer.log.is_closed() { "the peer exited" } else { "timed out" };
+        let why = if peer.log.is_closed() {
+            "the peer exited"
+        } else {
+            "timed out"
+        };
         return Err(Failure::expect(
-            format!("download-{} for {} within {timeout:?}", outcome_name(s.expect), s.game),
+            format!(
+                "download-{} for {} within {timeout:?}",
+                outcome_name(s.expect),
+                s.game
+            ),
             format!("no download outcome ({why})"),
             &[&s.peer],
         ));
