@@ -23,6 +23,13 @@ scenario
 	peer { name = "client", chunkSize = "1MiB" },
 	connect { from = "client", to = { "a", "b", "c" } },
 
+	-- The stale roots really are advertised (raw versions in list-peers)…
+	expectPeers { peer = "client", count = 3, peers = {
+		a = { games = { cnc4 = "20150101" } },
+		b = { games = { cnc4 = "20160101" } },
+		c = { games = { cnc4 = "20170204" } },
+	} },
+	-- …and filtered by the client's catalog.
 	waitGame { peer = "client", game = "cnc4", peerCount = 1, version = "20170204" },
 	download { peer = "client", game = "cnc4" },
 

@@ -31,8 +31,29 @@ struct Cli {
     /// Validate the scenario file without starting any peer.
     #[arg(long)]
     check: bool,
+    /// Seed for anything random in the run (printed at the start; visible to
+    /// the script as `seed`). A fresh one when omitted.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Colour the console output.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+    /// Print every scenario action with its parameters, then exit.
+    #[arg(long)]
+    list_actions: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Color {
+    /// Colours when stdout is a terminal (and NO_COLOR is unset).
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]
@@ -52,6 +73,18 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.color {
+        Color::Auto => {}
+        Color::Always => console::set_colors_enabled(true),
+        Color::Never => console::set_colors_enabled(false),
+    }
+    if cli.list_actions {
+        for (name, fields) in checker::script::action_fields() {
+            println!("{name} {{ {} }}", fields.join(", "));
+        }
+        println!("\nDetails and examples: docs/SCENARIOS.md");
+        return ExitCode::SUCCESS;
+    }
     match cli.command {
         Some(Cmd::Peer(args)) => match peer::run(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +123,8 @@ fn main() -> ExitCode {
                 keep: cli.keep,
                 verbose: cli.verbose,
                 check: cli.check,
+                seed: cli.seed,
+                junit: cli.junit,
             });
             ExitCode::from(code as u8)
         }

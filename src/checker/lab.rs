@@ -92,6 +92,11 @@ impl EventLog {
         self.changed.notify_all();
     }
 
+    /// A restarted peer writes to the same log again.
+    fn reopen(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+    }
+
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         let _guard = lock(&self.lines);
@@ -157,9 +162,13 @@ pub struct PeerProc {
     pub state_dir: PathBuf,
     pub stderr_path: PathBuf,
     pub events_path: PathBuf,
+    /// Every stdout line of every incarnation (restarts append to it).
     pub log: Arc<EventLog>,
-    child: Child,
+    spec: Spawn,
+    /// `None` until the first start.
+    child: Option<Child>,
     stdin: Option<ChildStdin>,
+    reader: Option<std::thread::JoinHandle<()>>,
     next_id: u64,
 }
 
@@ -176,13 +185,7 @@ impl PeerProc {
         let id = format!("k{}", self.next_id);
         cmd["id"] = json!(id);
         let start = self.log.len();
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| anyhow!("peer {} is not running", self.name))?;
-        writeln!(stdin, "{cmd}")
-            .and_then(|_| stdin.flush())
-            .with_context(|| format!("peer {} is not reading commands (exited?)", self.name))?;
+        self.send_line(&cmd.to_string())?;
         let deadline = Instant::now() + timeout;
         let hit = self.log.wait_for(start, deadline, |v| {
             v["id"] == json!(id) && (v["type"] == "result" || v["type"] == "error")
@@ -198,29 +201,56 @@ impl PeerProc {
         }
     }
 
+    /// Writes one raw line to the peer's stdin.
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow!("peer {} is not running", self.name))?;
+        writeln!(stdin, "{line}")
+            .and_then(|_| stdin.flush())
+            .with_context(|| format!("peer {} is not reading commands (exited?)", self.name))
+    }
+
     /// Like `request`, but an error answer is an `Err`.
     pub fn call(&mut self, cmd: Value, timeout: Duration) -> Result<Value> {
         match self.request(cmd.clone(), timeout)? {
             Answer::Result(v) => Ok(v),
-            Answer::Error { code, message } => {
-                bail!("peer {} refused {cmd}: {code}: {message}", self.name)
-            }
+            Answer::Error { code, message } => bail!("peer {} refused {cmd}: {code}: {message}", self.name),
         }
     }
 
     pub fn is_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGKILLs the peer's process group and reaps it.
     pub fn kill(&mut self) {
+        let Some(child) = self.child.as_mut() else { return };
         // SAFETY: signals the process group created for this peer.
         unsafe {
             libc::kill(-self.pid, libc::SIGKILL);
         }
-        let _ = self.child.wait();
+        let _ = child.wait();
         self.stdin = None;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
         lock(&PROCESS_GROUPS).retain(|p| *p != self.pid);
+    }
+
+    /// Asks the peer to shut down and waits for it to exit; `false` if it
+    /// was still running at the deadline (it is then killed).
+    pub fn shutdown(&mut self, timeout: Duration) -> bool {
+        let _ = self.send_line(&json!({ "cmd": "shutdown" }).to_string());
+        self.stdin = None;
+        let deadline = Instant::now() + timeout;
+        while self.is_alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let graceful = !self.is_alive();
+        self.kill();
+        graceful
     }
 
     /// The last `n` lines of the peer's stderr log.
@@ -232,13 +262,11 @@ impl PeerProc {
 fn tail(path: &Path, n: usize) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
 }
 
 /// How to start one peer.
+#[derive(Debug, Clone)]
 pub struct Spawn {
     pub name: String,
     pub exec: PathBuf,
@@ -248,6 +276,14 @@ pub struct Spawn {
     pub catalog: Option<PathBuf>,
     pub args: Vec<String>,
     pub ready_timeout: Duration,
+}
+
+/// A started process before it is known to be ready.
+struct Started {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    reader: std::thread::JoinHandle<()>,
+    pid: i32,
 }
 
 /// The run folder and every peer of one scenario run.
@@ -260,6 +296,8 @@ pub struct Lab {
     pub triggers: Triggers,
     /// Log position before the last `download` of (peer, game).
     pub downloads: BTreeMap<(String, String), usize>,
+    /// Step line → each peer's log position when that step began.
+    marks: BTreeMap<u32, BTreeMap<String, usize>>,
     pub verbose: bool,
 }
 
@@ -278,6 +316,7 @@ impl Lab {
             peers: BTreeMap::new(),
             triggers: Arc::new(Mutex::new(Vec::new())),
             downloads: BTreeMap::new(),
+            marks: BTreeMap::new(),
             verbose,
         })
     }
@@ -305,15 +344,56 @@ impl Lab {
         let dir = self.run_dir.join("peers").join(&spec.name);
         let state_dir = dir.join("state");
         std::fs::create_dir_all(&state_dir)?;
-        let stderr_path = dir.join("stderr.log");
-        let events_path = dir.join("events.jsonl");
-        let stderr = std::fs::File::create(&stderr_path)?;
+        let log = Arc::new(EventLog::default());
+        let mut proc = PeerProc {
+            name: spec.name.clone(),
+            pid: 0,
+            peer_id: String::new(),
+            addr: String::new(),
+            games_dir: spec.games_dir.clone(),
+            state_dir,
+            stderr_path: dir.join("stderr.log"),
+            events_path: dir.join("events.jsonl"),
+            log,
+            spec,
+            child: None,
+            stdin: None,
+            reader: None,
+            next_id: 0,
+        };
+        self.start(&mut proc)?;
+        let name = proc.name.clone();
+        self.peers.insert(name.clone(), proc);
+        self.peer(&name)
+    }
+
+    /// Restarts a peer with the same games and state dirs (so the same
+    /// identity); its event log continues where it was.
+    pub fn restart(&mut self, name: &str, graceful_timeout: Duration) -> Result<bool> {
+        let mut proc = self
+            .peers
+            .remove(name)
+            .ok_or_else(|| anyhow!("no peer named {name:?}"))?;
+        let graceful = if proc.is_alive() { proc.shutdown(graceful_timeout) } else { true };
+        proc.kill();
+        let started = self.start(&mut proc);
+        self.peers.insert(name.to_string(), proc);
+        started.map(|_| graceful)
+    }
+
+    /// Launches `proc`'s process and waits for its ready line.
+    fn start(&self, proc: &mut PeerProc) -> Result<()> {
+        let spec = proc.spec.clone();
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&proc.stderr_path)?;
         let mut cmd = Command::new(&spec.exec);
         cmd.arg("peer")
             .arg("--games-dir")
             .arg(&spec.games_dir)
             .arg("--state-dir")
-            .arg(&state_dir)
+            .arg(&proc.state_dir)
             .arg("--catalog")
             .arg(spec.catalog.as_ref().unwrap_or(&self.catalog_db))
             .arg("--listen")
@@ -326,54 +406,14 @@ impl Lab {
             .stdout(Stdio::piped())
             .stderr(stderr)
             .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", spec.exec.display()))?;
-        let pid = child.id() as i32;
-        lock(&PROCESS_GROUPS).push(pid);
-        let stdout = child.stdout.take().context("peer stdout")?;
-        let stdin = child.stdin.take();
-        let log = Arc::new(EventLog::default());
-        let reader_log = log.clone();
-        let triggers = self.triggers.clone();
-        let me = spec.name.clone();
-        let verbose = self.verbose;
-        let mut events_file = std::fs::File::create(&events_path)?;
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = writeln!(events_file, "{line}");
-                let value = serde_json::from_str::<Value>(&line)
-                    .unwrap_or_else(|_| json!({ "type": "garbage", "line": line }));
-                fire_triggers(&triggers, &me, &value);
-                if verbose && value["type"] == "event" {
-                    println!(
-                        "    [{me}] {} {}",
-                        value["event"].as_str().unwrap_or("?"),
-                        value["data"]
-                    );
-                }
-                reader_log.push(value);
-            }
-            reader_log.close();
-        });
+        let started = self.launch(cmd, proc)?;
+        proc.child = Some(started.child);
+        proc.stdin = started.stdin;
+        proc.reader = Some(started.reader);
+        proc.pid = started.pid;
+        let from = proc.log.len();
         let deadline = Instant::now() + spec.ready_timeout;
-        let ready = log.wait_for(0, deadline, |v| is_event(v, "ready"));
-        let mut proc = PeerProc {
-            name: spec.name.clone(),
-            pid,
-            peer_id: String::new(),
-            addr: String::new(),
-            games_dir: spec.games_dir,
-            state_dir,
-            stderr_path,
-            events_path,
-            log,
-            child,
-            stdin,
-            next_id: 0,
-        };
-        let Some(ready) = ready else {
+        let Some(ready) = proc.log.wait_for(from, deadline, |v| is_event(v, "ready")) else {
             let tail = proc.stderr_tail(15).join("\n      ");
             proc.kill();
             bail!(
@@ -382,24 +422,64 @@ impl Lab {
                 spec.ready_timeout
             );
         };
-        proc.peer_id = ready.value["data"]["peer_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        proc.addr = ready.value["data"]["addr"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        proc.peer_id = ready.value["data"]["peer_id"].as_str().unwrap_or_default().to_string();
+        proc.addr = ready.value["data"]["addr"].as_str().unwrap_or_default().to_string();
         if proc.addr.is_empty() {
             proc.kill();
-            bail!(
-                "peer {}'s ready line has no addr: {}",
-                spec.name,
-                ready.value
-            );
+            bail!("peer {}'s ready line has no addr: {}", spec.name, ready.value);
         }
-        self.peers.insert(spec.name.clone(), proc);
-        self.peer(&spec.name)
+        Ok(())
+    }
+
+    fn launch(&self, mut cmd: Command, proc: &PeerProc) -> Result<Started> {
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", proc.spec.exec.display()))?;
+        let pid = child.id() as i32;
+        lock(&PROCESS_GROUPS).push(pid);
+        let stdout = child.stdout.take().context("peer stdout")?;
+        let stdin = child.stdin.take();
+        let log = proc.log.clone();
+        log.reopen();
+        let triggers = self.triggers.clone();
+        let me = proc.name.clone();
+        let verbose = self.verbose;
+        let mut events_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&proc.events_path)?;
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(events_file, "{line}");
+                let value = serde_json::from_str::<Value>(&line)
+                    .unwrap_or_else(|_| json!({ "type": "garbage", "line": line }));
+                fire_triggers(&triggers, &me, &value);
+                if verbose && value["type"] == "event" {
+                    println!("    [{me}] {} {}", value["event"].as_str().unwrap_or("?"), value["data"]);
+                }
+                log.push(value);
+            }
+            log.close();
+        });
+        Ok(Started {
+            child,
+            stdin,
+            reader,
+            pid,
+        })
+    }
+
+    /// Records every peer's log position as the step at `line` begins.
+    pub fn mark_step(&mut self, line: u32) {
+        let marks = self.peers.iter().map(|(n, p)| (n.clone(), p.log.len())).collect();
+        self.marks.insert(line, marks);
+    }
+
+    /// Where `peer`'s log stood when the step at `line` began (0 if the peer
+    /// did not exist yet); `None` if no step began at that line.
+    pub fn mark(&self, line: u32, peer: &str) -> Option<usize> {
+        self.marks.get(&line).map(|m| m.get(peer).copied().unwrap_or(0))
     }
 
     /// Triggers armed by `killPeer{ on = … }` that never fired.
@@ -422,9 +502,8 @@ impl Lab {
     /// Ends every peer: a graceful `shutdown` first, then SIGKILL.
     pub fn shutdown_all(&mut self) {
         for p in self.peers.values_mut() {
-            if let Some(stdin) = p.stdin.as_mut() {
-                let _ = writeln!(stdin, "{}", json!({ "cmd": "shutdown" }));
-                let _ = stdin.flush();
+            if p.stdin.is_some() {
+                let _ = p.send_line(&json!({ "cmd": "shutdown" }).to_string());
             }
             p.stdin = None;
         }

@@ -5,12 +5,14 @@ pub mod actions;
 pub mod lab;
 pub mod outcome;
 pub mod report;
+pub mod results;
 pub mod script;
 pub mod steps;
 
 use lab::Lab;
 use outcome::{Failure, exit};
 use report::Report;
+use results::{RunRecord, StepRecord, StepStatus};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -25,41 +27,36 @@ pub struct RunOptions {
     pub verbose: bool,
     /// Only validate the file.
     pub check: bool,
+    /// Seed for anything random; a fresh one (printed) when `None`.
+    pub seed: Option<u64>,
+    /// Also write a JUnit XML report here.
+    pub junit: Option<PathBuf>,
 }
 
 /// Runs a scenario and returns the process exit code.
 pub fn run(opts: &RunOptions) -> i32 {
     let report = Report::new();
-    let scenario = match script::load(&opts.scenario) {
+    let seed = opts.seed.unwrap_or_else(rand::random);
+    let file = opts.scenario.display().to_string();
+    let scenario = match script::load(&opts.scenario, seed) {
         Ok(s) => s,
         Err(e) => {
             report.invalid(&e.0);
+            let record = RunRecord::invalid(&file, seed, &e.0);
+            write_junit(opts, &record, &report);
             return exit::INVALID;
         }
     };
     if opts.check {
-        report.line(&format!(
-            "{}: valid, {} steps",
-            opts.scenario.display(),
-            scenario.steps.len()
-        ));
+        report.line(&format!("{file}: valid, {} steps", scenario.steps.len()));
         return exit::PASS;
     }
     lab::install_signal_handler();
-    let run_dir = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| default_run_dir(&scenario.name));
+    let run_dir = opts.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
     let scenario_dir = opts
         .scenario
         .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                p.to_path_buf()
-            }
-        })
+        .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
         .unwrap_or_else(|| PathBuf::from("."));
     let mut lab = match Lab::new(run_dir.clone(), scenario_dir, opts.verbose) {
         Ok(l) => l,
@@ -68,48 +65,43 @@ pub fn run(opts: &RunOptions) -> i32 {
             return exit::HARNESS;
         }
     };
-    let file = opts.scenario.display().to_string();
-    report.start(&scenario.name, &file, scenario.steps.len(), &run_dir);
+    report.start(&scenario.name, &file, scenario.steps.len(), &run_dir, seed);
     let scenario_started = Instant::now();
+    let mut records: Vec<StepRecord> = Vec::new();
     let mut failure: Option<(u32, &'static str, Failure)> = None;
     for (i, step) in scenario.steps.iter().enumerate() {
+        let record = |status, took: std::time::Duration, f: Option<&Failure>| {
+            StepRecord::new(i + 1, step.action.name(), step.line, status, took, f)
+        };
+        if failure.is_some() {
+            records.push(record(StepStatus::NotRun, Default::default(), None));
+            continue;
+        }
         if let Some(limit) = scenario.timeout
             && scenario_started.elapsed() > limit
         {
-            failure = Some((
-                step.line,
-                step.action.name(),
-                Failure::expect(
-                    format!("the scenario finishes within {limit:?}"),
-                    "time ran out",
-                    &[],
-                ),
-            ));
-            break;
+            let f = Failure::expect(format!("the scenario finishes within {limit:?}"), "time ran out", &[]);
+            records.push(record(StepStatus::Failed, Default::default(), Some(&f)));
+            failure = Some((step.line, step.action.name(), f));
+            continue;
         }
+        lab.mark_step(step.line);
         let started = Instant::now();
         let result = actions::run(&mut lab, step);
-        report.step(
-            i + 1,
-            step.action.name(),
-            &file,
-            step.line,
-            started.elapsed(),
-            result.is_ok(),
-        );
-        if let Err(f) = result {
-            failure = Some((step.line, step.action.name(), f));
-            break;
+        let took = started.elapsed();
+        report.step(i + 1, step.action.name(), &file, step.line, took, result.is_ok());
+        match result {
+            Ok(()) => records.push(record(StepStatus::Passed, took, None)),
+            Err(f) => {
+                records.push(record(StepStatus::Failed, took, Some(&f)));
+                failure = Some((step.line, step.action.name(), f));
+            }
         }
     }
     if failure.is_none()
         && let Some((line, message)) = lab.unfired_triggers().into_iter().next()
     {
-        failure = Some((
-            line,
-            "killPeer",
-            Failure::expect("the kill trigger fired during the scenario", message, &[]),
-        ));
+        failure = Some((line, "killPeer", Failure::expect("the kill trigger fired during the scenario", message, &[])));
     }
     let code = match &failure {
         None => exit::PASS,
@@ -119,11 +111,34 @@ pub fn run(opts: &RunOptions) -> i32 {
         }
     };
     lab.shutdown_all();
-    report.summary(&scenario.name, code, scenario_started.elapsed(), &run_dir);
+    let took = scenario_started.elapsed();
+    let record = RunRecord {
+        scenario: scenario.name.clone(),
+        file: file.clone(),
+        seed,
+        exit_code: code,
+        duration_ms: took.as_millis() as u64,
+        run_dir: run_dir.display().to_string(),
+        steps: records,
+        failure: failure.as_ref().map(|(line, action, f)| results::FailureRecord::new(&file, *line, action, f)),
+    };
+    if let Err(e) = record.write_summary(&run_dir.join("summary.json")) {
+        report.line(&format!("could not write summary.json: {e:#}"));
+    }
+    write_junit(opts, &record, &report);
+    report.summary(&scenario.name, code, took, &run_dir);
     if code == exit::PASS && opts.out.is_none() && !opts.keep {
         let _ = std::fs::remove_dir_all(&run_dir);
     }
     code
+}
+
+fn write_junit(opts: &RunOptions, record: &RunRecord, report: &Report) {
+    if let Some(path) = &opts.junit
+        && let Err(e) = record.write_junit(path)
+    {
+        report.line(&format!("could not write {}: {e:#}", path.display()));
+    }
 }
 
 fn default_run_dir(name: &str) -> PathBuf {

@@ -39,8 +39,8 @@ impl Report {
         eprintln!("{} {message}", self.bad.apply_to("harness error:"));
     }
 
-    pub fn start(&self, name: &str, file: &str, steps: usize, run_dir: &Path) {
-        println!("scenario {name} ({file}, {steps} steps)");
+    pub fn start(&self, name: &str, file: &str, steps: usize, run_dir: &Path, seed: u64) {
+        println!("scenario {name} ({file}, {steps} steps, seed {seed})");
         println!(
             "{}",
             self.dim

@@ -2,7 +2,7 @@
 //! into a typed `Step` (recording its line) and collects the `scenario{}`.
 //! Every problem is found here, before any peer starts, and names file:line.
 
-use crate::checker::steps::{Action, Step};
+use crate::checker::steps::{ACTIONS, Step};
 use crate::units::Span;
 use mlua::{Lua, LuaSerdeExt, Value};
 use std::cell::RefCell;
@@ -29,28 +29,6 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-type Parser = fn(&Lua, Value) -> mlua::Result<Action>;
-
-macro_rules! actions {
-    ($($name:literal => $variant:ident),* $(,)?) => {
-        /// Every action name with the parser for its table.
-        pub const ACTIONS: &[(&str, Parser)] = &[
-            $(($name, |lua, v| Ok(Action::$variant(lua.from_value(v)?))),)*
-        ];
-    };
-}
-
-actions! {
-    "peer" => Peer,
-    "connect" => Connect,
-    "waitGame" => WaitGame,
-    "download" => Download,
-    "expectChunks" => ExpectChunks,
-    "expectSameFiles" => ExpectSameFiles,
-    "killPeer" => KillPeer,
-    "makeGame" => MakeGame,
-}
-
 struct StepBox(Step);
 impl mlua::UserData for StepBox {}
 
@@ -67,15 +45,16 @@ fn caller_line(lua: &Lua) -> u32 {
 }
 
 /// Loads and validates `path`.
-pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+pub fn load(path: &Path, seed: u64) -> Result<Scenario, LoadError> {
     let display = path.display().to_string();
     let source = std::fs::read_to_string(path)
         .map_err(|e| LoadError(format!("{display}: cannot read the scenario file: {e}")))?;
-    load_str(&display, &source, path)
+    load_str(&display, &source, path, seed)
 }
 
 /// Loads scenario text; `display` names the file in messages.
-pub fn load_str(display: &str, source: &str, path: &Path) -> Result<Scenario, LoadError> {
+/// `seed` is visible to the script as the global `seed`.
+pub fn load_str(display: &str, source: &str, path: &Path, seed: u64) -> Result<Scenario, LoadError> {
     let lua = Lua::new();
     let state = Rc::new(RefCell::new(Collected::default()));
     let fail = |state: &Rc<RefCell<Collected>>, msg: String| -> mlua::Error {
@@ -135,6 +114,8 @@ pub fn load_str(display: &str, source: &str, path: &Path) -> Result<Scenario, Lo
             Ok(())
         })?;
         globals.set("scenario", scenario)?;
+        // Lua integers are i64; the seed is reinterpreted, not truncated.
+        globals.set("seed", seed as i64)?;
         // A misspelt action is a nil global: say so instead of "attempt to call a nil value".
         let st = state.clone();
         let file = display.to_string();
@@ -245,6 +226,34 @@ fn collect(
     })
 }
 
+/// Every action with its parameter names, read from the parameter structs
+/// themselves (their unknown-field error lists the known fields), so the
+/// list cannot drift from what the loader accepts.
+pub fn action_fields() -> Vec<(&'static str, Vec<String>)> {
+    let lua = Lua::new();
+    ACTIONS
+        .iter()
+        .map(|(name, parse)| {
+            let probe = lua.create_table().and_then(|t| {
+                t.set("\u{1}", true)?;
+                Ok(Value::Table(t))
+            });
+            let message = match probe.map(|t| parse(&lua, t)) {
+                Ok(Err(e)) => clean(&e),
+                _ => String::new(),
+            };
+            let listed = message.split_once("expected").map(|(_, rest)| rest).unwrap_or("");
+            let fields = listed
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            (*name, fields)
+        })
+        .collect()
+}
+
 /// The useful part of a Lua/serde error: no traceback, no wrapper noise.
 fn clean(e: &mlua::Error) -> String {
     match e {
@@ -263,9 +272,10 @@ fn clean(e: &mlua::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::steps::Action;
 
     fn load_text(src: &str) -> Result<Scenario, LoadError> {
-        load_str("t.lua", src, Path::new("t.lua"))
+        load_str("t.lua", src, Path::new("t.lua"), 7)
     }
 
     #[test]
@@ -282,6 +292,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         Ok(())
+    }
+
+    #[test]
+    fn every_action_lists_its_parameters() {
+        let all = action_fields();
+        assert_eq!(all.len(), ACTIONS.len());
+        for (name, fields) in &all {
+            assert!(!fields.is_empty(), "{name} lists no parameters");
+        }
+        let peer = all.iter().find(|(n, _)| *n == "peer").map(|(_, f)| f.clone()).unwrap_or_default();
+        assert!(peer.contains(&"chunkSize".to_string()), "{peer:?}");
     }
 
     #[test]

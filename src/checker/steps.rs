@@ -204,32 +204,323 @@ fn yes() -> bool {
     true
 }
 
-/// Every action a scenario can use.
-#[derive(Debug, Clone)]
-pub enum Action {
-    Peer(PeerStep),
-    Connect(ConnectStep),
-    WaitGame(WaitGameStep),
-    Download(DownloadStep),
-    ExpectChunks(ExpectChunksStep),
-    ExpectSameFiles(ExpectSameFilesStep),
-    KillPeer(KillPeerStep),
-    MakeGame(MakeGameStep),
+/// `restartPeer{}`: graceful shutdown, then the same games and state dirs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPeerStep {
+    pub name: String,
+    pub timeout: Option<Span>,
 }
 
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Peer(_) => "peer",
-            Action::Connect(_) => "connect",
-            Action::WaitGame(_) => "waitGame",
-            Action::Download(_) => "download",
-            Action::ExpectChunks(_) => "expectChunks",
-            Action::ExpectSameFiles(_) => "expectSameFiles",
-            Action::KillPeer(_) => "killPeer",
-            Action::MakeGame(_) => "makeGame",
+/// `shutdownPeer{}`: `shutdown` and wait for the process to exit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownPeerStep {
+    pub name: String,
+    pub timeout: Option<Span>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerKind {
+    #[default]
+    Result,
+    Error,
+}
+
+/// `send{}`: one raw control command and a check of its answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendStep {
+    pub peer: String,
+    /// The command as a table, e.g. `{ cmd = "status" }`; an `id` is added.
+    pub cmd: Option<serde_json::Value>,
+    /// A raw line sent as it is (for malformed input); answered without id.
+    pub raw: Option<String>,
+    #[serde(default)]
+    pub expect: AnswerKind,
+    /// Fields the answer must contain (`data` of a result; `code`/`error` of an error).
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    pub timeout: Option<Span>,
+}
+
+/// One expected row of `expectGames{ games = { id = row } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GameRow {
+    pub peer_count: Option<u64>,
+    pub version: Option<String>,
+    pub downloaded: Option<bool>,
+    pub installed: Option<bool>,
+}
+
+/// `expectGames{}`: the whole `list-games` picture on a peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectGamesStep {
+    pub peer: String,
+    #[serde(default)]
+    pub games: BTreeMap<String, GameRow>,
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// No rows besides those in `games`.
+    #[serde(default)]
+    pub only: bool,
+    pub timeout: Option<Span>,
+}
+
+/// One expected entry of `expectPeers{ peers = { name = … } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRow {
+    /// Exactly these advertised games (ID → raw version).
+    pub games: Option<BTreeMap<String, String>>,
+}
+
+/// `expectPeers{}`: what `list-peers` shows on a peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectPeersStep {
+    pub peer: String,
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub peers: BTreeMap<String, PeerRow>,
+    #[serde(default)]
+    pub absent: Vec<String>,
+    pub timeout: Option<Span>,
+}
+
+/// Where an event search starts: the whole log, this step, or the step
+/// written at a given line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum From {
+    #[default]
+    Start,
+    ThisStep,
+    Line(u32),
+}
+
+impl<'de> Deserialize<'de> for From {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = From;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"start\", \"step\" or the line number of an earlier step")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<From, E> {
+                match v {
+                    "start" => Ok(From::Start),
+                    "step" => Ok(From::ThisStep),
+                    other => Err(E::custom(format!("`{other}`: use \"start\", \"step\" or a line number"))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<From, E> {
+                u32::try_from(v)
+                    .map(From::Line)
+                    .map_err(|_| E::custom("a line number must be positive"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<From, E> {
+                self.visit_i64(v as i64)
+            }
         }
+        d.deserialize_any(V)
     }
+}
+
+/// `expectEvent{}`: a matching event appears (waits up to `timeout`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEventStep {
+    pub peer: String,
+    pub event: String,
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    #[serde(default)]
+    pub from: From,
+    /// At least this many matching events (default 1).
+    pub count: Option<usize>,
+    pub timeout: Option<Span>,
+}
+
+/// `expectNoEvent{}`: no matching event since `from`, nor during `window`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectNoEventStep {
+    pub peer: String,
+    pub event: String,
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    #[serde(default)]
+    pub from: From,
+    pub window: Option<Span>,
+}
+
+/// `bytes = { offset = …, hex = "…" }` of `expectFile`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BytesAt {
+    pub offset: Size,
+    pub hex: String,
+}
+
+/// `expectFile{}`: a file exists with the given properties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectFileStep {
+    /// Resolve `path` in this peer's games dir (else in the workspace).
+    pub peer: Option<String>,
+    pub path: String,
+    pub size: Option<Size>,
+    pub sha256: Option<String>,
+    pub contents: Option<String>,
+    /// Same bytes as this file, relative to the scenario file.
+    pub same_as: Option<String>,
+    pub bytes: Option<BytesAt>,
+}
+
+/// `expectNoFile{}`: nothing exists at the path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectNoFileStep {
+    pub peer: Option<String>,
+    pub path: String,
+}
+
+/// `expectStatus{}`: a peer's active operations and outbound transfers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectStatusStep {
+    pub peer: String,
+    pub active_operations: Option<BTreeMap<String, serde_json::Value>>,
+    pub active_outbound_transfers: Option<BTreeMap<String, u64>>,
+    pub timeout: Option<Span>,
+}
+
+/// `fsCreateFile{}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsCreateFileStep {
+    pub peer: Option<String>,
+    pub path: String,
+    pub contents: Option<String>,
+    /// A sparse file of this size instead of `contents`.
+    pub size: Option<Size>,
+}
+
+/// `fsCopyFile{}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FsCopyStep {
+    pub peer: Option<String>,
+    pub from: String,
+    pub to: String,
+    /// `from` is relative to the scenario file instead.
+    #[serde(default)]
+    pub from_scenario: bool,
+}
+
+/// `fsRenameFile{}`, `fsRenameFolder{}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsMoveStep {
+    pub peer: Option<String>,
+    pub from: String,
+    pub to: String,
+}
+
+/// `fsDeleteFile{}`, `fsCreateFolder{}`, `fsDeleteFolder{}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsPathStep {
+    pub peer: Option<String>,
+    pub path: String,
+}
+
+/// `fsAppend{}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsAppendStep {
+    pub peer: Option<String>,
+    pub path: String,
+    pub contents: String,
+}
+
+/// `log{}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogStep {
+    pub message: String,
+}
+
+/// `sleep{}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepStep {
+    pub duration: Span,
+}
+
+/// Parses one action's Lua table into its typed step.
+pub type Parser = fn(&mlua::Lua, mlua::Value) -> mlua::Result<Action>;
+
+/// One list defines every action: its Lua name, its variant and its
+/// parameter struct. It generates `Action`, `Action::name` and `ACTIONS`.
+macro_rules! actions {
+    ($($name:literal => $variant:ident($ty:ty)),* $(,)?) => {
+        /// Every action a scenario can use.
+        #[derive(Debug, Clone)]
+        pub enum Action {
+            $($variant($ty),)*
+        }
+
+        impl Action {
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Action::$variant(_) => $name,)*
+                }
+            }
+        }
+
+        /// Every action name with the parser for its table.
+        pub const ACTIONS: &[(&str, Parser)] = &[
+            $(($name, |lua, v| {
+                use mlua::LuaSerdeExt;
+                Ok(Action::$variant(lua.from_value(v)?))
+            }),)*
+        ];
+    };
+}
+
+actions! {
+    "peer" => Peer(PeerStep),
+    "restartPeer" => RestartPeer(RestartPeerStep),
+    "shutdownPeer" => ShutdownPeer(ShutdownPeerStep),
+    "connect" => Connect(ConnectStep),
+    "killPeer" => KillPeer(KillPeerStep),
+    "send" => Send(SendStep),
+    "waitGame" => WaitGame(WaitGameStep),
+    "download" => Download(DownloadStep),
+    "expectGames" => ExpectGames(ExpectGamesStep),
+    "expectPeers" => ExpectPeers(ExpectPeersStep),
+    "expectEvent" => ExpectEvent(ExpectEventStep),
+    "expectNoEvent" => ExpectNoEvent(ExpectNoEventStep),
+    "expectStatus" => ExpectStatus(ExpectStatusStep),
+    "expectChunks" => ExpectChunks(ExpectChunksStep),
+    "expectSameFiles" => ExpectSameFiles(ExpectSameFilesStep),
+    "expectFile" => ExpectFile(ExpectFileStep),
+    "expectNoFile" => ExpectNoFile(ExpectNoFileStep),
+    "makeGame" => MakeGame(MakeGameStep),
+    "fsCreateFile" => FsCreateFile(FsCreateFileStep),
+    "fsCopyFile" => FsCopyFile(FsCopyStep),
+    "fsRenameFile" => FsRenameFile(FsMoveStep),
+    "fsDeleteFile" => FsDeleteFile(FsPathStep),
+    "fsAppend" => FsAppend(FsAppendStep),
+    "fsCreateFolder" => FsCreateFolder(FsPathStep),
+    "fsRenameFolder" => FsRenameFolder(FsMoveStep),
+    "fsDeleteFolder" => FsDeleteFolder(FsPathStep),
+    "log" => Log(LogStep),
+    "sleep" => Sleep(SleepStep),
 }
 
 /// A step and where it was written.

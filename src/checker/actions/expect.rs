@@ -2,7 +2,7 @@
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{ExpectChunksStep, ExpectSameFilesStep};
+use crate::checker::steps::{ExpectChunksStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep};
 use crate::manifest;
 use crate::units::human_bytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -186,5 +186,83 @@ pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
         ),
         diff.to_string(),
         &[&s.source, &s.target],
+    ))
+}
+
+fn file_path(lab: &mut Lab, peer: &Option<String>, rel: &str) -> Result<std::path::PathBuf, Failure> {
+    crate::checker::actions::fs::resolve(lab, peer, rel)
+}
+
+fn shown(peer: &Option<String>, rel: &str) -> String {
+    match peer {
+        Some(p) => format!("{p}:{rel}"),
+        None => rel.to_string(),
+    }
+}
+
+pub fn file(lab: &mut Lab, s: &ExpectFileStep) -> StepResult {
+    let path = file_path(lab, &s.peer, &s.path)?;
+    let name = shown(&s.peer, &s.path);
+    let peers: Vec<&str> = s.peer.iter().map(String::as_str).collect();
+    let fail = |expected: String, seen: String| Err(Failure::expect(expected, seen, &peers));
+    if !path.is_file() {
+        return fail(format!("file {name}"), "no such file".into());
+    }
+    let (size, sha) = manifest::hash_file(&path).map_err(|e| Failure::harness(e, &[]))?;
+    if let Some(want) = s.size
+        && size != want.0
+    {
+        return fail(format!("{name} of {} bytes", want.0), format!("{size} bytes"));
+    }
+    if let Some(want) = &s.sha256
+        && !want.eq_ignore_ascii_case(&sha)
+    {
+        return fail(format!("{name} with sha256 {want}"), format!("sha256 {sha}"));
+    }
+    if let Some(want) = &s.contents {
+        let got = std::fs::read(&path).map_err(|e| Failure::harness(e.into(), &[]))?;
+        if got != want.as_bytes() {
+            return fail(format!("{name} containing {want:?}"), format!("{:?}", String::from_utf8_lossy(&got)));
+        }
+    }
+    if let Some(other) = &s.same_as {
+        let other_path = crate::checker::actions::fs::scenario_path(lab, other)?;
+        let (other_size, other_sha) = manifest::hash_file(&other_path)
+            .map_err(|e| Failure::invalid(format!("sameAs {other:?}: {e:#}")))?;
+        if (other_size, &other_sha) != (size, &sha) {
+            return fail(
+                format!("{name} equal to {other} ({other_size} bytes, sha256 {other_sha})"),
+                format!("{size} bytes, sha256 {sha}"),
+            );
+        }
+    }
+    if let Some(at) = &s.bytes {
+        let want = hex::decode(&at.hex).map_err(|e| Failure::invalid(format!("bytes.hex: {e}")))?;
+        let mut got = vec![0u8; want.len()];
+        let read = std::fs::File::open(&path).and_then(|f| {
+            use std::os::unix::fs::FileExt;
+            f.read_exact_at(&mut got, at.offset.0)
+        });
+        if read.is_err() || got != want {
+            return fail(
+                format!("{name} holding {} at offset {}", at.hex, at.offset.0),
+                if read.is_err() { "the file is too short".into() } else { hex::encode(&got) },
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn no_file(lab: &mut Lab, s: &ExpectNoFileStep) -> StepResult {
+    let path = file_path(lab, &s.peer, &s.path)?;
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(());
+    }
+    let peers: Vec<&str> = s.peer.iter().map(String::as_str).collect();
+    let what = if path.is_dir() { "a folder" } else { "a file" };
+    Err(Failure::expect(
+        format!("nothing at {}", shown(&s.peer, &s.path)),
+        format!("{what} at {}", path.display()),
+        &peers,
     ))
 }

@@ -2,7 +2,7 @@
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{FileSpec, MakeGameStep};
+use crate::checker::steps::{FileSpec, FsAppendStep, FsCopyStep, FsCreateFileStep, FsMoveStep, FsPathStep, MakeGameStep};
 use anyhow::{Context, Result, bail};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -29,6 +29,123 @@ pub fn inside(base: &Path, rel: &str) -> Result<PathBuf> {
         }
     }
     Ok(out)
+}
+
+/// Resolves a path written relative to the scenario file. It may reach the
+/// scenario folder's parent (the project, with `fixtures/` and `redirects/`)
+/// but nothing above it.
+pub fn scenario_path(lab: &Lab, rel: &str) -> Result<PathBuf, Failure> {
+    let dir = lab.scenario_dir.canonicalize().unwrap_or_else(|_| lab.scenario_dir.clone());
+    let (project, folder) = match (dir.parent(), dir.file_name()) {
+        (Some(p), Some(f)) => (p.to_path_buf(), PathBuf::from(f)),
+        _ => (dir.clone(), PathBuf::new()),
+    };
+    let joined = folder.join(rel);
+    inside(&project, &joined.to_string_lossy())
+        .map_err(|_| Failure::invalid(format!("{rel:?} leaves the project folder {}", project.display())))
+}
+
+/// The base folder of an fs path: the named peer's games dir, or the workspace.
+pub fn base(lab: &mut Lab, peer: &Option<String>) -> Result<PathBuf, Failure> {
+    match peer {
+        Some(name) => Ok(crate::checker::actions::peer(lab, name)?.games_dir.clone()),
+        None => Ok(lab.workspace.clone()),
+    }
+}
+
+/// Resolves a scenario path against `base`; leaving it is an invalid scenario.
+pub fn resolve(lab: &mut Lab, peer: &Option<String>, rel: &str) -> Result<PathBuf, Failure> {
+    let base = base(lab, peer)?;
+    inside(&base, rel).map_err(|e| Failure::invalid(format!("{e:#}")))
+}
+
+/// Whether an fs action works on files or folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Folder,
+}
+
+fn check_kind(path: &Path, kind: Kind, shown: &str) -> Result<(), Failure> {
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|_| Failure::expect(format!("{shown} exists"), "no such file or folder", &[]))?;
+    match (kind, meta.is_dir()) {
+        (Kind::File, true) => Err(Failure::invalid(format!("{shown} is a folder; use the folder action"))),
+        (Kind::Folder, false) => Err(Failure::invalid(format!("{shown} is a file; use the file action"))),
+        _ => Ok(()),
+    }
+}
+
+fn io(e: impl Into<anyhow::Error>, what: String) -> Failure {
+    Failure::harness(e.into().context(what), &[])
+}
+
+fn ensure_parent(path: &Path) -> Result<(), Failure> {
+    match path.parent() {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(|e| io(e, format!("creating {}", parent.display()))),
+        None => Ok(()),
+    }
+}
+
+pub fn create_file(lab: &mut Lab, s: &FsCreateFileStep) -> StepResult {
+    let path = resolve(lab, &s.peer, &s.path)?;
+    ensure_parent(&path)?;
+    let result = match (&s.contents, s.size) {
+        (Some(_), Some(_)) => return Err(Failure::invalid("fsCreateFile: give `contents` or `size`, not both")),
+        (_, Some(size)) => std::fs::File::create(&path).and_then(|f| f.set_len(size.0)),
+        (contents, None) => std::fs::write(&path, contents.as_deref().unwrap_or("")),
+    };
+    result.map_err(|e| io(e, format!("creating {}", path.display())))
+}
+
+pub fn copy_file(lab: &mut Lab, s: &FsCopyStep) -> StepResult {
+    let from = if s.from_scenario {
+        scenario_path(lab, &s.from)?
+    } else {
+        resolve(lab, &s.peer, &s.from)?
+    };
+    check_kind(&from, Kind::File, &s.from)?;
+    let to = resolve(lab, &s.peer, &s.to)?;
+    ensure_parent(&to)?;
+    std::fs::copy(&from, &to)
+        .map(|_| ())
+        .map_err(|e| io(e, format!("copying {} to {}", from.display(), to.display())))
+}
+
+pub fn rename(lab: &mut Lab, s: &FsMoveStep, kind: Kind) -> StepResult {
+    let from = resolve(lab, &s.peer, &s.from)?;
+    check_kind(&from, kind, &s.from)?;
+    let to = resolve(lab, &s.peer, &s.to)?;
+    if to.exists() {
+        return Err(Failure::invalid(format!("{} already exists", s.to)));
+    }
+    ensure_parent(&to)?;
+    std::fs::rename(&from, &to).map_err(|e| io(e, format!("renaming {} to {}", from.display(), to.display())))
+}
+
+pub fn delete(lab: &mut Lab, s: &FsPathStep, kind: Kind) -> StepResult {
+    let path = resolve(lab, &s.peer, &s.path)?;
+    check_kind(&path, kind, &s.path)?;
+    let result = match kind {
+        Kind::File => std::fs::remove_file(&path),
+        Kind::Folder => std::fs::remove_dir_all(&path),
+    };
+    result.map_err(|e| io(e, format!("deleting {}", path.display())))
+}
+
+pub fn create_folder(lab: &mut Lab, s: &FsPathStep) -> StepResult {
+    let path = resolve(lab, &s.peer, &s.path)?;
+    std::fs::create_dir_all(&path).map_err(|e| io(e, format!("creating {}", path.display())))
+}
+
+pub fn append(lab: &mut Lab, s: &FsAppendStep) -> StepResult {
+    let path = resolve(lab, &s.peer, &s.path)?;
+    check_kind(&path, Kind::File, &s.path)?;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(s.contents.as_bytes()))
+        .map_err(|e| io(e, format!("appending to {}", path.display())))
 }
 
 pub fn make_game(lab: &mut Lab, s: &MakeGameStep) -> StepResult {

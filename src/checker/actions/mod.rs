@@ -1,23 +1,115 @@
 //! One module per family of actions; `run` dispatches a step to its family.
+//! Shared helpers for polling and matching live here.
 
+pub mod control;
 pub mod expect;
+pub mod flow;
 pub mod fs;
+pub mod observe;
 pub mod peers;
 pub mod transfer;
 
-use crate::checker::lab::Lab;
-use crate::checker::outcome::StepResult;
+use crate::checker::lab::{Lab, PeerProc};
+use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{Action, Step};
+use crate::units::Span;
+use serde_json::Value;
+use std::time::{Duration, Instant};
 
 pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
+    let line = step.line;
     match &step.action {
         Action::Peer(s) => peers::peer(lab, s),
+        Action::RestartPeer(s) => peers::restart_peer(lab, s),
+        Action::ShutdownPeer(s) => peers::shutdown_peer(lab, s),
         Action::Connect(s) => peers::connect(lab, s),
-        Action::KillPeer(s) => peers::kill_peer(lab, s, step.line),
+        Action::KillPeer(s) => peers::kill_peer(lab, s, line),
+        Action::Send(s) => control::send(lab, s),
         Action::WaitGame(s) => transfer::wait_game(lab, s),
         Action::Download(s) => transfer::download(lab, s),
+        Action::ExpectGames(s) => observe::games(lab, s),
+        Action::ExpectPeers(s) => observe::peers(lab, s),
+        Action::ExpectEvent(s) => observe::event(lab, s, line),
+        Action::ExpectNoEvent(s) => observe::no_event(lab, s, line),
+        Action::ExpectStatus(s) => observe::status(lab, s),
         Action::ExpectChunks(s) => expect::chunks(lab, s),
         Action::ExpectSameFiles(s) => expect::same_files(lab, s),
+        Action::ExpectFile(s) => expect::file(lab, s),
+        Action::ExpectNoFile(s) => expect::no_file(lab, s),
         Action::MakeGame(s) => fs::make_game(lab, s),
+        Action::FsCreateFile(s) => fs::create_file(lab, s),
+        Action::FsCopyFile(s) => fs::copy_file(lab, s),
+        Action::FsRenameFile(s) => fs::rename(lab, s, fs::Kind::File),
+        Action::FsDeleteFile(s) => fs::delete(lab, s, fs::Kind::File),
+        Action::FsAppend(s) => fs::append(lab, s),
+        Action::FsCreateFolder(s) => fs::create_folder(lab, s),
+        Action::FsRenameFolder(s) => fs::rename(lab, s, fs::Kind::Folder),
+        Action::FsDeleteFolder(s) => fs::delete(lab, s, fs::Kind::Folder),
+        Action::Log(s) => flow::log(s),
+        Action::Sleep(s) => flow::sleep(s),
+    }
+}
+
+/// How long to wait when a step gives no `timeout`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// How long a single control command may take to be answered.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn timeout_or(t: Option<Span>, default: Duration) -> Duration {
+    t.map(|t| t.0).unwrap_or(default)
+}
+
+/// The named peer, or an invalid-scenario failure.
+pub fn peer<'a>(lab: &'a mut Lab, name: &str) -> Result<&'a mut PeerProc, Failure> {
+    lab.peer(name).map_err(|e| Failure::invalid(format!("{e:#}")))
+}
+
+/// Runs `check` until it reports success or `timeout` passes. `check`
+/// returns `Ok(Ok(()))` when satisfied and `Ok(Err(seen))` while not yet;
+/// on timeout the last `seen` is returned.
+pub fn poll(
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<Result<(), String>, Failure>,
+) -> Result<Result<(), String>, Failure> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = match check()? {
+            Ok(()) => return Ok(Ok(())),
+            Err(seen) => seen,
+        };
+        if Instant::now() >= deadline {
+            return Ok(Err(seen));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether `value` contains `pattern`: objects match key by key (extra keys
+/// in `value` are fine, recursively); everything else must be equal.
+pub fn json_contains(value: &Value, pattern: &Value) -> bool {
+    match (value, pattern) {
+        (Value::Object(v), Value::Object(p)) => p
+            .iter()
+            .all(|(k, pv)| v.get(k).is_some_and(|vv| json_contains(vv, pv))),
+        // Lua writes whole numbers as integers, peers may print floats.
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => value == pattern,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn contains_is_a_recursive_subset_match() {
+        let v = json!({"a": 1, "b": {"c": "x", "d": [1, 2]}, "e": 2.0});
+        assert!(json_contains(&v, &json!({})));
+        assert!(json_contains(&v, &json!({"b": {"c": "x"}})));
+        assert!(json_contains(&v, &json!({"e": 2})));
+        assert!(!json_contains(&v, &json!({"b": {"c": "y"}})));
+        assert!(!json_contains(&v, &json!({"b": {"d": [1]}})));
+        assert!(!json_contains(&v, &json!({"z": null})));
     }
 }

@@ -3,7 +3,7 @@
 use crate::checker::actions::fs::inside;
 use crate::checker::lab::{Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{ConnectStep, KillPeerStep, PeerStep};
+use crate::checker::steps::{ConnectStep, KillPeerStep, PeerStep, RestartPeerStep, ShutdownPeerStep};
 use anyhow::Context;
 use serde_json::json;
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
 /// Resolves `catalog = "…"`: a `.json` source becomes a `game.db` in the
 /// peer's run folder; anything else is used as a `game.db` as it is.
 fn catalog_db(lab: &Lab, peer: &str, rel: &str) -> Result<PathBuf, Failure> {
-    let path = lab.scenario_dir.join(rel);
+    let path = crate::checker::actions::fs::scenario_path(lab, rel)?;
     if !path.is_file() {
         return Err(Failure::invalid(format!(
             "catalog {rel:?} not found at {}",
@@ -81,7 +81,7 @@ fn games_dir(lab: &Lab, s: &PeerStep) -> Result<PathBuf, Failure> {
     {
         return Ok(p);
     }
-    let from_scenario = lab.scenario_dir.join(rel);
+    let from_scenario = crate::checker::actions::fs::scenario_path(lab, rel)?;
     if from_scenario.is_dir() {
         copy_tree(&from_scenario, &own).map_err(|e| Failure::harness(e, &[]))?;
         return Ok(own);
@@ -154,4 +154,37 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
         fired: Arc::new(AtomicBool::new(false)),
     });
     Ok(())
+}
+
+pub fn restart_peer(lab: &mut Lab, s: &RestartPeerStep) -> StepResult {
+    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(10));
+    crate::checker::actions::peer(lab, &s.name)?;
+    let old_id = lab.peer(&s.name).map(|p| p.peer_id.clone()).unwrap_or_default();
+    lab.restart(&s.name, timeout)
+        .map_err(|e| Failure::harness(e, &[&s.name]))?;
+    let new_id = crate::checker::actions::peer(lab, &s.name)?.peer_id.clone();
+    if new_id != old_id {
+        return Err(Failure::expect(
+            format!("{} keeps its peer id {old_id} across a restart", s.name),
+            format!("peer id {new_id}"),
+            &[&s.name],
+        ));
+    }
+    Ok(())
+}
+
+pub fn shutdown_peer(lab: &mut Lab, s: &ShutdownPeerStep) -> StepResult {
+    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(10));
+    let p = crate::checker::actions::peer(lab, &s.name)?;
+    if !p.is_alive() {
+        return Err(Failure::invalid(format!("peer {} is not running", s.name)));
+    }
+    if p.shutdown(timeout) {
+        return Ok(());
+    }
+    Err(Failure::expect(
+        format!("{} exits within {timeout:?} of `shutdown`", s.name),
+        "still running (killed)",
+        &[&s.name],
+    ))
 }

@@ -1,5 +1,6 @@
 //! Transfer actions: `waitGame` and `download`.
 
+use crate::checker::actions::COMMAND_TIMEOUT;
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{DownloadOutcome, DownloadStep, WaitGameStep};
@@ -8,7 +9,6 @@ use std::time::{Duration, Instant};
 
 /// How often a long wait prints that it is still waiting.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn row_matches(row: &Value, s: &WaitGameStep) -> bool {
     row["game_id"] == s.game.as_str()

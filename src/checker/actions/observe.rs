@@ -1,0 +1,246 @@
+//! Expectations about a peer's current state or its event stream, each
+//! polled until it holds or its timeout passes: `expectGames`,
+//! `expectPeers`, `expectStatus`, `expectEvent`, `expectNoEvent`.
+
+use crate::checker::actions::{COMMAND_TIMEOUT, DEFAULT_WAIT, json_contains, peer, poll, timeout_or};
+use crate::checker::lab::{Lab, is_event};
+use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::steps::{
+    ExpectEventStep, ExpectGamesStep, ExpectNoEventStep, ExpectPeersStep, ExpectStatusStep, From,
+};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+fn query(lab: &mut Lab, name: &str, cmd: &str) -> Result<Value, Failure> {
+    peer(lab, name)?
+        .call(json!({ "cmd": cmd }), COMMAND_TIMEOUT)
+        .map_err(|e| Failure::harness(e, &[name]))
+}
+
+/// Checks `list-games` rows against the step; `Err` describes the mismatch.
+fn games_match(rows: &[Value], s: &ExpectGamesStep) -> Result<(), String> {
+    let by_id: BTreeMap<&str, &Value> = rows
+        .iter()
+        .filter_map(|r| r["game_id"].as_str().map(|id| (id, r)))
+        .collect();
+    for (id, want) in &s.games {
+        let Some(row) = by_id.get(id.as_str()) else {
+            return Err(format!("no row for {id}"));
+        };
+        let checks: [(&str, Option<Value>); 4] = [
+            ("peer_count", want.peer_count.map(|v| json!(v))),
+            ("eti_game_version", want.version.as_ref().map(|v| json!(v))),
+            ("downloaded", want.downloaded.map(|v| json!(v))),
+            ("installed", want.installed.map(|v| json!(v))),
+        ];
+        for (field, wanted) in checks {
+            if let Some(w) = wanted
+                && row[field] != w
+            {
+                return Err(format!("{id}: {field} is {} (want {w})", row[field]));
+            }
+        }
+    }
+    for id in &s.absent {
+        if by_id.contains_key(id.as_str()) {
+            return Err(format!("{id} is listed: {}", by_id[id.as_str()]));
+        }
+    }
+    if s.only {
+        let extra: Vec<&str> = by_id.keys().filter(|id| !s.games.contains_key(**id)).copied().collect();
+        if !extra.is_empty() {
+            return Err(format!("unexpected rows: {}", extra.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+pub fn games(lab: &mut Lab, s: &ExpectGamesStep) -> StepResult {
+    let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
+    let mut last = Value::Null;
+    let outcome = poll(timeout, || {
+        let answer = query(lab, &s.peer, "list-games")?;
+        last = answer["games"].clone();
+        let rows = last.as_array().cloned().unwrap_or_default();
+        Ok(games_match(&rows, s))
+    })?;
+    outcome.map_err(|why| {
+        Failure::expect(
+            format!("list-games on {} as described within {timeout:?}", s.peer),
+            format!("{why}; rows: {last}"),
+            &[&s.peer],
+        )
+    })
+}
+
+pub fn peers(lab: &mut Lab, s: &ExpectPeersStep) -> StepResult {
+    let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
+    // Names → peer IDs, resolved up front (the expected peers must exist).
+    let mut ids = BTreeMap::new();
+    for name in s.peers.keys().chain(&s.absent) {
+        ids.insert(name.clone(), peer(lab, name)?.peer_id.clone());
+    }
+    let mut last = Value::Null;
+    let outcome = poll(timeout, || {
+        last = query(lab, &s.peer, "list-peers")?["peers"].clone();
+        let list = last.as_array().cloned().unwrap_or_default();
+        let find = |id: &str| list.iter().find(|p| p["peer_id"] == id);
+        if let Some(n) = s.count
+            && list.len() != n
+        {
+            return Ok(Err(format!("{} peers listed (want {n})", list.len())));
+        }
+        for (name, want) in &s.peers {
+            let Some(entry) = find(&ids[name]) else {
+                return Ok(Err(format!("{name} is not listed")));
+            };
+            let occurrences = list.iter().filter(|p| p["peer_id"] == ids[name].as_str()).count();
+            if occurrences > 1 {
+                return Ok(Err(format!("{name} is listed {occurrences} times")));
+            }
+            if let Some(games) = &want.games {
+                let got: BTreeMap<String, String> = entry["games"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| {
+                        (
+                            g["game_id"].as_str().unwrap_or_default().to_string(),
+                            g["version"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                if &got != games {
+                    return Ok(Err(format!("{name} advertises {got:?} (want {games:?})")));
+                }
+            }
+        }
+        for name in &s.absent {
+            if find(&ids[name]).is_some() {
+                return Ok(Err(format!("{name} is listed")));
+            }
+        }
+        Ok(Ok(()))
+    })?;
+    outcome.map_err(|why| {
+        Failure::expect(
+            format!("list-peers on {} as described within {timeout:?}", s.peer),
+            format!("{why}; peers: {last}"),
+            &[&s.peer],
+        )
+    })
+}
+
+pub fn status(lab: &mut Lab, s: &ExpectStatusStep) -> StepResult {
+    let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
+    let mut last = Value::Null;
+    let outcome = poll(timeout, || {
+        last = query(lab, &s.peer, "status")?;
+        if let Some(want) = &s.active_operations
+            && last["active_operations"] != json!(want)
+        {
+            return Ok(Err(format!("active_operations {}", last["active_operations"])));
+        }
+        if let Some(want) = &s.active_outbound_transfers
+            && last["active_outbound_transfers"] != json!(want)
+        {
+            return Ok(Err(format!("active_outbound_transfers {}", last["active_outbound_transfers"])));
+        }
+        Ok(Ok(()))
+    })?;
+    outcome.map_err(|why| {
+        Failure::expect(
+            format!(
+                "status on {} with active_operations={} active_outbound_transfers={} within {timeout:?}",
+                s.peer,
+                s.active_operations.as_ref().map(|v| json!(v)).unwrap_or(json!("any")),
+                s.active_outbound_transfers.as_ref().map(|v| json!(v)).unwrap_or(json!("any")),
+            ),
+            why,
+            &[&s.peer],
+        )
+    })
+}
+
+/// The log position an event search starts at.
+fn start_of(lab: &Lab, name: &str, from: &From, line: u32) -> Result<usize, Failure> {
+    match from {
+        From::Start => Ok(0),
+        From::ThisStep => Ok(lab.mark(line, name).unwrap_or(0)),
+        From::Line(l) => lab
+            .mark(*l, name)
+            .ok_or_else(|| Failure::invalid(format!("`from = {l}`: no step at line {l} has run yet"))),
+    }
+}
+
+fn matches(v: &Value, event: &str, pattern: &Option<Value>) -> bool {
+    is_event(v, event) && pattern.as_ref().is_none_or(|p| json_contains(&v["data"], p))
+}
+
+fn describe(event: &str, pattern: &Option<Value>) -> String {
+    match pattern {
+        Some(p) => format!("{event} matching {p}"),
+        None => event.to_string(),
+    }
+}
+
+pub fn event(lab: &mut Lab, s: &ExpectEventStep, line: u32) -> StepResult {
+    let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
+    let start = start_of(lab, &s.peer, &s.from, line)?;
+    let log = peer(lab, &s.peer)?.log.clone();
+    let want = s.count.unwrap_or(1);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let found = log
+            .since(start)
+            .iter()
+            .filter(|l| matches(&l.value, &s.event, &s.pattern))
+            .count();
+        if found >= want {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline || log.is_closed() {
+            let recent: Vec<String> = log
+                .since(start)
+                .iter()
+                .filter(|l| l.value["type"] == "event")
+                .rev()
+                .take(5)
+                .map(|l| l.value["event"].as_str().unwrap_or("?").to_string())
+                .collect();
+            return Err(Failure::expect(
+                format!("{want} × {} on {} within {timeout:?}", describe(&s.event, &s.pattern), s.peer),
+                format!("{found} such events; latest events: {}", recent.join(", ")),
+                &[&s.peer],
+            ));
+        }
+        // Wake on the next line, whatever it is, then recount.
+        let next = log.len();
+        log.wait_for(next, deadline.min(now + Duration::from_millis(500)), |_| true);
+    }
+}
+
+pub fn no_event(lab: &mut Lab, s: &ExpectNoEventStep, line: u32) -> StepResult {
+    let start = start_of(lab, &s.peer, &s.from, line)?;
+    let log = peer(lab, &s.peer)?.log.clone();
+    let window = timeout_or(s.window, Duration::ZERO);
+    if !window.is_zero() {
+        std::thread::sleep(window);
+    }
+    let hits: Vec<Value> = log
+        .since(start)
+        .into_iter()
+        .filter(|l| matches(&l.value, &s.event, &s.pattern))
+        .map(|l| l.value["data"].clone())
+        .collect();
+    match hits.first() {
+        None => Ok(()),
+        Some(first) => Err(Failure::expect(
+            format!("no {} on {}", describe(&s.event, &s.pattern), s.peer),
+            format!("{} such events, the first: {first}", hits.len()),
+            &[&s.peer],
+        )),
+    }
+}

@@ -1,0 +1,213 @@
+//! Machine-readable results of a run: `summary.json` in the run folder and
+//! an optional JUnit XML report for CI systems.
+
+use crate::checker::outcome::{Failure, exit};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    NotRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureRecord {
+    /// `expectation`, `invalid` or `harness`.
+    pub kind: &'static str,
+    pub location: String,
+    pub action: String,
+    pub expected: Option<String>,
+    pub seen: Option<String>,
+    pub message: Option<String>,
+}
+
+impl FailureRecord {
+    pub fn new(file: &str, line: u32, action: &str, f: &Failure) -> Self {
+        let (kind, expected, seen, message) = match f {
+            Failure::Expectation { expected, seen, .. } => ("expectation", Some(expected.clone()), Some(seen.clone()), None),
+            Failure::Invalid { message } => ("invalid", None, None, Some(message.clone())),
+            Failure::Harness { message, .. } => ("harness", None, None, Some(message.clone())),
+        };
+        Self {
+            kind,
+            location: format!("{file}:{line}"),
+            action: action.to_string(),
+            expected,
+            seen,
+            message,
+        }
+    }
+
+    fn text(&self) -> String {
+        match (&self.expected, &self.seen, &self.message) {
+            (Some(e), Some(s), _) => format!("expected: {e}\nseen: {s}"),
+            (_, _, Some(m)) => m.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub n: usize,
+    pub action: &'static str,
+    pub line: u32,
+    pub status: StepStatus,
+    pub duration_ms: u64,
+    pub failure: Option<FailureRecord>,
+}
+
+impl StepRecord {
+    pub fn new(n: usize, action: &'static str, line: u32, status: StepStatus, took: Duration, f: Option<&Failure>) -> Self {
+        Self {
+            n,
+            action,
+            line,
+            status,
+            duration_ms: took.as_millis() as u64,
+            failure: f.map(|f| FailureRecord::new("", line, action, f)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub scenario: String,
+    pub file: String,
+    pub seed: u64,
+    pub exit_code: i32,
+    pub duration_ms: u64,
+    pub run_dir: String,
+    pub steps: Vec<StepRecord>,
+    pub failure: Option<FailureRecord>,
+}
+
+impl RunRecord {
+    /// The record of a file that did not load.
+    pub fn invalid(file: &str, seed: u64, message: &str) -> Self {
+        Self {
+            scenario: Path::new(file)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            file: file.to_string(),
+            seed,
+            exit_code: exit::INVALID,
+            duration_ms: 0,
+            run_dir: String::new(),
+            steps: Vec::new(),
+            failure: Some(FailureRecord {
+                kind: "invalid",
+                location: file.to_string(),
+                action: "scenario".into(),
+                expected: None,
+                seen: None,
+                message: Some(message.to_string()),
+            }),
+        }
+    }
+
+    pub fn write_summary(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// One `<testsuite>` for the scenario, one `<testcase>` per step.
+    pub fn junit(&self) -> String {
+        let failures = self.steps.iter().filter(|s| s.status == StepStatus::Failed).count()
+            + usize::from(self.steps.is_empty() && self.failure.is_some());
+        let skipped = self.steps.iter().filter(|s| s.status == StepStatus::NotRun).count();
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            x,
+            "<testsuites><testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+            esc(&self.scenario),
+            self.steps.len().max(1),
+            self.duration_ms as f64 / 1000.0
+        );
+        let _ = writeln!(x, "  <properties><property name=\"seed\" value=\"{}\"/></properties>", self.seed);
+        if self.steps.is_empty()
+            && let Some(f) = &self.failure
+        {
+            let _ = writeln!(
+                x,
+                "  <testcase classname=\"{}\" name=\"load\"><failure type=\"invalid\" message=\"{}\"/></testcase>",
+                esc(&self.scenario),
+                esc(&f.text())
+            );
+        }
+        for s in &self.steps {
+            let _ = write!(
+                x,
+                "  <testcase classname=\"{}\" name=\"{} {} ({}:{})\" time=\"{:.3}\"",
+                esc(&self.scenario),
+                s.n,
+                s.action,
+                esc(&self.file),
+                s.line,
+                s.duration_ms as f64 / 1000.0
+            );
+            match (&s.status, &s.failure) {
+                (StepStatus::Passed, _) => x.push_str("/>\n"),
+                (StepStatus::NotRun, _) => x.push_str("><skipped/></testcase>\n"),
+                (StepStatus::Failed, f) => {
+                    let (kind, text) = f.as_ref().map(|f| (f.kind, f.text())).unwrap_or(("failure", String::new()));
+                    let _ = writeln!(x, "><failure type=\"{kind}\" message=\"{}\">{}</failure></testcase>", esc(&text), esc(&text));
+                }
+            }
+        }
+        x.push_str("</testsuite></testsuites>\n");
+        x
+    }
+
+    pub fn write_junit(&self, path: &Path) -> Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, self.junit()).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\n', "&#10;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junit_marks_failed_and_not_run_steps() {
+        let f = Failure::expect("a <row>", "none", &[]);
+        let rec = RunRecord {
+            scenario: "s".into(),
+            file: "s.lua".into(),
+            seed: 7,
+            exit_code: 1,
+            duration_ms: 1500,
+            run_dir: "/tmp/x".into(),
+            steps: vec![
+                StepRecord::new(1, "peer", 3, StepStatus::Passed, Duration::from_millis(5), None),
+                StepRecord::new(2, "waitGame", 4, StepStatus::Failed, Duration::from_secs(1), Some(&f)),
+                StepRecord::new(3, "download", 5, StepStatus::NotRun, Duration::ZERO, None),
+            ],
+            failure: None,
+        };
+        let x = rec.junit();
+        assert!(x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""), "{x}");
+        assert!(x.contains("expected: a &lt;row&gt;"), "{x}");
+        assert!(x.contains("<property name=\"seed\" value=\"7\"/>"), "{x}");
+        let json = serde_json::to_value(&rec).unwrap_or_default();
+        assert_eq!(json["steps"][2]["status"], "not-run");
+    }
+}
