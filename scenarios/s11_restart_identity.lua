@@ -1,9 +1,9 @@
 -- S11: a restarted peer keeps its identity.
--- Peer a is restarted on the same state dir; it comes back on a new port with
--- the same peer id (restartPeer itself fails otherwise). When b reconnects to
--- the new address, b still lists a exactly once, with its library attached,
--- and the stale connection to the old address does not remove the fresh entry
--- when it times out.
+-- Peer a is SIGKILLed, so b's connection to a's old address is left to time
+-- out, and restarted on the same state dir: it comes back on a new port with
+-- the same peer id (restartPeer itself fails otherwise). b reconnects to the
+-- new address before the old connection times out; b must list a exactly
+-- once, with its library attached, also after the stale connection died.
 scenario
 {
 	name = "s11_restart_identity",
@@ -15,6 +15,7 @@ scenario
 	connect { from = "b", to = "a" },
 	expectPeers { peer = "b", count = 1, peers = { a = { games = { coh = "20200907" } } } },
 
+	killPeer { name = "a" },
 	restartPeer { name = "a" },
 	connect { from = "b", to = "a" },
 	expectPeers { peer = "b", count = 1, peers = { a = { games = { coh = "20200907" } } } },
