@@ -1,0 +1,55 @@
+//! Keeps docs/SCENARIOS.md honest: every action the loader knows has a
+//! section, and every Lua example in it loads.
+
+use lanspread_checker::checker::script;
+use lanspread_checker::checker::steps::ACTIONS;
+use std::path::Path;
+
+fn scenarios_md() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SCENARIOS.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[test]
+fn every_action_has_a_section() {
+    let doc = scenarios_md();
+    let missing: Vec<&str> = ACTIONS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !doc.lines().any(|l| l.trim() == format!("### {name}")))
+        .collect();
+    assert!(missing.is_empty(), "actions without a `### name` section: {missing:?}");
+}
+
+#[test]
+fn every_example_passes_check() {
+    let doc = scenarios_md();
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in doc.lines().enumerate() {
+        match (&mut current, line.trim()) {
+            (None, "```lua") => current = Some((i + 1, String::new())),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some((_, text)), _) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(blocks.len() > 20, "only {} lua examples found", blocks.len());
+    let mut bad = Vec::new();
+    for (line, text) in &blocks {
+        // Fragments of a step list are checked inside a scenario.
+        let source = if text.contains("scenario") {
+            text.clone()
+        } else {
+            format!("scenario {{\n{text}\n}}\n")
+        };
+        let name = format!("docs/SCENARIOS.md:{line}");
+        if let Err(e) = script::load_str(&name, &source, Path::new("docs/example.lua"), 0) {
+            bad.push(e.0);
+        }
+    }
+    assert!(bad.is_empty(), "examples that do not load:\n{}", bad.join("\n"));
+}
