@@ -19,7 +19,7 @@ scenario
 
 	peer { name = "a", games = "a", catalog = "../redirects/catalogs/cnc4-20150101.json" },
 	peer { name = "b", games = "b", catalog = "../redirects/catalogs/cnc4-20160101.json" },
-	peer { name = "c", games = "c" },
+	peer { name = "c", games = "c", readonly = true },
 	peer { name = "client", chunkSize = "1MiB" },
 	connect { from = "client", to = { "a", "b", "c" } },
 

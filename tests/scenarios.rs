@@ -121,3 +121,16 @@ fn unfired_kill_trigger_fails_the_scenario() {
     assert!(t.contains("case.lua:4"), "{t}");
     assert!(t.contains("never came"), "{t}");
 }
+
+#[test]
+fn readonly_peer_whose_games_change_fails() {
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  makeGame { dir = \"s\", id = \"ggoo\", files = { x = \"1\" } },\n  peer { name = \"s\", games = \"s\" },\n  peer { name = \"c\", readonly = true },\n  connect { from = \"c\", to = \"s\" },\n  download { peer = \"c\", game = \"ggoo\" },\n}\n",
+    );
+    let out = run(&["-s", &path]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("FAILED peer at") && t.contains("case.lua:4"), "{t}");
+    assert!(t.contains("readonly peer c leaves its games folder as it was"), "{t}");
+    assert!(t.contains("extra: ggoo/version.ini"), "{t}");
+}

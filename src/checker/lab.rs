@@ -296,6 +296,8 @@ pub struct Lab {
     pub triggers: Triggers,
     /// Log position before the last `download` of (peer, game).
     pub downloads: BTreeMap<(String, String), usize>,
+    /// Peers started with `readonly`: their games folder as it was then.
+    pub readonly: Vec<(String, PathBuf, crate::manifest::Manifest)>,
     /// Step line → each peer's log position when that step began.
     marks: BTreeMap<u32, BTreeMap<String, usize>>,
     pub verbose: bool,
@@ -317,6 +319,7 @@ impl Lab {
             triggers: Arc::new(Mutex::new(Vec::new())),
             downloads: BTreeMap::new(),
             marks: BTreeMap::new(),
+            readonly: Vec::new(),
             verbose,
         })
     }
@@ -480,6 +483,18 @@ impl Lab {
     /// did not exist yet); `None` if no step began at that line.
     pub fn mark(&self, line: u32, peer: &str) -> Option<usize> {
         self.marks.get(&line).map(|m| m.get(peer).copied().unwrap_or(0))
+    }
+
+    /// Readonly peers whose games folder changed, with what changed.
+    pub fn readonly_violations(&self) -> Vec<(String, String)> {
+        self.readonly
+            .iter()
+            .filter_map(|(name, dir, before)| {
+                let after = crate::manifest::build(dir, &[]).unwrap_or_default();
+                let diff = crate::manifest::diff(before, &after);
+                (!diff.is_empty()).then(|| (name.clone(), diff.to_string()))
+            })
+            .collect()
     }
 
     /// Triggers armed by `killPeer{ on = … }` that never fired.

@@ -87,7 +87,9 @@ pub fn run(opts: &RunOptions) -> i32 {
         }
         lab.mark_step(step.line);
         let started = Instant::now();
+        let ticker = report::Ticker::start(i + 1, step.action.name());
         let result = actions::run(&mut lab, step);
+        drop(ticker);
         let took = started.elapsed();
         report.step(i + 1, step.action.name(), &file, step.line, took, result.is_ok());
         match result {
@@ -102,6 +104,17 @@ pub fn run(opts: &RunOptions) -> i32 {
         && let Some((line, message)) = lab.unfired_triggers().into_iter().next()
     {
         failure = Some((line, "killPeer", Failure::expect("the kill trigger fired during the scenario", message, &[])));
+    }
+    if failure.is_none()
+        && let Some((name, diff)) = lab.readonly_violations().into_iter().next()
+    {
+        let line = scenario
+            .steps
+            .iter()
+            .find(|s| matches!(&s.action, steps::Action::Peer(p) if p.name == name))
+            .map(|s| s.line)
+            .unwrap_or(0);
+        failure = Some((line, "peer", Failure::expect(format!("readonly peer {name} leaves its games folder as it was"), diff, &[&name])));
     }
     let code = match &failure {
         None => exit::PASS,

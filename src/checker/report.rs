@@ -112,6 +112,39 @@ impl Report {
     }
 }
 
+/// Prints that a step is still running, every `EVERY`, until dropped.
+pub struct Ticker {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    pub fn start(n: usize, action: &'static str) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let began = std::time::Instant::now();
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
+                println!("      … step {n} {action} still running ({:.0}s)", began.elapsed().as_secs_f64());
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Default for Report {
     fn default() -> Self {
         Self::new()

@@ -32,6 +32,9 @@ pub struct PeerStep {
     /// A folder in the run workspace (used in place) or, failing that, one
     /// relative to the scenario file (copied into the run folder).
     pub games: Option<String>,
+    /// The peer must never change its games folder (checked at the end).
+    #[serde(default)]
+    pub readonly: bool,
     pub chunk_size: Option<Size>,
     /// The peer's own catalog: a `game.db` or a catalog source (`.json`),
     /// relative to the scenario file. The run's default catalog otherwise.

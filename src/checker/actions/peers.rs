@@ -41,7 +41,16 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
         args: s.args.clone(),
         ready_timeout: s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(15)),
     };
+    let games = spec.games_dir.clone();
+    let before = if s.readonly {
+        Some(crate::manifest::build(&games, &[]).map_err(|e| Failure::harness(e, &[]))?)
+    } else {
+        None
+    };
     lab.spawn(spec).map_err(|e| Failure::harness(e, &[]))?;
+    if let Some(before) = before {
+        lab.readonly.push((s.name.clone(), games, before));
+    }
     Ok(())
 }
 

@@ -1,14 +1,12 @@
 //! Transfer actions: `waitGame` and `download`.
 
-use crate::checker::actions::COMMAND_TIMEOUT;
+use crate::checker::actions::{COMMAND_TIMEOUT, peer, poll, timeout_or};
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{DownloadOutcome, DownloadStep, WaitGameStep};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// How often a long wait prints that it is still waiting.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 fn row_matches(row: &Value, s: &WaitGameStep) -> bool {
     row["game_id"] == s.game.as_str()
@@ -30,34 +28,26 @@ fn describe_wanted(s: &WaitGameStep) -> String {
 }
 
 pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(15));
-    let deadline = Instant::now() + timeout;
-    let peer = lab
-        .peer(&s.peer)
-        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
-    let last_rows = loop {
-        let games = peer
+    let timeout = timeout_or(s.timeout, Duration::from_secs(15));
+    let mut rows = Value::Null;
+    let outcome = poll(timeout, || {
+        let games = peer(lab, &s.peer)?
             .call(json!({ "cmd": "list-games" }), COMMAND_TIMEOUT)
             .map_err(|e| Failure::harness(e, &[&s.peer]))?;
-        let rows = games["games"].clone();
-        if rows
-            .as_array()
-            .is_some_and(|r| r.iter().any(|row| row_matches(row, s)))
-        {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            break rows;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let seen = last_rows
+        rows = games["games"].clone();
+        let found = rows.as_array().is_some_and(|r| r.iter().any(|row| row_matches(row, s)));
+        Ok(if found { Ok(()) } else { Err(String::new()) })
+    })?;
+    if outcome.is_ok() {
+        return Ok(());
+    }
+    let seen = rows
         .as_array()
         .into_iter()
         .flatten()
         .find(|r| r["game_id"] == s.game.as_str())
         .map(|r| format!("row {r}"))
-        .unwrap_or_else(|| format!("no row for {} among {last_rows}", s.game));
+        .unwrap_or_else(|| format!("no row for {} among {rows}", s.game));
     Err(Failure::expect(
         format!("{} within {timeout:?}", describe_wanted(s)),
         seen,
@@ -97,24 +87,10 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
         (is_event(v, "download-finished") || is_event(v, "download-failed"))
             && v["data"]["game_id"] == game.as_str()
     };
-    let began = Instant::now();
-    let deadline = began + timeout;
-    let outcome = loop {
-        let slice = (Instant::now() + PROGRESS_EVERY).min(deadline);
-        if let Some(hit) = peer.log.wait_for(start, slice, &is_outcome) {
-            break Some(hit.value);
-        }
-        if Instant::now() >= deadline || peer.log.is_closed() {
-            break None;
-        }
-        let chunks = peer.log.events(start, "download-chunk-finished").len();
-        println!(
-            "      … {} still downloading {} ({:.0}s, {chunks} chunks so far)",
-            s.peer,
-            s.game,
-            began.elapsed().as_secs_f64()
-        );
-    };
+    let outcome = peer
+        .log
+        .wait_for(start, Instant::now() + timeout, &is_outcome)
+        .map(|hit| hit.value);
     let Some(outcome) = outcome else {
         let why = if peer.log.is_closed() {
             "the peer exited"
