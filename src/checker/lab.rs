@@ -248,6 +248,8 @@ pub struct Spawn {
     pub catalog: Option<PathBuf>,
     pub args: Vec<String>,
     pub ready_timeout: Duration,
+    /// Written to the peer's run folder and passed as `--redirects` when not empty.
+    pub redirects: crate::redirect::Redirects,
 }
 
 /// The run folder and every peer of one scenario run.
@@ -260,6 +262,8 @@ pub struct Lab {
     pub triggers: Triggers,
     /// Log position before the last `download` of (peer, game).
     pub downloads: BTreeMap<(String, String), usize>,
+    /// `redirect{}` entries so far; peers started later get them.
+    pub redirects: crate::redirect::Redirects,
     pub verbose: bool,
 }
 
@@ -278,6 +282,7 @@ impl Lab {
             peers: BTreeMap::new(),
             triggers: Arc::new(Mutex::new(Vec::new())),
             downloads: BTreeMap::new(),
+            redirects: crate::redirect::Redirects::new(),
             verbose,
         })
     }
@@ -320,6 +325,12 @@ impl Lab {
             .arg("127.0.0.1:0");
         if let Some(c) = spec.chunk_size {
             cmd.arg("--chunk-size").arg(c.to_string());
+        }
+        if !spec.redirects.is_empty() {
+            let file = dir.join("redirects.json");
+            std::fs::write(&file, spec.redirects.to_json()?)
+                .with_context(|| format!("writing {}", file.display()))?;
+            cmd.arg("--redirects").arg(&file);
         }
         cmd.args(&spec.args)
             .stdin(Stdio::piped())

@@ -49,6 +49,8 @@ actions! {
     "expectSameFiles" => ExpectSameFiles,
     "killPeer" => KillPeer,
     "makeGame" => MakeGame,
+    "redirect" => Redirect,
+    "expectFile" => ExpectFile,
 }
 
 struct StepBox(Step);

@@ -1,6 +1,7 @@
 //! The typed form of every scenario step. Lua tables are deserialised into
 //! these structs (`deny_unknown_fields`), so a typo is a load-time error.
 
+use crate::checker::actions::redirect::{ExpectFileStep, RedirectStep};
 use crate::units::{Size, Span};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -215,6 +216,8 @@ pub enum Action {
     ExpectSameFiles(ExpectSameFilesStep),
     KillPeer(KillPeerStep),
     MakeGame(MakeGameStep),
+    Redirect(RedirectStep),
+    ExpectFile(ExpectFileStep),
 }
 
 impl Action {
@@ -228,6 +231,8 @@ impl Action {
             Action::ExpectSameFiles(_) => "expectSameFiles",
             Action::KillPeer(_) => "killPeer",
             Action::MakeGame(_) => "makeGame",
+            Action::Redirect(_) => "redirect",
+            Action::ExpectFile(_) => "expectFile",
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod expect;
 pub mod fs;
 pub mod peers;
+pub mod redirect;
 pub mod transfer;
 
 use crate::checker::lab::Lab;
@@ -19,5 +20,7 @@ pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
         Action::ExpectChunks(s) => expect::chunks(lab, s),
         Action::ExpectSameFiles(s) => expect::same_files(lab, s),
         Action::MakeGame(s) => fs::make_game(lab, s),
+        Action::Redirect(s) => redirect::redirect(lab, s),
+        Action::ExpectFile(s) => redirect::expect_file(lab, s),
     }
 }

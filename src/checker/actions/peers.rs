@@ -40,6 +40,7 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
         chunk_size: s.chunk_size.map(|c| c.0),
         args: s.args.clone(),
         ready_timeout: s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(15)),
+        redirects: lab.redirects.clone(),
     };
     lab.spawn(spec).map_err(|e| Failure::harness(e, &[]))?;
     Ok(())
