@@ -522,6 +522,34 @@ mod tests {
     }
 
     #[test]
+    fn downloads_are_written_where_the_file_layer_maps_them() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        let alt = dir.path().join("alt");
+        std::fs::create_dir_all(games.join("g"))?;
+        std::fs::create_dir_all(&alt)?;
+        std::fs::write(alt.join("old.ini"), "1")?;
+        let mut r = crate::redirect::Redirects::new();
+        r.insert("games/g/version.ini", alt.join("old.ini"))?;
+        r.insert("games/g/big.eti", alt.join("big"))?;
+        let layer = Files::new(games.clone(), None, r);
+        let handles = prepare_files(
+            &layer,
+            "g",
+            &[f("big.eti", 5), f("a/b.txt", 2), f("version.ini", 1)],
+        )?;
+        assert_eq!(handles.len(), 3);
+        // The old (redirected) sentinel is gone at once; the new one waits
+        // next to it under the scratch name.
+        assert!(!alt.join("old.ini").exists());
+        assert!(alt.join(SENTINEL_PART).is_file());
+        assert_eq!(std::fs::metadata(alt.join("big"))?.len(), 5);
+        assert!(games.join("g/a/b.txt").is_file());
+        assert!(!games.join("g/big.eti").exists());
+        Ok(())
+    }
+
+    #[test]
     fn throughput_rates_are_self_consistent() {
         let t = Throughput {
             bytes: 2 << 30,
