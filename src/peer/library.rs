@@ -1,5 +1,6 @@
-//! The local library: which game roots under the games dir are ready, and the
-//! path rules that keep every file access inside a game root.
+//! The local library: which game roots are ready (scanned through the file
+//! layer, `peer::files`), and the path rules that keep every request inside
+//! its virtual game root.
 
 use crate::peer::files::Files;
 use crate::peer::wire::GameAd;
