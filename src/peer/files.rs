@@ -358,6 +358,35 @@ mod tests {
     }
 
     #[test]
+    fn nested_redirects_list_each_file_once_from_the_longest_key() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+        fs::create_dir_all(x.join("sub"))?;
+        fs::create_dir_all(&y)?;
+        fs::write(x.join("a"), "xa")?;
+        fs::write(x.join("sub/b"), "shadowed")?;
+        fs::write(x.join("sub/d"), "shadowed, and not in y")?;
+        fs::write(y.join("b"), "yb!")?;
+        fs::write(y.join("c"), "c")?;
+        let mut r = Redirects::new();
+        r.insert("games/g", x.clone())?;
+        r.insert("games/g/sub/", y.clone())?;
+        let files = Files::new(games, None, r);
+        assert_eq!(
+            paths(&files, "g")?,
+            vec![
+                ("a".to_string(), 2),
+                ("sub/b".to_string(), 3),
+                ("sub/c".to_string(), 1)
+            ]
+        );
+        assert_eq!(fs::read(files.resolve_served("g", "sub/b")?)?, b"yb!");
+        assert!(files.resolve_served("g", "sub/d").is_err());
+        Ok(())
+    }
+
+    #[test]
     fn a_symlink_out_of_a_redirect_target_is_refused() -> Result<()> {
         let dir = tempfile::tempdir()?;
         let games = dir.path().join("games");
