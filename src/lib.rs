@@ -4,4 +4,5 @@
 pub mod checker;
 pub mod manifest;
 pub mod peer;
+pub mod redirect;
 pub mod units;

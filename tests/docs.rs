@@ -18,7 +18,10 @@ fn every_action_has_a_section() {
         .map(|(name, _)| *name)
         .filter(|name| !doc.lines().any(|l| l.trim() == format!("### {name}")))
         .collect();
-    assert!(missing.is_empty(), "actions without a `### name` section: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "actions without a `### name` section: {missing:?}"
+    );
 }
 
 #[test]
@@ -37,7 +40,11 @@ fn every_example_passes_check() {
             (None, _) => {}
         }
     }
-    assert!(blocks.len() > 20, "only {} lua examples found", blocks.len());
+    assert!(
+        blocks.len() > 20,
+        "only {} lua examples found",
+        blocks.len()
+    );
     let mut bad = Vec::new();
     for (line, text) in &blocks {
         // Fragments of a step list are checked inside a scenario.
@@ -51,5 +58,9 @@ fn every_example_passes_check() {
             bad.push(e.0);
         }
     }
-    assert!(bad.is_empty(), "examples that do not load:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "examples that do not load:\n{}",
+        bad.join("\n")
+    );
 }

@@ -130,7 +130,13 @@ fn readonly_peer_whose_games_change_fails() {
     let out = run(&["-s", &path]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("FAILED peer at") && t.contains("case.lua:4"), "{t}");
-    assert!(t.contains("readonly peer c leaves its games folder as it was"), "{t}");
+    assert!(
+        t.contains("FAILED peer at") && t.contains("case.lua:4"),
+        "{t}"
+    );
+    assert!(
+        t.contains("readonly peer c leaves its games folder as it was"),
+        "{t}"
+    );
     assert!(t.contains("extra: ggoo/version.ini"), "{t}");
 }

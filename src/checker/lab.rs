@@ -216,17 +216,23 @@ impl PeerProc {
     pub fn call(&mut self, cmd: Value, timeout: Duration) -> Result<Value> {
         match self.request(cmd.clone(), timeout)? {
             Answer::Result(v) => Ok(v),
-            Answer::Error { code, message } => bail!("peer {} refused {cmd}: {code}: {message}", self.name),
+            Answer::Error { code, message } => {
+                bail!("peer {} refused {cmd}: {code}: {message}", self.name)
+            }
         }
     }
 
     pub fn is_alive(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGKILLs the peer's process group and reaps it.
     pub fn kill(&mut self) {
-        let Some(child) = self.child.as_mut() else { return };
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
         // SAFETY: signals the process group created for this peer.
         unsafe {
             libc::kill(-self.pid, libc::SIGKILL);
@@ -262,7 +268,10 @@ impl PeerProc {
 fn tail(path: &Path, n: usize) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|s| s.to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// How to start one peer.
@@ -276,6 +285,8 @@ pub struct Spawn {
     pub catalog: Option<PathBuf>,
     pub args: Vec<String>,
     pub ready_timeout: Duration,
+    /// Written to the peer's run folder and passed as `--redirects` when not empty.
+    pub redirects: crate::redirect::Redirects,
 }
 
 /// A started process before it is known to be ready.
@@ -300,6 +311,8 @@ pub struct Lab {
     pub readonly: Vec<(String, PathBuf, crate::manifest::Manifest)>,
     /// Step line → each peer's log position when that step began.
     marks: BTreeMap<u32, BTreeMap<String, usize>>,
+    /// `redirect{}` entries so far; peers started later get them.
+    pub redirects: crate::redirect::Redirects,
     pub verbose: bool,
 }
 
@@ -320,6 +333,7 @@ impl Lab {
             downloads: BTreeMap::new(),
             marks: BTreeMap::new(),
             readonly: Vec::new(),
+            redirects: crate::redirect::Redirects::new(),
             verbose,
         })
     }
@@ -377,7 +391,11 @@ impl Lab {
             .peers
             .remove(name)
             .ok_or_else(|| anyhow!("no peer named {name:?}"))?;
-        let graceful = if proc.is_alive() { proc.shutdown(graceful_timeout) } else { true };
+        let graceful = if proc.is_alive() {
+            proc.shutdown(graceful_timeout)
+        } else {
+            true
+        };
         proc.kill();
         let started = self.start(&mut proc);
         self.peers.insert(name.to_string(), proc);
@@ -404,6 +422,16 @@ impl Lab {
         if let Some(c) = spec.chunk_size {
             cmd.arg("--chunk-size").arg(c.to_string());
         }
+        if !spec.redirects.is_empty() {
+            let file = self
+                .run_dir
+                .join("peers")
+                .join(&spec.name)
+                .join("redirects.json");
+            std::fs::write(&file, spec.redirects.to_json()?)
+                .with_context(|| format!("writing {}", file.display()))?;
+            cmd.arg("--redirects").arg(&file);
+        }
         cmd.args(&spec.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -425,11 +453,21 @@ impl Lab {
                 spec.ready_timeout
             );
         };
-        proc.peer_id = ready.value["data"]["peer_id"].as_str().unwrap_or_default().to_string();
-        proc.addr = ready.value["data"]["addr"].as_str().unwrap_or_default().to_string();
+        proc.peer_id = ready.value["data"]["peer_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        proc.addr = ready.value["data"]["addr"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if proc.addr.is_empty() {
             proc.kill();
-            bail!("peer {}'s ready line has no addr: {}", spec.name, ready.value);
+            bail!(
+                "peer {}'s ready line has no addr: {}",
+                spec.name,
+                ready.value
+            );
         }
         Ok(())
     }
@@ -459,7 +497,11 @@ impl Lab {
                     .unwrap_or_else(|_| json!({ "type": "garbage", "line": line }));
                 fire_triggers(&triggers, &me, &value);
                 if verbose && value["type"] == "event" {
-                    println!("    [{me}] {} {}", value["event"].as_str().unwrap_or("?"), value["data"]);
+                    println!(
+                        "    [{me}] {} {}",
+                        value["event"].as_str().unwrap_or("?"),
+                        value["data"]
+                    );
                 }
                 log.push(value);
             }
@@ -475,14 +517,20 @@ impl Lab {
 
     /// Records every peer's log position as the step at `line` begins.
     pub fn mark_step(&mut self, line: u32) {
-        let marks = self.peers.iter().map(|(n, p)| (n.clone(), p.log.len())).collect();
+        let marks = self
+            .peers
+            .iter()
+            .map(|(n, p)| (n.clone(), p.log.len()))
+            .collect();
         self.marks.insert(line, marks);
     }
 
     /// Where `peer`'s log stood when the step at `line` began (0 if the peer
     /// did not exist yet); `None` if no step began at that line.
     pub fn mark(&self, line: u32, peer: &str) -> Option<usize> {
-        self.marks.get(&line).map(|m| m.get(peer).copied().unwrap_or(0))
+        self.marks
+            .get(&line)
+            .map(|m| m.get(peer).copied().unwrap_or(0))
     }
 
     /// Readonly peers whose games folder changed, with what changed.

@@ -52,11 +52,20 @@ pub fn run(opts: &RunOptions) -> i32 {
         return exit::PASS;
     }
     lab::install_signal_handler();
-    let run_dir = opts.out.clone().unwrap_or_else(|| default_run_dir(&scenario.name));
+    let run_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| default_run_dir(&scenario.name));
     let scenario_dir = opts
         .scenario
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
         .unwrap_or_else(|| PathBuf::from("."));
     let mut lab = match Lab::new(run_dir.clone(), scenario_dir, opts.verbose) {
         Ok(l) => l,
@@ -80,7 +89,11 @@ pub fn run(opts: &RunOptions) -> i32 {
         if let Some(limit) = scenario.timeout
             && scenario_started.elapsed() > limit
         {
-            let f = Failure::expect(format!("the scenario finishes within {limit:?}"), "time ran out", &[]);
+            let f = Failure::expect(
+                format!("the scenario finishes within {limit:?}"),
+                "time ran out",
+                &[],
+            );
             records.push(record(StepStatus::Failed, Default::default(), Some(&f)));
             failure = Some((step.line, step.action.name(), f));
             continue;
@@ -91,7 +104,14 @@ pub fn run(opts: &RunOptions) -> i32 {
         let result = actions::run(&mut lab, step);
         drop(ticker);
         let took = started.elapsed();
-        report.step(i + 1, step.action.name(), &file, step.line, took, result.is_ok());
+        report.step(
+            i + 1,
+            step.action.name(),
+            &file,
+            step.line,
+            took,
+            result.is_ok(),
+        );
         match result {
             Ok(()) => records.push(record(StepStatus::Passed, took, None)),
             Err(f) => {
@@ -103,7 +123,11 @@ pub fn run(opts: &RunOptions) -> i32 {
     if failure.is_none()
         && let Some((line, message)) = lab.unfired_triggers().into_iter().next()
     {
-        failure = Some((line, "killPeer", Failure::expect("the kill trigger fired during the scenario", message, &[])));
+        failure = Some((
+            line,
+            "killPeer",
+            Failure::expect("the kill trigger fired during the scenario", message, &[]),
+        ));
     }
     if failure.is_none()
         && let Some((name, diff)) = lab.readonly_violations().into_iter().next()
@@ -114,7 +138,15 @@ pub fn run(opts: &RunOptions) -> i32 {
             .find(|s| matches!(&s.action, steps::Action::Peer(p) if p.name == name))
             .map(|s| s.line)
             .unwrap_or(0);
-        failure = Some((line, "peer", Failure::expect(format!("readonly peer {name} leaves its games folder as it was"), diff, &[&name])));
+        failure = Some((
+            line,
+            "peer",
+            Failure::expect(
+                format!("readonly peer {name} leaves its games folder as it was"),
+                diff,
+                &[&name],
+            ),
+        ));
     }
     let code = match &failure {
         None => exit::PASS,
@@ -133,7 +165,9 @@ pub fn run(opts: &RunOptions) -> i32 {
         duration_ms: took.as_millis() as u64,
         run_dir: run_dir.display().to_string(),
         steps: records,
-        failure: failure.as_ref().map(|(line, action, f)| results::FailureRecord::new(&file, *line, action, f)),
+        failure: failure
+            .as_ref()
+            .map(|(line, action, f)| results::FailureRecord::new(&file, *line, action, f)),
     };
     if let Err(e) = record.write_summary(&run_dir.join("summary.json")) {
         report.line(&format!("could not write summary.json: {e:#}"));

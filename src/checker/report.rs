@@ -125,8 +125,13 @@ impl Ticker {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let began = std::time::Instant::now();
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
-                println!("      … step {n} {action} still running ({:.0}s)", began.elapsed().as_secs_f64());
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Self::EVERY)
+            {
+                println!(
+                    "      … step {n} {action} still running ({:.0}s)",
+                    began.elapsed().as_secs_f64()
+                );
             }
         });
         Self {

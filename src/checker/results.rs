@@ -30,7 +30,12 @@ pub struct FailureRecord {
 impl FailureRecord {
     pub fn new(file: &str, line: u32, action: &str, f: &Failure) -> Self {
         let (kind, expected, seen, message) = match f {
-            Failure::Expectation { expected, seen, .. } => ("expectation", Some(expected.clone()), Some(seen.clone()), None),
+            Failure::Expectation { expected, seen, .. } => (
+                "expectation",
+                Some(expected.clone()),
+                Some(seen.clone()),
+                None,
+            ),
             Failure::Invalid { message } => ("invalid", None, None, Some(message.clone())),
             Failure::Harness { message, .. } => ("harness", None, None, Some(message.clone())),
         };
@@ -64,7 +69,14 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
-    pub fn new(n: usize, action: &'static str, line: u32, status: StepStatus, took: Duration, f: Option<&Failure>) -> Self {
+    pub fn new(
+        n: usize,
+        action: &'static str,
+        line: u32,
+        status: StepStatus,
+        took: Duration,
+        f: Option<&Failure>,
+    ) -> Self {
         Self {
             n,
             action,
@@ -120,9 +132,17 @@ impl RunRecord {
 
     /// One `<testsuite>` for the scenario, one `<testcase>` per step.
     pub fn junit(&self) -> String {
-        let failures = self.steps.iter().filter(|s| s.status == StepStatus::Failed).count()
+        let failures = self
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Failed)
+            .count()
             + usize::from(self.steps.is_empty() && self.failure.is_some());
-        let skipped = self.steps.iter().filter(|s| s.status == StepStatus::NotRun).count();
+        let skipped = self
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::NotRun)
+            .count();
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             x,
@@ -131,7 +151,11 @@ impl RunRecord {
             self.steps.len().max(1),
             self.duration_ms as f64 / 1000.0
         );
-        let _ = writeln!(x, "  <properties><property name=\"seed\" value=\"{}\"/></properties>", self.seed);
+        let _ = writeln!(
+            x,
+            "  <properties><property name=\"seed\" value=\"{}\"/></properties>",
+            self.seed
+        );
         if self.steps.is_empty()
             && let Some(f) = &self.failure
         {
@@ -157,8 +181,16 @@ impl RunRecord {
                 (StepStatus::Passed, _) => x.push_str("/>\n"),
                 (StepStatus::NotRun, _) => x.push_str("><skipped/></testcase>\n"),
                 (StepStatus::Failed, f) => {
-                    let (kind, text) = f.as_ref().map(|f| (f.kind, f.text())).unwrap_or(("failure", String::new()));
-                    let _ = writeln!(x, "><failure type=\"{kind}\" message=\"{}\">{}</failure></testcase>", esc(&text), esc(&text));
+                    let (kind, text) = f
+                        .as_ref()
+                        .map(|f| (f.kind, f.text()))
+                        .unwrap_or(("failure", String::new()));
+                    let _ = writeln!(
+                        x,
+                        "><failure type=\"{kind}\" message=\"{}\">{}</failure></testcase>",
+                        esc(&text),
+                        esc(&text)
+                    );
                 }
             }
         }
@@ -197,14 +229,31 @@ mod tests {
             duration_ms: 1500,
             run_dir: "/tmp/x".into(),
             steps: vec![
-                StepRecord::new(1, "peer", 3, StepStatus::Passed, Duration::from_millis(5), None),
-                StepRecord::new(2, "waitGame", 4, StepStatus::Failed, Duration::from_secs(1), Some(&f)),
+                StepRecord::new(
+                    1,
+                    "peer",
+                    3,
+                    StepStatus::Passed,
+                    Duration::from_millis(5),
+                    None,
+                ),
+                StepRecord::new(
+                    2,
+                    "waitGame",
+                    4,
+                    StepStatus::Failed,
+                    Duration::from_secs(1),
+                    Some(&f),
+                ),
                 StepRecord::new(3, "download", 5, StepStatus::NotRun, Duration::ZERO, None),
             ],
             failure: None,
         };
         let x = rec.junit();
-        assert!(x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""), "{x}");
+        assert!(
+            x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""),
+            "{x}"
+        );
         assert!(x.contains("expected: a &lt;row&gt;"), "{x}");
         assert!(x.contains("<property name=\"seed\" value=\"7\"/>"), "{x}");
         let json = serde_json::to_value(&rec).unwrap_or_default();

@@ -54,7 +54,12 @@ pub fn load(path: &Path, seed: u64) -> Result<Scenario, LoadError> {
 
 /// Loads scenario text; `display` names the file in messages.
 /// `seed` is visible to the script as the global `seed`.
-pub fn load_str(display: &str, source: &str, path: &Path, seed: u64) -> Result<Scenario, LoadError> {
+pub fn load_str(
+    display: &str,
+    source: &str,
+    path: &Path,
+    seed: u64,
+) -> Result<Scenario, LoadError> {
     let lua = Lua::new();
     let state = Rc::new(RefCell::new(Collected::default()));
     let fail = |state: &Rc<RefCell<Collected>>, msg: String| -> mlua::Error {
@@ -242,13 +247,20 @@ pub fn action_fields() -> Vec<(&'static str, Vec<String>)> {
                 Ok(Err(e)) => clean(&e),
                 _ => String::new(),
             };
-            let listed = message.split_once("expected").map(|(_, rest)| rest).unwrap_or("");
-            let fields = listed
+            let listed = message
+                .split_once("expected")
+                .map(|(_, rest)| rest)
+                .unwrap_or("");
+            let mut fields: Vec<String> = listed
                 .split('`')
                 .skip(1)
                 .step_by(2)
                 .map(str::to_string)
                 .collect();
+            if fields.is_empty() {
+                // A free-form table (e.g. `redirect`) has no fixed names.
+                fields.push("[key] = value, …".to_string());
+            }
             (*name, fields)
         })
         .collect()
@@ -301,7 +313,11 @@ mod tests {
         for (name, fields) in &all {
             assert!(!fields.is_empty(), "{name} lists no parameters");
         }
-        let peer = all.iter().find(|(n, _)| *n == "peer").map(|(_, f)| f.clone()).unwrap_or_default();
+        let peer = all
+            .iter()
+            .find(|(n, _)| *n == "peer")
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default();
         assert!(peer.contains(&"chunkSize".to_string()), "{peer:?}");
     }
 

@@ -1,6 +1,7 @@
 //! The typed form of every scenario step. Lua tables are deserialised into
 //! these structs (`deny_unknown_fields`), so a typo is a load-time error.
 
+use crate::checker::actions::redirect::RedirectStep;
 use crate::units::{Size, Span};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -316,7 +317,9 @@ impl<'de> Deserialize<'de> for From {
                 match v {
                     "start" => Ok(From::Start),
                     "step" => Ok(From::ThisStep),
-                    other => Err(E::custom(format!("`{other}`: use \"start\", \"step\" or a line number"))),
+                    other => Err(E::custom(format!(
+                        "`{other}`: use \"start\", \"step\" or a line number"
+                    ))),
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<From, E> {
@@ -514,6 +517,7 @@ actions! {
     "expectFile" => ExpectFile(ExpectFileStep),
     "expectNoFile" => ExpectNoFile(ExpectNoFileStep),
     "makeGame" => MakeGame(MakeGameStep),
+    "redirect" => Redirect(RedirectStep),
     "fsCreateFile" => FsCreateFile(FsCreateFileStep),
     "fsCopyFile" => FsCopyFile(FsCopyStep),
     "fsRenameFile" => FsRenameFile(FsMoveStep),

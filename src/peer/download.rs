@@ -4,6 +4,7 @@
 //! written at their offsets as they arrive, and `version.ini` committed last.
 
 use crate::peer::control::CommandError;
+use crate::peer::files::Files;
 use crate::peer::library::{self, SENTINEL};
 use crate::peer::mesh::RemotePeer;
 use crate::peer::wire::{self, FileDesc, Request, Response};
@@ -12,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 use std::collections::{BTreeSet, VecDeque};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -261,12 +262,18 @@ async fn fetch_chunk(
     Ok(())
 }
 
-/// Opens (creating and sizing) every target file; the sentinel goes to a
-/// scratch name and is renamed into place last.
-fn prepare_files(root: &Path, files: &[FileDesc]) -> Result<Vec<(String, Arc<std::fs::File>)>> {
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+/// Opens (creating and sizing) every target file, each where the file layer
+/// maps it; the sentinel goes to a scratch name next to its real place and is
+/// renamed into place last.
+fn prepare_files(
+    layer: &Files,
+    game_id: &str,
+    files: &[FileDesc],
+) -> Result<Vec<(String, Arc<std::fs::File>)>> {
+    let root = layer.root(game_id)?;
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     // A stale root being replaced stops being ready at once.
-    match std::fs::remove_file(root.join(SENTINEL)) {
+    match std::fs::remove_file(layer.sentinel(game_id)?) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).context("removing the old sentinel"),
@@ -274,15 +281,15 @@ fn prepare_files(root: &Path, files: &[FileDesc]) -> Result<Vec<(String, Arc<std
     // Files of an older version that the new one does not have would make the
     // root differ from its sources.
     let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    for old in library::list_files(root)? {
+    for old in layer.list_files(game_id)? {
         if !wanted.contains(old.path.as_str()) {
-            std::fs::remove_file(root.join(&old.path))
+            std::fs::remove_file(layer.game_file(game_id, &old.path)?)
                 .with_context(|| format!("removing stale {}", old.path))?;
         }
     }
     let mut out = Vec::new();
     for f in files {
-        let target = target_path(root, &f.path)?;
+        let target = target_path(layer, game_id, &f.path)?;
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
@@ -300,11 +307,11 @@ fn prepare_files(root: &Path, files: &[FileDesc]) -> Result<Vec<(String, Arc<std
     Ok(out)
 }
 
-fn target_path(root: &Path, rel: &str) -> Result<PathBuf> {
+fn target_path(layer: &Files, game_id: &str, rel: &str) -> Result<PathBuf> {
     if rel == SENTINEL {
-        return Ok(root.join(SENTINEL_PART));
+        return Ok(layer.sentinel(game_id)?.with_file_name(SENTINEL_PART));
     }
-    Ok(root.join(library::checked_rel_path(rel)?))
+    layer.game_file(game_id, rel)
 }
 
 async fn run(
@@ -353,8 +360,7 @@ async fn run(
     );
 
     // 2. Targets on disk, then the chunk plan.
-    let root = node.games_dir.join(game_id);
-    let handles = tokio::task::block_in_place(|| prepare_files(&root, &files))?;
+    let handles = tokio::task::block_in_place(|| prepare_files(&node.files, game_id, &files))?;
     let chunks = plan_chunks(&files, node.chunk_size);
     let total: u64 = files.iter().map(|f| f.size).sum();
     node.out.event(
@@ -441,8 +447,9 @@ async fn run(
         for (path, file) in &handles {
             file.sync_all().with_context(|| format!("syncing {path}"))?;
         }
-        std::fs::rename(root.join(SENTINEL_PART), root.join(SENTINEL))
-            .context("committing version.ini")?;
+        let sentinel = node.files.sentinel(game_id)?;
+        std::fs::rename(sentinel.with_file_name(SENTINEL_PART), &sentinel)
+            .with_context(|| format!("committing {}", sentinel.display()))?;
         Ok(())
     })?;
     Ok(Throughput {
@@ -512,6 +519,34 @@ mod tests {
         assert!(agree(&[dup]).is_err());
         let no_sentinel = ("A".to_string(), vec![f("a", 1)]);
         assert!(agree(&[no_sentinel]).is_err());
+    }
+
+    #[test]
+    fn downloads_are_written_where_the_file_layer_maps_them() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        let alt = dir.path().join("alt");
+        std::fs::create_dir_all(games.join("g"))?;
+        std::fs::create_dir_all(&alt)?;
+        std::fs::write(alt.join("old.ini"), "1")?;
+        let mut r = crate::redirect::Redirects::new();
+        r.insert("games/g/version.ini", alt.join("old.ini"))?;
+        r.insert("games/g/big.eti", alt.join("big"))?;
+        let layer = Files::new(games.clone(), None, r);
+        let handles = prepare_files(
+            &layer,
+            "g",
+            &[f("big.eti", 5), f("a/b.txt", 2), f("version.ini", 1)],
+        )?;
+        assert_eq!(handles.len(), 3);
+        // The old (redirected) sentinel is gone at once; the new one waits
+        // next to it under the scratch name.
+        assert!(!alt.join("old.ini").exists());
+        assert!(alt.join(SENTINEL_PART).is_file());
+        assert_eq!(std::fs::metadata(alt.join("big"))?.len(), 5);
+        assert!(games.join("g/a/b.txt").is_file());
+        assert!(!games.join("g/big.eti").exists());
+        Ok(())
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! The local library: which game roots under the games dir are ready, and the
-//! path rules that keep every file access inside a game root.
+//! The local library: which game roots are ready (scanned through the file
+//! layer, `peer::files`), and the path rules that keep every request inside
+//! its virtual game root.
 
-use crate::peer::wire::{FileDesc, GameAd};
-use anyhow::{Context, Result, bail};
+use crate::peer::files::Files;
+use crate::peer::wire::GameAd;
+use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -19,30 +21,14 @@ pub struct LocalGame {
     pub installed: bool,
 }
 
-/// Scans `games_dir` (one folder per game ID). Cheap: reads directory entries
-/// and the small sentinel files only, never game content.
-pub fn scan(games_dir: &Path) -> Result<BTreeMap<String, LocalGame>> {
+/// Scans the games dir through the file layer (one folder per game ID, plus
+/// roots that redirects bring in). Cheap: reads directory entries and the
+/// small sentinel files only, never game content.
+pub fn scan(files: &Files) -> Result<BTreeMap<String, LocalGame>> {
     let mut out = BTreeMap::new();
-    let entries = match std::fs::read_dir(games_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", games_dir.display())),
-    };
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", games_dir.display()))?;
-        let Some(id) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        // Dot-folders are the peer's own scratch space, never games.
-        if id.starts_with('.') || !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            continue;
-        }
-        let root = entry.path();
-        let version = match std::fs::read_to_string(root.join(SENTINEL)) {
-            Ok(text) => Some(text.trim().to_string()),
-            Err(_) => None,
-        };
-        let installed = root.join(LOCAL_DIR).is_dir();
+    for id in files.game_ids()? {
+        let version = files.sentinel_version(&id);
+        let installed = files.installed(&id);
         out.insert(id, LocalGame { version, installed });
     }
     Ok(out)
@@ -102,59 +88,6 @@ pub fn checked_rel_path(rel: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Resolves a relative path inside `root`, following symlinks, and refuses it
-/// unless the real file is a regular file inside the real root.
-pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
-    let rel_path = checked_rel_path(rel)?;
-    let real_root = root
-        .canonicalize()
-        .with_context(|| format!("game root {} is missing", root.display()))?;
-    let real = root
-        .join(&rel_path)
-        .canonicalize()
-        .with_context(|| format!("{rel} does not exist"))?;
-    if !real.starts_with(&real_root) {
-        bail!("path {rel:?} resolves outside the game root");
-    }
-    if real.starts_with(real_root.join(LOCAL_DIR)) {
-        bail!("path {rel:?} resolves under local/");
-    }
-    if !real.is_file() {
-        bail!("path {rel:?} is not a regular file");
-    }
-    Ok(real)
-}
-
-/// Lists the regular files of a game root (not `local/`, not symlinks, not
-/// dot-files the peer uses as scratch), sorted by path.
-pub fn list_files(root: &Path) -> Result<Vec<FileDesc>> {
-    let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| !(e.depth() == 1 && e.file_name() == LOCAL_DIR));
-    for entry in walker {
-        let entry = entry.with_context(|| format!("walking {}", root.display()))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(root)
-            .context("walked outside the root")?;
-        let Some(rel) = rel.to_str() else { continue };
-        if rel.split('/').any(|c| c.starts_with(".lanspread")) {
-            continue;
-        }
-        let size = entry.metadata().context("reading file size")?.len();
-        files.push(FileDesc {
-            path: rel.to_string(),
-            size,
-        });
-    }
-    Ok(files)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +101,7 @@ mod tests {
         fs::create_dir_all(dir.path().join("ggoo"))?;
         fs::create_dir_all(dir.path().join(".scratch"))?;
         fs::write(dir.path().join("stray-file"), "")?;
-        let games = scan(dir.path())?;
+        let games = scan(&Files::plain(dir.path()))?;
         assert_eq!(games.len(), 2);
         assert_eq!(games["cnc4"].version.as_deref(), Some("20170204"));
         assert!(games["cnc4"].installed);
@@ -194,25 +127,6 @@ mod tests {
         ] {
             assert!(checked_rel_path(bad).is_err(), "{bad} accepted");
         }
-    }
-
-    #[test]
-    fn symlinks_out_of_the_root_are_refused() -> Result<()> {
-        let dir = tempfile::tempdir()?;
-        let root = dir.path().join("game");
-        fs::create_dir_all(root.join("local"))?;
-        fs::write(dir.path().join("secret"), "s")?;
-        fs::write(root.join("ok.bin"), "ok")?;
-        fs::write(root.join("local/installed"), "i")?;
-        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("leak"))?;
-        std::os::unix::fs::symlink(root.join("local/installed"), root.join("inner"))?;
-        assert!(resolve_inside(&root, "ok.bin").is_ok());
-        assert!(resolve_inside(&root, "leak").is_err());
-        assert!(resolve_inside(&root, "inner").is_err());
-        assert!(resolve_inside(&root, "missing").is_err());
-        let listed: Vec<_> = list_files(&root)?.into_iter().map(|f| f.path).collect();
-        assert_eq!(listed, vec!["ok.bin"]);
-        Ok(())
     }
 
     #[test]

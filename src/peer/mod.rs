@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod control;
 pub mod download;
+pub mod files;
 pub mod identity;
 pub mod library;
 pub mod mesh;
@@ -14,9 +15,11 @@ pub mod serve;
 pub mod tls;
 pub mod wire;
 
+use crate::redirect;
 use anyhow::{Context, Result};
 use catalog::Catalog;
 use control::Output;
+use files::Files;
 use library::LocalGame;
 use mesh::Mesh;
 use serde::Serialize;
@@ -51,6 +54,10 @@ pub struct PeerArgs {
     /// How often the games dir is rescanned for added, removed or changed roots.
     #[arg(long, default_value = "500ms", value_parser = parse_interval)]
     pub rescan: Duration,
+    /// JSON object mapping paths of the peer's layout (`games/<id>/…`,
+    /// `game.db`) to absolute real paths; every file access honours it.
+    #[arg(long, value_name = "FILE")]
+    pub redirects: Option<PathBuf>,
 }
 
 fn parse_chunk_size(s: &str) -> Result<u64, String> {
@@ -74,7 +81,10 @@ pub enum Operation {
 pub struct Node {
     pub id: String,
     pub addr: SocketAddr,
+    /// The real games dir (after redirects), for `status`.
     pub games_dir: PathBuf,
+    /// Every file access goes through this layer (it applies `--redirects`).
+    pub files: Files,
     pub chunk_size: u64,
     pub catalog: Catalog,
     pub endpoint: quinn::Endpoint,
@@ -104,7 +114,7 @@ impl Node {
     /// Rescans the games dir and pushes a library update to connected peers
     /// when what this peer advertises changed.
     pub fn refresh_library(&self) -> Result<()> {
-        let games = library::scan(&self.games_dir)?;
+        let games = library::scan(&self.files)?;
         let busy = lock(&self.operations).clone();
         let ads: Vec<GameAd> = library::adverts(&games)
             .into_iter()
@@ -196,12 +206,21 @@ pub fn run(args: PeerArgs) -> Result<()> {
 
 async fn async_main(args: PeerArgs) -> Result<()> {
     let id = identity::load_or_create(&args.state_dir)?;
-    let catalog = match &args.catalog {
-        Some(path) => Catalog::open(path)?,
+    let redirects = match &args.redirects {
+        Some(path) => Files::load_redirects(path)?,
+        None => redirect::Redirects::new(),
+    };
+    if !redirects.is_empty() {
+        tracing::info!(entries = redirects.len(), "file redirects active");
+    }
+    let files = Files::new(args.games_dir.clone(), args.catalog.clone(), redirects);
+    let catalog = match files.catalog() {
+        Some(path) => Catalog::open(&path)?,
         None => Catalog::builtin()?,
     };
-    std::fs::create_dir_all(&args.games_dir)
-        .with_context(|| format!("creating games dir {}", args.games_dir.display()))?;
+    let games_dir = files.games_dir()?;
+    std::fs::create_dir_all(&games_dir)
+        .with_context(|| format!("creating games dir {}", games_dir.display()))?;
     let endpoint = tls::endpoint(args.listen)?;
     let addr = endpoint
         .local_addr()
@@ -211,7 +230,8 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     let node = Arc::new(Node {
         id,
         addr,
-        games_dir: args.games_dir.clone(),
+        games_dir: games_dir.clone(),
+        files,
         chunk_size: args.chunk_size,
         catalog,
         endpoint,
@@ -223,7 +243,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         outbound: Mutex::new(BTreeMap::new()),
     });
     node.refresh_library()?;
-    tracing::info!(peer_id = %node.id, %addr, games_dir = %args.games_dir.display(), "peer ready");
+    tracing::info!(peer_id = %node.id, %addr, games_dir = %games_dir.display(), "peer ready");
     node.out.event(
         "ready",
         serde_json::json!({ "peer_id": node.id, "addr": addr.to_string(), "protocol": wire::PROTOCOL_VERSION }),

@@ -1,6 +1,7 @@
 //! Serving other peers: file lists and chunk bytes of ready, catalog-version
 //! game roots, behind the serving gates.
 
+use crate::peer::files::Files;
 use crate::peer::library::{self, SENTINEL};
 use crate::peer::wire::{self, Request, Response};
 use crate::peer::{Node, Operation};
@@ -40,9 +41,10 @@ pub enum Gate {
 
 /// The serving gates for a whole root: a valid ID that the catalog knows,
 /// a present sentinel holding the catalog version, no active operation.
+/// The root and its sentinel are looked up through the file layer.
 pub fn root_gate(
     catalog_version: Option<&str>,
-    games_dir: &std::path::Path,
+    files: &Files,
     game_id: &str,
     operation: Option<Operation>,
 ) -> Gate {
@@ -52,16 +54,18 @@ pub fn root_gate(
     let Some(want) = catalog_version else {
         return Gate::Denied(format!("{game_id} is not in this peer's catalog"));
     };
-    let root = games_dir.join(game_id);
-    match std::fs::read_to_string(root.join(SENTINEL)) {
-        Ok(v) if v.trim() == want => {}
-        Ok(v) => {
+    let root = match files.root(game_id) {
+        Ok(root) => root,
+        Err(e) => return Gate::Denied(format!("{e:#}")),
+    };
+    match files.sentinel_version(game_id) {
+        Some(v) if v == want => {}
+        Some(v) => {
             return Gate::Denied(format!(
-                "{game_id} is at version {} here, not the catalog's {want}",
-                v.trim()
+                "{game_id} is at version {v} here, not the catalog's {want}"
             ));
         }
-        Err(_) => return Gate::Denied(format!("{game_id} is not ready here (no {SENTINEL})")),
+        None => return Gate::Denied(format!("{game_id} is not ready here (no {SENTINEL})")),
     }
     if let Some(op) = operation {
         return Gate::Denied(format!("{game_id} has an active operation ({op:?})"));
@@ -81,21 +85,22 @@ async fn handle(
     let game_id = match &request {
         Request::GameFiles { game_id } | Request::Chunk { game_id, .. } => game_id.clone(),
     };
-    let root = match root_gate(
+    match root_gate(
         node.catalog.version(&game_id),
-        &node.games_dir,
+        &node.files,
         &game_id,
         node.operation(&game_id),
     ) {
-        Gate::Servable(root) => root,
+        Gate::Servable(_) => {}
         Gate::Denied(reason) => return deny(&mut send, reason).await,
-    };
+    }
     match request {
         Request::GameFiles { game_id } => {
-            let files = tokio::task::block_in_place(|| library::list_files(&root))?;
-            let version = std::fs::read_to_string(root.join(SENTINEL))?
-                .trim()
-                .to_string();
+            let files = tokio::task::block_in_place(|| node.files.list_files(&game_id))?;
+            let version = node
+                .files
+                .sentinel_version(&game_id)
+                .with_context(|| format!("{game_id}: {SENTINEL} vanished"))?;
             wire::write_frame(
                 &mut send,
                 &Response::GameFiles {
@@ -113,7 +118,7 @@ async fn handle(
             offset,
             len,
         } => {
-            let file = match library::resolve_inside(&root, &path) {
+            let file = match node.files.resolve_served(&game_id, &path) {
                 Ok(p) => p,
                 Err(e) => return deny(&mut send, format!("{e:#}")).await,
             };
@@ -182,32 +187,34 @@ mod tests {
         fs::create_dir_all(games.join("coh"))?;
         fs::write(games.join("coh/version.ini"), "20150101")?;
 
-        let ok = root_gate(Some("20170204"), games, "cnc4", None);
+        let plain = Files::plain(games);
+        let files = &plain;
+        let ok = root_gate(Some("20170204"), files, "cnc4", None);
         assert_eq!(ok, Gate::Servable(games.join("cnc4")));
         let cases = [
             (
-                root_gate(None, games, "cnc4", None),
+                root_gate(None, files, "cnc4", None),
                 "not in this peer's catalog",
             ),
             (
-                root_gate(Some("20200721"), games, "ggoo", None),
+                root_gate(Some("20200721"), files, "ggoo", None),
                 "not ready",
             ),
             (
-                root_gate(Some("20200907"), games, "coh", None),
+                root_gate(Some("20200907"), files, "coh", None),
                 "not the catalog's",
             ),
             (
                 root_gate(
                     Some("20170204"),
-                    games,
+                    files,
                     "cnc4",
                     Some(Operation::Downloading),
                 ),
                 "active operation",
             ),
             (
-                root_gate(Some("1"), games, "../cnc4", None),
+                root_gate(Some("1"), files, "../cnc4", None),
                 "invalid game id",
             ),
         ];
@@ -218,6 +225,31 @@ mod tests {
             }
         }
         assert_eq!(LOCAL_DIR, "local");
+        Ok(())
+    }
+
+    #[test]
+    fn gates_read_the_redirected_sentinel_and_root() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        fs::create_dir_all(games.join("cnc4"))?;
+        fs::write(games.join("cnc4/version.ini"), "20170204")?;
+        let alt = dir.path().join("alt");
+        fs::create_dir_all(alt.join("ggoo"))?;
+        fs::write(alt.join("stale.ini"), "20150101")?;
+        fs::write(alt.join("ggoo/version.ini"), "20200721")?;
+        let mut r = crate::redirect::Redirects::new();
+        r.insert("games/cnc4/version.ini", alt.join("stale.ini"))?;
+        r.insert("games/ggoo/", alt.join("ggoo"))?;
+        let files = Files::new(games, None, r);
+        match root_gate(Some("20170204"), &files, "cnc4", None) {
+            Gate::Denied(reason) => assert!(reason.contains("at version 20150101"), "{reason}"),
+            Gate::Servable(p) => panic!("served {} despite the stale sentinel", p.display()),
+        }
+        assert_eq!(
+            root_gate(Some("20200721"), &files, "ggoo", None),
+            Gate::Servable(alt.join("ggoo"))
+        );
         Ok(())
     }
 }

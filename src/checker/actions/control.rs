@@ -13,18 +13,25 @@ pub fn send(lab: &mut Lab, s: &SendStep) -> StepResult {
     let (shown, answer) = match (&s.cmd, &s.raw) {
         (Some(cmd), None) => {
             if cmd.get("cmd").is_none_or(|c| !c.is_string()) {
-                return Err(Failure::invalid("send: `cmd` must be a table with a string `cmd` field"));
+                return Err(Failure::invalid(
+                    "send: `cmd` must be a table with a string `cmd` field",
+                ));
             }
-            let answer = p.request(cmd.clone(), timeout).map_err(|e| Failure::harness(e, &[&s.peer]))?;
+            let answer = p
+                .request(cmd.clone(), timeout)
+                .map_err(|e| Failure::harness(e, &[&s.peer]))?;
             let answer = match answer {
                 Answer::Result(data) => (AnswerKind::Result, data),
-                Answer::Error { code, message } => (AnswerKind::Error, json!({ "code": code, "error": message })),
+                Answer::Error { code, message } => {
+                    (AnswerKind::Error, json!({ "code": code, "error": message }))
+                }
             };
             (cmd.to_string(), answer)
         }
         (None, Some(raw)) => {
             let start = p.log.len();
-            p.send_line(raw).map_err(|e| Failure::harness(e, &[&s.peer]))?;
+            p.send_line(raw)
+                .map_err(|e| Failure::harness(e, &[&s.peer]))?;
             let hit = p.log.wait_for(start, Instant::now() + timeout, |v| {
                 v["type"] == "result" || v["type"] == "error"
             });

@@ -2,7 +2,9 @@
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{ExpectChunksStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep};
+use crate::checker::steps::{
+    ExpectChunksStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep,
+};
 use crate::manifest;
 use crate::units::human_bytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -189,7 +191,11 @@ pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
     ))
 }
 
-fn file_path(lab: &mut Lab, peer: &Option<String>, rel: &str) -> Result<std::path::PathBuf, Failure> {
+fn file_path(
+    lab: &mut Lab,
+    peer: &Option<String>,
+    rel: &str,
+) -> Result<std::path::PathBuf, Failure> {
     crate::checker::actions::fs::resolve(lab, peer, rel)
 }
 
@@ -212,17 +218,26 @@ pub fn file(lab: &mut Lab, s: &ExpectFileStep) -> StepResult {
     if let Some(want) = s.size
         && size != want.0
     {
-        return fail(format!("{name} of {} bytes", want.0), format!("{size} bytes"));
+        return fail(
+            format!("{name} of {} bytes", want.0),
+            format!("{size} bytes"),
+        );
     }
     if let Some(want) = &s.sha256
         && !want.eq_ignore_ascii_case(&sha)
     {
-        return fail(format!("{name} with sha256 {want}"), format!("sha256 {sha}"));
+        return fail(
+            format!("{name} with sha256 {want}"),
+            format!("sha256 {sha}"),
+        );
     }
     if let Some(want) = &s.contents {
         let got = std::fs::read(&path).map_err(|e| Failure::harness(e.into(), &[]))?;
         if got != want.as_bytes() {
-            return fail(format!("{name} containing {want:?}"), format!("{:?}", String::from_utf8_lossy(&got)));
+            return fail(
+                format!("{name} containing {want:?}"),
+                format!("{:?}", String::from_utf8_lossy(&got)),
+            );
         }
     }
     if let Some(other) = &s.same_as {
@@ -246,7 +261,11 @@ pub fn file(lab: &mut Lab, s: &ExpectFileStep) -> StepResult {
         if read.is_err() || got != want {
             return fail(
                 format!("{name} holding {} at offset {}", at.hex, at.offset.0),
-                if read.is_err() { "the file is too short".into() } else { hex::encode(&got) },
+                if read.is_err() {
+                    "the file is too short".into()
+                } else {
+                    hex::encode(&got)
+                },
             );
         }
     }

@@ -2,7 +2,9 @@
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{FileSpec, FsAppendStep, FsCopyStep, FsCreateFileStep, FsMoveStep, FsPathStep, MakeGameStep};
+use crate::checker::steps::{
+    FileSpec, FsAppendStep, FsCopyStep, FsCreateFileStep, FsMoveStep, FsPathStep, MakeGameStep,
+};
 use anyhow::{Context, Result, bail};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -35,14 +37,21 @@ pub fn inside(base: &Path, rel: &str) -> Result<PathBuf> {
 /// scenario folder's parent (the project, with `fixtures/` and `redirects/`)
 /// but nothing above it.
 pub fn scenario_path(lab: &Lab, rel: &str) -> Result<PathBuf, Failure> {
-    let dir = lab.scenario_dir.canonicalize().unwrap_or_else(|_| lab.scenario_dir.clone());
+    let dir = lab
+        .scenario_dir
+        .canonicalize()
+        .unwrap_or_else(|_| lab.scenario_dir.clone());
     let (project, folder) = match (dir.parent(), dir.file_name()) {
         (Some(p), Some(f)) => (p.to_path_buf(), PathBuf::from(f)),
         _ => (dir.clone(), PathBuf::new()),
     };
     let joined = folder.join(rel);
-    inside(&project, &joined.to_string_lossy())
-        .map_err(|_| Failure::invalid(format!("{rel:?} leaves the project folder {}", project.display())))
+    inside(&project, &joined.to_string_lossy()).map_err(|_| {
+        Failure::invalid(format!(
+            "{rel:?} leaves the project folder {}",
+            project.display()
+        ))
+    })
 }
 
 /// The base folder of an fs path: the named peer's games dir, or the workspace.
@@ -70,8 +79,12 @@ fn check_kind(path: &Path, kind: Kind, shown: &str) -> Result<(), Failure> {
     let meta = std::fs::symlink_metadata(path)
         .map_err(|_| Failure::expect(format!("{shown} exists"), "no such file or folder", &[]))?;
     match (kind, meta.is_dir()) {
-        (Kind::File, true) => Err(Failure::invalid(format!("{shown} is a folder; use the folder action"))),
-        (Kind::Folder, false) => Err(Failure::invalid(format!("{shown} is a file; use the file action"))),
+        (Kind::File, true) => Err(Failure::invalid(format!(
+            "{shown} is a folder; use the folder action"
+        ))),
+        (Kind::Folder, false) => Err(Failure::invalid(format!(
+            "{shown} is a file; use the file action"
+        ))),
         _ => Ok(()),
     }
 }
@@ -82,7 +95,8 @@ fn io(e: impl Into<anyhow::Error>, what: String) -> Failure {
 
 fn ensure_parent(path: &Path) -> Result<(), Failure> {
     match path.parent() {
-        Some(parent) => std::fs::create_dir_all(parent).map_err(|e| io(e, format!("creating {}", parent.display()))),
+        Some(parent) => std::fs::create_dir_all(parent)
+            .map_err(|e| io(e, format!("creating {}", parent.display()))),
         None => Ok(()),
     }
 }
@@ -91,7 +105,11 @@ pub fn create_file(lab: &mut Lab, s: &FsCreateFileStep) -> StepResult {
     let path = resolve(lab, &s.peer, &s.path)?;
     ensure_parent(&path)?;
     let result = match (&s.contents, s.size) {
-        (Some(_), Some(_)) => return Err(Failure::invalid("fsCreateFile: give `contents` or `size`, not both")),
+        (Some(_), Some(_)) => {
+            return Err(Failure::invalid(
+                "fsCreateFile: give `contents` or `size`, not both",
+            ));
+        }
         (_, Some(size)) => std::fs::File::create(&path).and_then(|f| f.set_len(size.0)),
         (contents, None) => std::fs::write(&path, contents.as_deref().unwrap_or("")),
     };
@@ -120,7 +138,12 @@ pub fn rename(lab: &mut Lab, s: &FsMoveStep, kind: Kind) -> StepResult {
         return Err(Failure::invalid(format!("{} already exists", s.to)));
     }
     ensure_parent(&to)?;
-    std::fs::rename(&from, &to).map_err(|e| io(e, format!("renaming {} to {}", from.display(), to.display())))
+    std::fs::rename(&from, &to).map_err(|e| {
+        io(
+            e,
+            format!("renaming {} to {}", from.display(), to.display()),
+        )
+    })
 }
 
 pub fn delete(lab: &mut Lab, s: &FsPathStep, kind: Kind) -> StepResult {

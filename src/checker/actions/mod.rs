@@ -7,6 +7,7 @@ pub mod flow;
 pub mod fs;
 pub mod observe;
 pub mod peers;
+pub mod redirect;
 pub mod transfer;
 
 use crate::checker::lab::{Lab, PeerProc};
@@ -45,6 +46,7 @@ pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
         Action::FsCreateFolder(s) => fs::create_folder(lab, s),
         Action::FsRenameFolder(s) => fs::rename(lab, s, fs::Kind::Folder),
         Action::FsDeleteFolder(s) => fs::delete(lab, s, fs::Kind::Folder),
+        Action::Redirect(s) => redirect::redirect(lab, s),
         Action::Log(s) => flow::log(s),
         Action::Sleep(s) => flow::sleep(s),
     }
@@ -61,7 +63,8 @@ pub fn timeout_or(t: Option<Span>, default: Duration) -> Duration {
 
 /// The named peer, or an invalid-scenario failure.
 pub fn peer<'a>(lab: &'a mut Lab, name: &str) -> Result<&'a mut PeerProc, Failure> {
-    lab.peer(name).map_err(|e| Failure::invalid(format!("{e:#}")))
+    lab.peer(name)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))
 }
 
 /// Runs `check` until it reports success or `timeout` passes. `check`

@@ -2,7 +2,9 @@
 //! polled until it holds or its timeout passes: `expectGames`,
 //! `expectPeers`, `expectStatus`, `expectEvent`, `expectNoEvent`.
 
-use crate::checker::actions::{COMMAND_TIMEOUT, DEFAULT_WAIT, json_contains, peer, poll, timeout_or};
+use crate::checker::actions::{
+    COMMAND_TIMEOUT, DEFAULT_WAIT, json_contains, peer, poll, timeout_or,
+};
 use crate::checker::lab::{Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
@@ -48,7 +50,11 @@ fn games_match(rows: &[Value], s: &ExpectGamesStep) -> Result<(), String> {
         }
     }
     if s.only {
-        let extra: Vec<&str> = by_id.keys().filter(|id| !s.games.contains_key(**id)).copied().collect();
+        let extra: Vec<&str> = by_id
+            .keys()
+            .filter(|id| !s.games.contains_key(**id))
+            .copied()
+            .collect();
         if !extra.is_empty() {
             return Err(format!("unexpected rows: {}", extra.join(", ")));
         }
@@ -95,7 +101,10 @@ pub fn peers(lab: &mut Lab, s: &ExpectPeersStep) -> StepResult {
             let Some(entry) = find(&ids[name]) else {
                 return Ok(Err(format!("{name} is not listed")));
             };
-            let occurrences = list.iter().filter(|p| p["peer_id"] == ids[name].as_str()).count();
+            let occurrences = list
+                .iter()
+                .filter(|p| p["peer_id"] == ids[name].as_str())
+                .count();
             if occurrences > 1 {
                 return Ok(Err(format!("{name} is listed {occurrences} times")));
             }
@@ -140,12 +149,18 @@ pub fn status(lab: &mut Lab, s: &ExpectStatusStep) -> StepResult {
         if let Some(want) = &s.active_operations
             && last["active_operations"] != json!(want)
         {
-            return Ok(Err(format!("active_operations {}", last["active_operations"])));
+            return Ok(Err(format!(
+                "active_operations {}",
+                last["active_operations"]
+            )));
         }
         if let Some(want) = &s.active_outbound_transfers
             && last["active_outbound_transfers"] != json!(want)
         {
-            return Ok(Err(format!("active_outbound_transfers {}", last["active_outbound_transfers"])));
+            return Ok(Err(format!(
+                "active_outbound_transfers {}",
+                last["active_outbound_transfers"]
+            )));
         }
         Ok(Ok(()))
     })?;
@@ -168,14 +183,17 @@ fn start_of(lab: &Lab, name: &str, from: &From, line: u32) -> Result<usize, Fail
     match from {
         From::Start => Ok(0),
         From::ThisStep => Ok(lab.mark(line, name).unwrap_or(0)),
-        From::Line(l) => lab
-            .mark(*l, name)
-            .ok_or_else(|| Failure::invalid(format!("`from = {l}`: no step at line {l} has run yet"))),
+        From::Line(l) => lab.mark(*l, name).ok_or_else(|| {
+            Failure::invalid(format!("`from = {l}`: no step at line {l} has run yet"))
+        }),
     }
 }
 
 fn matches(v: &Value, event: &str, pattern: &Option<Value>) -> bool {
-    is_event(v, event) && pattern.as_ref().is_none_or(|p| json_contains(&v["data"], p))
+    is_event(v, event)
+        && pattern
+            .as_ref()
+            .is_none_or(|p| json_contains(&v["data"], p))
 }
 
 fn describe(event: &str, pattern: &Option<Value>) -> String {
@@ -211,14 +229,20 @@ pub fn event(lab: &mut Lab, s: &ExpectEventStep, line: u32) -> StepResult {
                 .map(|l| l.value["event"].as_str().unwrap_or("?").to_string())
                 .collect();
             return Err(Failure::expect(
-                format!("{want} × {} on {} within {timeout:?}", describe(&s.event, &s.pattern), s.peer),
+                format!(
+                    "{want} × {} on {} within {timeout:?}",
+                    describe(&s.event, &s.pattern),
+                    s.peer
+                ),
                 format!("{found} such events; latest events: {}", recent.join(", ")),
                 &[&s.peer],
             ));
         }
         // Wake on the next line, whatever it is, then recount.
         let next = log.len();
-        log.wait_for(next, deadline.min(now + Duration::from_millis(500)), |_| true);
+        log.wait_for(next, deadline.min(now + Duration::from_millis(500)), |_| {
+            true
+        });
     }
 }
 

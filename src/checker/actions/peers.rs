@@ -3,7 +3,9 @@
 use crate::checker::actions::fs::inside;
 use crate::checker::lab::{Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{ConnectStep, KillPeerStep, PeerStep, RestartPeerStep, ShutdownPeerStep};
+use crate::checker::steps::{
+    ConnectStep, KillPeerStep, PeerStep, RestartPeerStep, ShutdownPeerStep,
+};
 use anyhow::Context;
 use serde_json::json;
 use std::path::PathBuf;
@@ -40,6 +42,7 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
         chunk_size: s.chunk_size.map(|c| c.0),
         args: s.args.clone(),
         ready_timeout: s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(15)),
+        redirects: lab.redirects.clone(),
     };
     let games = spec.games_dir.clone();
     let before = if s.readonly {
@@ -168,7 +171,10 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
 pub fn restart_peer(lab: &mut Lab, s: &RestartPeerStep) -> StepResult {
     let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(10));
     crate::checker::actions::peer(lab, &s.name)?;
-    let old_id = lab.peer(&s.name).map(|p| p.peer_id.clone()).unwrap_or_default();
+    let old_id = lab
+        .peer(&s.name)
+        .map(|p| p.peer_id.clone())
+        .unwrap_or_default();
     lab.restart(&s.name, timeout)
         .map_err(|e| Failure::harness(e, &[&s.name]))?;
     let new_id = crate::checker::actions::peer(lab, &s.name)?.peer_id.clone();

@@ -7,7 +7,6 @@ use crate::checker::steps::{DownloadOutcome, DownloadStep, WaitGameStep};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-
 fn row_matches(row: &Value, s: &WaitGameStep) -> bool {
     row["game_id"] == s.game.as_str()
         && s.peer_count.is_none_or(|n| row["peer_count"] == n)
@@ -35,7 +34,9 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
             .call(json!({ "cmd": "list-games" }), COMMAND_TIMEOUT)
             .map_err(|e| Failure::harness(e, &[&s.peer]))?;
         rows = games["games"].clone();
-        let found = rows.as_array().is_some_and(|r| r.iter().any(|row| row_matches(row, s)));
+        let found = rows
+            .as_array()
+            .is_some_and(|r| r.iter().any(|row| row_matches(row, s)));
         Ok(if found { Ok(()) } else { Err(String::new()) })
     })?;
     if outcome.is_ok() {

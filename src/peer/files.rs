@@ -1,0 +1,427 @@
+//! The peer's file layer. Every file the peer reads or writes is named by its
+//! path in the *virtual layout* (`games/<id>/…` under the games dir,
+//! `game.db` for the catalog) and mapped to a real path here, through the
+//! `--redirects` table (see `crate::redirect`). The serving gates live here
+//! too, because "inside the game root" means inside the root the scenario
+//! redirected to, not inside the games dir.
+
+use crate::peer::library::{LOCAL_DIR, SENTINEL, check_game_id, checked_rel_path};
+use crate::peer::wire::FileDesc;
+use crate::redirect::{Redirects, collapse};
+use anyhow::{Context, Result, bail};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Virtual name of the games dir.
+const GAMES: &str = "games";
+/// Virtual name of the catalog.
+pub const CATALOG: &str = "game.db";
+/// Prefix of the peer's own scratch files; never listed or served.
+pub const SCRATCH_PREFIX: &str = ".lanspread";
+
+#[derive(Debug, Clone)]
+pub struct Files {
+    games_dir: PathBuf,
+    /// `--catalog`; `None` means the compiled-in catalog (unless redirected).
+    catalog: Option<PathBuf>,
+    redirects: Redirects,
+}
+
+impl Files {
+    pub fn new(games_dir: PathBuf, catalog: Option<PathBuf>, redirects: Redirects) -> Self {
+        Self {
+            games_dir,
+            catalog,
+            redirects,
+        }
+    }
+
+    /// A layer without redirects or catalog file.
+    pub fn plain(games_dir: &Path) -> Self {
+        Self::new(games_dir.to_path_buf(), None, Redirects::new())
+    }
+
+    /// Reads a `--redirects` file.
+    pub fn load_redirects(path: &Path) -> Result<Redirects> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading redirect file {}", path.display()))?;
+        Redirects::from_json(&text).with_context(|| format!("redirect file {}", path.display()))
+    }
+
+    pub fn redirects(&self) -> &Redirects {
+        &self.redirects
+    }
+
+    /// The real path of a virtual path.
+    pub fn real(&self, virt: &str) -> Result<PathBuf> {
+        let Some(comps) = collapse(virt) else {
+            bail!("{virt:?} leaves the peer's file layout");
+        };
+        if let Some(hit) = self.redirects.lookup(virt) {
+            return Ok(hit.path);
+        }
+        match comps.as_slice() {
+            [GAMES, rest @ ..] => Ok(rest.iter().fold(self.games_dir.clone(), |p, c| p.join(c))),
+            [CATALOG] => self
+                .catalog
+                .clone()
+                .context("this peer has no catalog file (it uses the compiled-in one)"),
+            _ => bail!("{virt:?} is not in the peer's file layout"),
+        }
+    }
+
+    /// The catalog file to open, `None` for the compiled-in catalog.
+    pub fn catalog(&self) -> Option<PathBuf> {
+        self.real(CATALOG).ok()
+    }
+
+    /// The real games dir.
+    pub fn games_dir(&self) -> Result<PathBuf> {
+        self.real(GAMES)
+    }
+
+    /// The real folder of a game root.
+    pub fn root(&self, game_id: &str) -> Result<PathBuf> {
+        check_game_id(game_id)?;
+        self.real(&format!("{GAMES}/{game_id}"))
+    }
+
+    /// The real path of a file of a game root. `rel` must be a clean wire
+    /// path (no `..`, not under `local/`): the *virtual* root is never left.
+    pub fn game_file(&self, game_id: &str, rel: &str) -> Result<PathBuf> {
+        check_game_id(game_id)?;
+        checked_rel_path(rel)?;
+        self.real(&format!("{GAMES}/{game_id}/{rel}"))
+    }
+
+    /// The sentinel's real path.
+    pub fn sentinel(&self, game_id: &str) -> Result<PathBuf> {
+        self.game_file(game_id, SENTINEL)
+    }
+
+    /// Reads a root's sentinel version; `None` when it is missing.
+    pub fn sentinel_version(&self, game_id: &str) -> Option<String> {
+        let path = self.sentinel(game_id).ok()?;
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|t| t.trim().to_string())
+    }
+
+    /// Whether the root has an installed copy (`local/`).
+    pub fn installed(&self, game_id: &str) -> bool {
+        check_game_id(game_id).is_ok()
+            && self
+                .real(&format!("{GAMES}/{game_id}/{LOCAL_DIR}"))
+                .is_ok_and(|p| p.is_dir())
+    }
+
+    /// Game IDs present: folders in the (real) games dir, plus roots that a
+    /// redirect brings in (a redirected root folder, or a redirected sentinel).
+    pub fn game_ids(&self) -> Result<BTreeSet<String>> {
+        let mut ids = BTreeSet::new();
+        let dir = self.games_dir()?;
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+                    let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                        continue;
+                    };
+                    // Dot-folders are the peer's own scratch space, never games.
+                    if id.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        continue;
+                    }
+                    ids.insert(id);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        }
+        for (key, _) in self.redirects.entries() {
+            let mut comps = key.split('/');
+            let (Some(GAMES), Some(id)) = (comps.next(), comps.next()) else {
+                continue;
+            };
+            if ids.contains(id) || check_game_id(id).is_err() {
+                continue;
+            }
+            let root_is_dir = self.root(id).is_ok_and(|r| r.is_dir());
+            let has_sentinel = self.sentinel(id).is_ok_and(|s| s.is_file());
+            if root_is_dir || has_sentinel {
+                ids.insert(id.to_string());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The regular files of a game root as other peers see it, sorted by
+    /// path: the real root's files, except those a longer redirect shadows,
+    /// plus the files redirects put into it. Never `local/`, symlinks found
+    /// while walking, or the peer's scratch files.
+    pub fn list_files(&self, game_id: &str) -> Result<Vec<FileDesc>> {
+        check_game_id(game_id)?;
+        let root_virt = format!("{GAMES}/{game_id}");
+        let mut found = BTreeMap::new();
+        self.collect(&root_virt, &mut found)?;
+        let prefix = format!("{root_virt}/");
+        Ok(found
+            .into_iter()
+            .filter_map(|(virt, size)| {
+                let rel = virt.strip_prefix(&prefix)?.to_string();
+                let hidden = rel.split('/').next() == Some(LOCAL_DIR)
+                    || rel.split('/').any(|c| c.starts_with(SCRATCH_PREFIX));
+                (!hidden).then_some(FileDesc { path: rel, size })
+            })
+            .collect())
+    }
+
+    /// Adds the files below the virtual folder `dir` (virtual path → size).
+    fn collect(&self, dir: &str, out: &mut BTreeMap<String, u64>) -> Result<()> {
+        let real_dir = self.real(dir)?;
+        if real_dir.is_dir() {
+            let walker = walkdir::WalkDir::new(&real_dir)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| !(e.depth() == 1 && is_local_of_root(dir, e.file_name())));
+            for entry in walker {
+                let entry = entry.with_context(|| format!("walking {}", real_dir.display()))?;
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let rel = entry
+                    .path()
+                    .strip_prefix(&real_dir)
+                    .context("walked outside the folder")?;
+                let Some(rel) = rel.to_str() else { continue };
+                let virt = format!("{dir}/{rel}");
+                // A longer redirect decides what this path really is.
+                if self.real(&virt)? != entry.path() {
+                    continue;
+                }
+                let size = entry.metadata().context("reading file size")?.len();
+                out.insert(virt, size);
+            }
+        }
+        // Redirects directly below `dir` (none between) add their targets.
+        let keys: Vec<&str> = self.redirects.entries().map(|(k, _)| k).collect();
+        let below = |k: &str, d: &str| k.len() > d.len() + 1 && k.starts_with(&format!("{d}/"));
+        for key in keys.iter().copied().filter(|k| below(k, dir)) {
+            if keys.iter().any(|mid| below(mid, dir) && below(key, mid)) {
+                continue;
+            }
+            let target = self.real(key)?;
+            match std::fs::symlink_metadata(&target) {
+                Ok(m) if m.is_file() => {
+                    out.insert(key.to_string(), m.len());
+                }
+                Ok(m) if m.is_dir() => self.collect(key, out)?,
+                // A missing target is a missing file; a symlink target is
+                // treated like a symlink in a root: not listed.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a requested file of a game root for serving. Refused unless
+    /// `rel` stays inside the virtual root and is not under `local/`, and the
+    /// real file (after symlinks) is a regular file inside the folder that
+    /// provides it: the real root, or the target of the redirect that matched.
+    pub fn resolve_served(&self, game_id: &str, rel: &str) -> Result<PathBuf> {
+        let path = self.game_file(game_id, rel)?;
+        let virt = format!("{GAMES}/{game_id}/{rel}");
+        // A redirect of the root or of something inside it is the root the
+        // scenario chose; a redirect of the whole games dir is not.
+        let base = match self.redirects.lookup(&virt) {
+            Some(hit) if hit.key.len() >= 2 => hit.target.to_path_buf(),
+            _ => self.root(game_id)?,
+        };
+        let real_base = base
+            .canonicalize()
+            .with_context(|| format!("game root {} is missing", base.display()))?;
+        let real = path
+            .canonicalize()
+            .with_context(|| format!("{rel} does not exist"))?;
+        if !real.starts_with(&real_base) {
+            bail!("path {rel:?} resolves outside the game root");
+        }
+        if let Ok(local) = self
+            .real(&format!("{GAMES}/{game_id}/{LOCAL_DIR}"))
+            .and_then(|l| Ok(l.canonicalize()?))
+            && real.starts_with(local)
+        {
+            bail!("path {rel:?} resolves under local/");
+        }
+        if !real.is_file() {
+            bail!("path {rel:?} is not a regular file");
+        }
+        Ok(real)
+    }
+}
+
+/// Whether `name`, directly inside virtual folder `dir`, is a root's `local/`.
+fn is_local_of_root(dir: &str, name: &std::ffi::OsStr) -> bool {
+    name == LOCAL_DIR && dir.split('/').count() == 2 && dir.starts_with("games/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn paths(files: &Files, id: &str) -> Result<Vec<(String, u64)>> {
+        Ok(files
+            .list_files(id)?
+            .into_iter()
+            .map(|f| (f.path, f.size))
+            .collect())
+    }
+
+    #[test]
+    fn symlinks_out_of_the_root_are_refused() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        let root = games.join("game");
+        fs::create_dir_all(root.join("local"))?;
+        fs::write(dir.path().join("secret"), "s")?;
+        fs::write(root.join("ok.bin"), "ok")?;
+        fs::write(root.join("local/installed"), "i")?;
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("leak"))?;
+        std::os::unix::fs::symlink(root.join("local/installed"), root.join("inner"))?;
+        let files = Files::plain(&games);
+        assert!(files.resolve_served("game", "ok.bin").is_ok());
+        assert!(files.resolve_served("game", "leak").is_err());
+        assert!(files.resolve_served("game", "inner").is_err());
+        assert!(files.resolve_served("game", "missing").is_err());
+        assert!(files.resolve_served("game", "../game/ok.bin").is_err());
+        assert!(files.resolve_served("game", "local/installed").is_err());
+        assert_eq!(paths(&files, "game")?, vec![("ok.bin".to_string(), 2)]);
+        Ok(())
+    }
+
+    #[test]
+    fn redirected_files_and_roots_are_listed_and_served_from_their_targets() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        fs::create_dir_all(games.join("cnc4/data"))?;
+        fs::write(games.join("cnc4/version.ini"), "20170204")?;
+        fs::write(games.join("cnc4/cnc4.eti"), "real eti")?;
+        fs::write(games.join("cnc4/data/a"), "real a")?;
+        let alt = dir.path().join("alt");
+        fs::create_dir_all(alt.join("ggoo"))?;
+        fs::create_dir_all(alt.join("data"))?;
+        fs::write(alt.join("stale.ini"), "20150101")?;
+        fs::write(alt.join("eti"), "redirected")?;
+        fs::write(alt.join("data/b"), "bb")?;
+        fs::write(alt.join("ggoo/version.ini"), "20200721")?;
+        fs::write(alt.join("ggoo/ggoo.eti"), "g")?;
+        let mut r = Redirects::new();
+        r.insert("games/cnc4/version.ini", alt.join("stale.ini"))?;
+        r.insert("games/cnc4/cnc4.eti", alt.join("eti"))?;
+        r.insert("games/cnc4/data/", alt.join("data"))?;
+        r.insert("games/cnc4/extra.txt", alt.join("missing"))?;
+        r.insert("games/ggoo/", alt.join("ggoo"))?;
+        let files = Files::new(games.clone(), None, r);
+
+        assert_eq!(
+            files.game_ids()?,
+            BTreeSet::from(["cnc4".to_string(), "ggoo".to_string()])
+        );
+        assert_eq!(files.sentinel_version("cnc4").as_deref(), Some("20150101"));
+        assert_eq!(files.sentinel_version("ggoo").as_deref(), Some("20200721"));
+        assert_eq!(
+            paths(&files, "cnc4")?,
+            vec![
+                ("cnc4.eti".to_string(), 10),
+                ("data/b".to_string(), 2),
+                ("version.ini".to_string(), 8)
+            ]
+        );
+        assert_eq!(
+            paths(&files, "ggoo")?,
+            vec![("ggoo.eti".to_string(), 1), ("version.ini".to_string(), 8)]
+        );
+        assert_eq!(
+            fs::read(files.resolve_served("cnc4", "cnc4.eti")?)?,
+            b"redirected"
+        );
+        assert_eq!(fs::read(files.resolve_served("ggoo", "ggoo.eti")?)?, b"g");
+        // Shadowed by the data/ redirect, and escaping the virtual root.
+        assert!(files.resolve_served("cnc4", "data/a").is_err());
+        assert!(
+            files
+                .resolve_served("cnc4", "data/../../ggoo/ggoo.eti")
+                .is_err()
+        );
+        assert!(files.resolve_served("cnc4", "extra.txt").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn nested_redirects_list_each_file_once_from_the_longest_key() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        let (x, y) = (dir.path().join("x"), dir.path().join("y"));
+        fs::create_dir_all(x.join("sub"))?;
+        fs::create_dir_all(&y)?;
+        fs::write(x.join("a"), "xa")?;
+        fs::write(x.join("sub/b"), "shadowed")?;
+        fs::write(x.join("sub/d"), "shadowed, and not in y")?;
+        fs::write(y.join("b"), "yb!")?;
+        fs::write(y.join("c"), "c")?;
+        let mut r = Redirects::new();
+        r.insert("games/g", x.clone())?;
+        r.insert("games/g/sub/", y.clone())?;
+        let files = Files::new(games, None, r);
+        assert_eq!(
+            paths(&files, "g")?,
+            vec![
+                ("a".to_string(), 2),
+                ("sub/b".to_string(), 3),
+                ("sub/c".to_string(), 1)
+            ]
+        );
+        assert_eq!(fs::read(files.resolve_served("g", "sub/b")?)?, b"yb!");
+        assert!(files.resolve_served("g", "sub/d").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_symlink_out_of_a_redirect_target_is_refused() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        fs::create_dir_all(&games)?;
+        let alt = dir.path().join("alt");
+        fs::create_dir_all(&alt)?;
+        fs::write(dir.path().join("secret"), "s")?;
+        fs::write(alt.join("version.ini"), "1")?;
+        std::os::unix::fs::symlink(dir.path().join("secret"), alt.join("leak"))?;
+        let mut r = Redirects::new();
+        r.insert("games/g", alt.clone())?;
+        let files = Files::new(games, None, r);
+        assert!(files.resolve_served("g", "version.ini").is_ok());
+        assert!(files.resolve_served("g", "leak").is_err());
+        assert_eq!(paths(&files, "g")?, vec![("version.ini".to_string(), 1)]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_catalog_and_the_games_dir_can_be_redirected() -> Result<()> {
+        let plain = Files::new(
+            PathBuf::from("/g"),
+            Some(PathBuf::from("/c.db")),
+            Redirects::new(),
+        );
+        assert_eq!(plain.catalog(), Some(PathBuf::from("/c.db")));
+        assert_eq!(Files::plain(Path::new("/g")).catalog(), None);
+        let mut r = Redirects::new();
+        r.insert("game.db", PathBuf::from("/alt.db"))?;
+        r.insert("games", PathBuf::from("/other"))?;
+        let files = Files::new(PathBuf::from("/g"), None, r);
+        assert_eq!(files.catalog(), Some(PathBuf::from("/alt.db")));
+        assert_eq!(files.root("x")?, PathBuf::from("/other/x"));
+        assert!(files.real("etc/passwd").is_err());
+        assert!(files.real("games/../../x").is_err());
+        Ok(())
+    }
+}
