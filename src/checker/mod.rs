@@ -8,6 +8,7 @@ pub mod report;
 pub mod results;
 pub mod script;
 pub mod steps;
+pub mod wire_client;
 
 use lab::Lab;
 use outcome::{Failure, exit};
