@@ -99,8 +99,10 @@ pub async fn request(conn: &quinn::Connection, bytes: &[u8]) -> Result<Reply> {
         .map_err(|_| anyhow!("could not open a request stream in time"))?
         .context("opening a request stream")?;
     // The target may close the stream before reading everything: fine.
-    if send.write_all(bytes).await.is_err() {
-        return Ok(Reply::Closed("the target stopped the stream".into()));
+    match tokio::time::timeout(REPLY_TIMEOUT, send.write_all(bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Ok(Reply::Closed("the target stopped the stream".into())),
+        Err(_) => return Ok(Reply::NoAnswer),
     }
     let _ = send.finish();
     match tokio::time::timeout(REPLY_TIMEOUT, read_reply(&mut recv)).await {
@@ -167,7 +169,8 @@ pub async fn announce(conn: &quinn::Connection, bytes: &[u8]) -> Result<()> {
         .await
         .map_err(|_| anyhow!("could not open an announce stream in time"))?
         .context("opening an announce stream")?;
-    if send.write_all(bytes).await.is_ok() {
+    // A target that stops reading must not stall the checker.
+    if let Ok(Ok(())) = tokio::time::timeout(REPLY_TIMEOUT, send.write_all(bytes)).await {
         let _ = send.finish();
     }
     Ok(())
