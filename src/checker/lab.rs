@@ -299,6 +299,8 @@ pub struct Lab {
     /// Step line → each peer's log position when that step began.
     marks: BTreeMap<u32, BTreeMap<String, usize>>,
     pub verbose: bool,
+    /// The run's seed; the default for seeded actions such as fuzzAllCommands.
+    pub seed: u64,
 }
 
 impl Lab {
@@ -318,6 +320,7 @@ impl Lab {
             downloads: BTreeMap::new(),
             marks: BTreeMap::new(),
             verbose,
+            seed: 0,
         })
     }
 

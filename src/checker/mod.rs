@@ -66,6 +66,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             return exit::HARNESS;
         }
     };
+    lab.seed = seed;
     report.start(&scenario.name, &file, scenario.steps.len(), &run_dir, seed);
     let scenario_started = Instant::now();
     let mut records: Vec<StepRecord> = Vec::new();

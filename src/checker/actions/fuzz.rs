@@ -240,8 +240,8 @@ pub fn fuzz_all_commands(lab: &mut Lab, s: &FuzzAllCommandsStep) -> StepResult {
         check_fields(&t.fields)?;
     }
     let timeout = s.timeout.map(|t| t.0).unwrap_or(DEFAULT_INPUT_TIMEOUT);
-    // The checker has no run-wide seed (yet), so the default is 0.
-    let seed = s.seed.unwrap_or(0);
+    // The run's seed unless the scenario pins one (printed on failure).
+    let seed = s.seed.unwrap_or(lab.seed);
     let plan = Plan::new(targets, &s.choices, s.min_len, s.max_len, s.limit, seed)?;
     run_control_fuzz(lab, &s.peer, &plan, &s.choices, timeout)
 }
@@ -1463,7 +1463,7 @@ mod tests {
         use crate::checker::script::load_str;
         use crate::checker::steps::Action;
         let src = "scenario {\n fuzzAllCommands { peer = \"s\", maxLen = 2, choices = { \"a\", 0, true, { k = 1 } }, skip = { \"connect\" } },\n fuzzWire { target = \"s\" },\n}";
-        let s = load_str("t.lua", src, Path::new("t.lua")).map_err(|e| e.0)?;
+        let s = load_str("t.lua", src, Path::new("t.lua"), 0).map_err(|e| e.0)?;
         match &s.steps[0].action {
             Action::FuzzAllCommands(f) => {
                 assert_eq!(
@@ -1480,7 +1480,9 @@ mod tests {
             other => return Err(format!("{other:?}")),
         }
         let bad = "scenario {\n fuzzCommand { peer = \"s\", cmd = \"x\", choices = {}, maxLen = 1, max_len = 2 },\n}";
-        let err = load_str("t.lua", bad, Path::new("t.lua")).map(|_| ()).err();
+        let err = load_str("t.lua", bad, Path::new("t.lua"), 0)
+            .map(|_| ())
+            .err();
         assert!(
             err.as_ref().is_some_and(|e| e
                 .0
