@@ -314,6 +314,8 @@ pub struct Lab {
     /// `redirect{}` entries so far; peers started later get them.
     pub redirects: crate::redirect::Redirects,
     pub verbose: bool,
+    /// The run's seed; the default for seeded actions such as fuzzAllCommands.
+    pub seed: u64,
 }
 
 impl Lab {
@@ -335,6 +337,7 @@ impl Lab {
             readonly: Vec::new(),
             redirects: crate::redirect::Redirects::new(),
             verbose,
+            seed: 0,
         })
     }
 

@@ -8,6 +8,7 @@ pub mod report;
 pub mod results;
 pub mod script;
 pub mod steps;
+pub mod wire_client;
 
 use lab::Lab;
 use outcome::{Failure, exit};
@@ -74,6 +75,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             return exit::HARNESS;
         }
     };
+    lab.seed = seed;
     report.start(&scenario.name, &file, scenario.steps.len(), &run_dir, seed);
     let scenario_started = Instant::now();
     let mut records: Vec<StepRecord> = Vec::new();

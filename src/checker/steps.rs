@@ -528,6 +528,9 @@ actions! {
     "fsDeleteFolder" => FsDeleteFolder(FsPathStep),
     "log" => Log(LogStep),
     "sleep" => Sleep(SleepStep),
+    "fuzzCommand" => FuzzCommand(crate::checker::actions::fuzz::FuzzCommandStep),
+    "fuzzAllCommands" => FuzzAllCommands(crate::checker::actions::fuzz::FuzzAllCommandsStep),
+    "fuzzWire" => FuzzWire(crate::checker::actions::fuzz::FuzzWireStep),
 }
 
 /// A step and where it was written.

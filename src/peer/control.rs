@@ -78,7 +78,77 @@ pub enum Command {
         install: bool,
     },
     Shutdown {},
+    Commands {},
 }
+
+/// One field of a control command, as listed by `commands`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    /// `string`, `bool` or `integer` (a JSON number ≥ 0).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub required: bool,
+}
+
+/// One control command, as listed by `commands`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub fields: &'static [FieldSpec],
+}
+
+const fn field(name: &'static str, kind: &'static str, required: bool) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        required,
+    }
+}
+
+/// Every `Command` variant and its fields, for the `commands` introspection
+/// command (and the checker's fuzzers). Kept next to the enum; the tests
+/// check both against serde's own idea of the enum, so they cannot drift.
+pub const COMMAND_SPECS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "status",
+        fields: &[],
+    },
+    CommandSpec {
+        name: "connect",
+        fields: &[field("addr", "string", true)],
+    },
+    CommandSpec {
+        name: "list-peers",
+        fields: &[],
+    },
+    CommandSpec {
+        name: "list-games",
+        fields: &[],
+    },
+    CommandSpec {
+        name: "wait-peers",
+        fields: &[
+            field("count", "integer", true),
+            field("timeout_ms", "integer", false),
+        ],
+    },
+    CommandSpec {
+        name: "download",
+        fields: &[
+            field("game_id", "string", true),
+            field("install", "bool", false),
+        ],
+    },
+    CommandSpec {
+        name: "shutdown",
+        fields: &[],
+    },
+    CommandSpec {
+        name: "commands",
+        fields: &[],
+    },
+];
 
 /// An error answer: a stable `code` for scripts and a message for people.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +321,7 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             Ok(json!({ "game_id": game_id, "started": true }))
         }
         Command::Shutdown {} => Ok(json!({ "shutting_down": true })),
+        Command::Commands {} => Ok(json!({ "commands": COMMAND_SPECS })),
     }
 }
 
@@ -272,6 +343,69 @@ mod tests {
                 install: false
             })
         );
+    }
+
+    /// The names serde lists after "expected" in an error message.
+    fn expected_names(message: &str) -> Vec<String> {
+        let Some((_, list)) = message.split_once("expected") else {
+            return Vec::new();
+        };
+        list.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn sample(kind: &str) -> Value {
+        match kind {
+            "string" => json!("x"),
+            "bool" => json!(false),
+            "integer" => json!(0),
+            other => panic!("unknown field type {other}"),
+        }
+    }
+
+    #[test]
+    fn every_command_variant_is_listed() {
+        // serde names every variant when the tag is unknown.
+        let (_, got) = parse_line(r#"{"cmd":"no-such-command"}"#);
+        let message = got.expect_err("an unknown command parsed").message;
+        let mut variants = expected_names(&message);
+        let mut listed: Vec<String> = COMMAND_SPECS.iter().map(|c| c.name.to_string()).collect();
+        assert!(variants.len() > 3, "{message}");
+        variants.sort();
+        listed.sort();
+        assert_eq!(variants, listed, "COMMAND_SPECS and Command differ");
+    }
+
+    #[test]
+    fn listed_fields_are_exactly_the_command_fields() {
+        for spec in COMMAND_SPECS {
+            let mut line = json!({ "cmd": spec.name });
+            for f in spec.fields.iter().filter(|f| f.required) {
+                line[f.name] = sample(f.kind);
+            }
+            // The required fields alone make a valid command.
+            let (_, parsed) = parse_line(&line.to_string());
+            assert!(parsed.is_ok(), "{line}: {parsed:?}");
+            // Every optional field is accepted with a value of its type.
+            for f in spec.fields.iter().filter(|f| !f.required) {
+                let mut with = line.clone();
+                with[f.name] = sample(f.kind);
+                let (_, parsed) = parse_line(&with.to_string());
+                assert!(parsed.is_ok(), "{with}: {parsed:?}");
+            }
+            // serde's list of known fields equals the listed ones.
+            line["zz_not_a_field"] = json!(1);
+            let (_, parsed) = parse_line(&line.to_string());
+            let message = parsed.expect_err("an unknown field parsed").message;
+            let mut known = expected_names(&message);
+            let mut listed: Vec<String> = spec.fields.iter().map(|f| f.name.to_string()).collect();
+            known.sort();
+            listed.sort();
+            assert_eq!(known, listed, "{}: {message}", spec.name);
+        }
     }
 
     #[test]

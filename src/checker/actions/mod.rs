@@ -5,6 +5,7 @@ pub mod control;
 pub mod expect;
 pub mod flow;
 pub mod fs;
+pub mod fuzz;
 pub mod observe;
 pub mod peers;
 pub mod redirect;
@@ -49,6 +50,9 @@ pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
         Action::Redirect(s) => redirect::redirect(lab, s),
         Action::Log(s) => flow::log(s),
         Action::Sleep(s) => flow::sleep(s),
+        Action::FuzzCommand(s) => fuzz::fuzz_command(lab, s),
+        Action::FuzzAllCommands(s) => fuzz::fuzz_all_commands(lab, s),
+        Action::FuzzWire(s) => fuzz::fuzz_wire(lab, s),
     }
 }
 
