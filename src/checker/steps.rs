@@ -53,6 +53,11 @@ pub struct PeerStep {
 pub struct ConnectStep {
     pub from: String,
     pub to: OneOrMany<String>,
+    /// `"result"` (connected) or `"error"` (the peer must refuse).
+    #[serde(default)]
+    pub expect: AnswerKind,
+    /// With `expect = "error"`: the error code the peer must answer with.
+    pub code: Option<String>,
     pub timeout: Option<Span>,
 }
 

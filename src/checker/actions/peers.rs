@@ -1,9 +1,10 @@
 //! Peer actions: `peer`, `connect`, `killPeer`.
 
 use crate::checker::actions::fs::inside;
-use crate::checker::lab::{Lab, Spawn, Trigger};
+use crate::checker::lab::{Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
+    AnswerKind,
     ConnectStep, KillPeerStep, PeerStep, RestartPeerStep, ShutdownPeerStep,
 };
 use anyhow::Context;
@@ -130,16 +131,31 @@ pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
         let from = lab
             .peer(&s.from)
             .map_err(|e| Failure::invalid(format!("{e:#}")))?;
-        match from.request(json!({ "cmd": "connect", "addr": addr }), timeout) {
-            Ok(crate::checker::lab::Answer::Result(_)) => {}
-            Ok(crate::checker::lab::Answer::Error { code, message }) => {
+        let answer = from
+            .request(json!({ "cmd": "connect", "addr": addr }), timeout)
+            .map_err(|e| Failure::harness(e, &[&s.from, &to]))?;
+        let refused = format!(
+            "{} refuses to connect to {to} ({addr}){}",
+            s.from,
+            s.code.as_ref().map(|c| format!(" with {c}")).unwrap_or_default()
+        );
+        match (answer, s.expect) {
+            (Answer::Result(_), AnswerKind::Result) => {}
+            (Answer::Error { code, .. }, AnswerKind::Error)
+                if s.code.as_ref().is_none_or(|c| *c == code) => {}
+            (Answer::Result(data), AnswerKind::Error) => {
+                return Err(Failure::expect(refused, format!("connected: {data}"), &[&s.from, &to]));
+            }
+            (Answer::Error { code, message }, AnswerKind::Error) => {
+                return Err(Failure::expect(refused, format!("error {code}: {message}"), &[&s.from, &to]));
+            }
+            (Answer::Error { code, message }, AnswerKind::Result) => {
                 return Err(Failure::expect(
                     format!("{} connects to {to} ({addr})", s.from),
                     format!("error {code}: {message}"),
                     &[&s.from, &to],
                 ));
             }
-            Err(e) => return Err(Failure::harness(e, &[&s.from, &to])),
         }
     }
     Ok(())
