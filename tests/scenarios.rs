@@ -140,3 +140,17 @@ fn readonly_peer_whose_games_change_fails() {
     );
     assert!(t.contains("extra: ggoo/version.ini"), "{t}");
 }
+
+#[test]
+fn scenario_timeout_stops_a_step_that_would_wait_longer() {
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  timeout = \"2s\",\n  peer { name = \"s\" },\n  expectEvent { peer = \"s\", event = \"never-happens\", timeout = \"60s\" },\n}\n",
+    );
+    let started = std::time::Instant::now();
+    let out = run(&["-s", &path]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("expected: the scenario finishes within 2s"), "{t}");
+    // Not a speed assertion: the step's own 60 s wait must have been cut short.
+    assert!(started.elapsed() < std::time::Duration::from_secs(50), "{t}");
+}

@@ -102,8 +102,17 @@ pub fn run(opts: &RunOptions) -> i32 {
         }
         lab.mark_step(step.line);
         let started = Instant::now();
-        let ticker = report::Ticker::start(i + 1, step.action.name());
-        let result = actions::run(&mut lab, step);
+        let deadline = scenario.timeout.map(|t| scenario_started + t);
+        let ticker = report::Ticker::start(i + 1, step.action.name(), deadline);
+        let mut result = actions::run(&mut lab, step);
+        if ticker.timed_out() {
+            let limit = scenario.timeout.unwrap_or_default();
+            result = Err(Failure::expect(
+                format!("the scenario finishes within {limit:?}"),
+                format!("step {} ({}) was still running; every peer was killed", i + 1, step.action.name()),
+                &[],
+            ));
+        }
         drop(ticker);
         let took = started.elapsed();
         report.step(

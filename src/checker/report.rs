@@ -112,32 +112,55 @@ impl Report {
     }
 }
 
-/// Prints that a step is still running, every `EVERY`, until dropped.
+/// Watches a running step: prints that it is still running every `EVERY`
+/// and, past the scenario's deadline, kills every peer so that no wait can
+/// hang the run (the step then fails and `timed_out` says why).
 pub struct Ticker {
     stop: std::sync::mpsc::Sender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
+    timed_out: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Ticker {
     const EVERY: Duration = Duration::from_secs(10);
 
-    pub fn start(n: usize, action: &'static str) -> Self {
+    pub fn start(n: usize, action: &'static str, deadline: Option<std::time::Instant>) -> Self {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = timed_out.clone();
         let thread = std::thread::spawn(move || {
             let began = std::time::Instant::now();
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(Self::EVERY)
-            {
-                println!(
-                    "      … step {n} {action} still running ({:.0}s)",
-                    began.elapsed().as_secs_f64()
-                );
+            let mut next_note = began + Self::EVERY;
+            loop {
+                let now = std::time::Instant::now();
+                let wake = deadline.map_or(next_note, |d| d.min(next_note)).max(now);
+                match stopped.recv_timeout(wake - now) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                let now = std::time::Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    println!("      … step {n} {action}: the scenario timeout passed; killing every peer");
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    crate::checker::lab::kill_all_peers();
+                    return;
+                }
+                if now >= next_note {
+                    println!("      … step {n} {action} still running ({:.0}s)", began.elapsed().as_secs_f64());
+                    next_note += Self::EVERY;
+                }
             }
         });
         Self {
             stop,
             thread: Some(thread),
+            timed_out,
         }
+    }
+
+    /// Whether the scenario deadline passed while the step ran.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
