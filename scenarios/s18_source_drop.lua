@@ -9,7 +9,7 @@ scenario
 	name = "s18_source_drop",
 	timeout = "120s",
 
-	makeGame { dir = "a", id = "alienswarm", files = { ["alienswarm.eti"] = { size = "128MiB" } } },
+	makeGame { dir = "a", id = "alienswarm", eti = { size = "128MiB" } },
 	makeGame { dir = "b", id = "alienswarm", files = { ["alienswarm.eti"] = { size = "128MiB" } } },
 
 	peer { name = "a", games = "a" },

@@ -150,7 +150,13 @@ fn scenario_timeout_stops_a_step_that_would_wait_longer() {
     let out = run(&["-s", &path]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("expected: the scenario finishes within 2s"), "{t}");
+    assert!(
+        t.contains("expected: the scenario finishes within 2s"),
+        "{t}"
+    );
     // Not a speed assertion: the step's own 60 s wait must have been cut short.
-    assert!(started.elapsed() < std::time::Duration::from_secs(50), "{t}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "{t}"
+    );
 }

@@ -109,7 +109,11 @@ pub fn run(opts: &RunOptions) -> i32 {
             let limit = scenario.timeout.unwrap_or_default();
             result = Err(Failure::expect(
                 format!("the scenario finishes within {limit:?}"),
-                format!("step {} ({}) was still running; every peer was killed", i + 1, step.action.name()),
+                format!(
+                    "step {} ({}) was still running; every peer was killed",
+                    i + 1,
+                    step.action.name()
+                ),
                 &[],
             ));
         }

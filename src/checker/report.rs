@@ -140,13 +140,18 @@ impl Ticker {
                 }
                 let now = std::time::Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
-                    println!("      … step {n} {action}: the scenario timeout passed; killing every peer");
+                    println!(
+                        "      … step {n} {action}: the scenario timeout passed; killing every peer"
+                    );
                     flag.store(true, std::sync::atomic::Ordering::SeqCst);
                     crate::checker::lab::kill_all_peers();
                     return;
                 }
                 if now >= next_note {
-                    println!("      … step {n} {action} still running ({:.0}s)", began.elapsed().as_secs_f64());
+                    println!(
+                        "      … step {n} {action} still running ({:.0}s)",
+                        began.elapsed().as_secs_f64()
+                    );
                     next_note += Self::EVERY;
                 }
             }

@@ -207,6 +207,9 @@ pub struct MakeGameStep {
     pub sentinel: bool,
     #[serde(default)]
     pub files: BTreeMap<String, FileSpec>,
+    /// Shorthand for the game's archive `<id>.eti`: a file spec like those
+    /// in `files` (e.g. `{ size = "512MiB", sparse = true }`).
+    pub eti: Option<FileSpec>,
 }
 
 fn yes() -> bool {

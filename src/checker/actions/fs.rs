@@ -192,7 +192,23 @@ pub fn make_game(lab: &mut Lab, s: &MakeGameStep) -> StepResult {
 
 fn build_root(root: &Path, s: &MakeGameStep, version: &str) -> Result<()> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    for (rel, spec) in &s.files {
+    let eti = s
+        .eti
+        .as_ref()
+        .map(|spec| (format!("{}.eti", s.id), spec.clone()));
+    if let Some((name, _)) = &eti
+        && s.files.contains_key(name)
+    {
+        bail!("{name} is given both as `eti` and in `files`");
+    }
+    for (rel, spec) in s
+        .files
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(eti)
+    {
+        let rel = rel.as_str();
+        let spec = &spec;
         let path = inside(root, rel)?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

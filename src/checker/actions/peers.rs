@@ -4,8 +4,7 @@ use crate::checker::actions::fs::inside;
 use crate::checker::lab::{Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
-    AnswerKind,
-    ConnectStep, KillPeerStep, PeerStep, RestartPeerStep, ShutdownPeerStep,
+    AnswerKind, ConnectStep, KillPeerStep, PeerStep, RestartPeerStep, ShutdownPeerStep,
 };
 use anyhow::Context;
 use serde_json::json;
@@ -137,17 +136,28 @@ pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
         let refused = format!(
             "{} refuses to connect to {to} ({addr}){}",
             s.from,
-            s.code.as_ref().map(|c| format!(" with {c}")).unwrap_or_default()
+            s.code
+                .as_ref()
+                .map(|c| format!(" with {c}"))
+                .unwrap_or_default()
         );
         match (answer, s.expect) {
             (Answer::Result(_), AnswerKind::Result) => {}
             (Answer::Error { code, .. }, AnswerKind::Error)
                 if s.code.as_ref().is_none_or(|c| *c == code) => {}
             (Answer::Result(data), AnswerKind::Error) => {
-                return Err(Failure::expect(refused, format!("connected: {data}"), &[&s.from, &to]));
+                return Err(Failure::expect(
+                    refused,
+                    format!("connected: {data}"),
+                    &[&s.from, &to],
+                ));
             }
             (Answer::Error { code, message }, AnswerKind::Error) => {
-                return Err(Failure::expect(refused, format!("error {code}: {message}"), &[&s.from, &to]));
+                return Err(Failure::expect(
+                    refused,
+                    format!("error {code}: {message}"),
+                    &[&s.from, &to],
+                ));
             }
             (Answer::Error { code, message }, AnswerKind::Result) => {
                 return Err(Failure::expect(
