@@ -4,5 +4,6 @@
 pub mod checker;
 pub mod manifest;
 pub mod peer;
+pub mod rar;
 pub mod redirect;
 pub mod units;
