@@ -2,6 +2,7 @@
 //! that drives real peer processes through their control protocol.
 
 pub mod checker;
+pub mod fixtures;
 pub mod manifest;
 pub mod peer;
 pub mod rar;
