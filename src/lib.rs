@@ -2,7 +2,9 @@
 //! that drives real peer processes through their control protocol.
 
 pub mod checker;
+pub mod fixtures;
 pub mod manifest;
 pub mod peer;
+pub mod rar;
 pub mod redirect;
 pub mod units;

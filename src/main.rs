@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use lanspread_checker::{checker, peer};
+use lanspread_checker::{checker, fixtures, peer};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,6 +69,18 @@ enum Cmd {
         #[arg(long)]
         source: Option<PathBuf>,
     },
+    /// Regenerate the checked-in fixture game folders.
+    #[command(subcommand)]
+    Fixtures(FixturesCmd),
+}
+
+#[derive(Subcommand)]
+enum FixturesCmd {
+    /// Write every fixture (same bytes on every run) below `--out`.
+    Build {
+        #[arg(long, default_value = "fixtures")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +124,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Cmd::Fixtures(FixturesCmd::Build { out })) => match fixtures::build(&out) {
+            Ok(n) => {
+                println!("wrote {n} fixture files below {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("building fixtures: {e:#}");
+                ExitCode::from(3)
+            }
+        },
         None => {
             let Some(scenario) = cli.scenario else {
                 eprintln!("nothing to do: give -s FILE.lua to run a scenario (see --help)");

@@ -86,6 +86,10 @@ pub enum DownloadOutcome {
 pub struct DownloadStep {
     pub peer: String,
     pub game: String,
+    /// Install right after the download (`download-finished` then the
+    /// install events); the step then waits for the install outcome too.
+    #[serde(default)]
+    pub install: bool,
     #[serde(default)]
     pub expect: DownloadOutcome,
     pub timeout: Option<Span>,
@@ -539,6 +543,9 @@ actions! {
     "fuzzCommand" => FuzzCommand(crate::checker::actions::fuzz::FuzzCommandStep),
     "fuzzAllCommands" => FuzzAllCommands(crate::checker::actions::fuzz::FuzzAllCommandsStep),
     "fuzzWire" => FuzzWire(crate::checker::actions::fuzz::FuzzWireStep),
+    "install" => Install(crate::checker::actions::install::InstallStep),
+    "uninstall" => Uninstall(crate::checker::actions::install::UninstallStep),
+    "play" => Play(crate::checker::actions::install::PlayStep),
 }
 
 /// A step and where it was written.

@@ -1,7 +1,7 @@
 //! The control protocol: one JSON command per stdin line, one JSON line per
 //! result, error or event on stdout (docs/PROTOCOL.md).
 
-use crate::peer::{Node, download, mesh};
+use crate::peer::{Node, download, install, mesh, play};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -77,6 +77,17 @@ pub enum Command {
         #[serde(default)]
         install: bool,
     },
+    Install {
+        game_id: String,
+    },
+    Uninstall {
+        game_id: String,
+    },
+    Play {
+        game_id: String,
+        username: String,
+        language: String,
+    },
     Shutdown {},
     Commands {},
 }
@@ -138,6 +149,22 @@ pub const COMMAND_SPECS: &[CommandSpec] = &[
         fields: &[
             field("game_id", "string", true),
             field("install", "bool", false),
+        ],
+    },
+    CommandSpec {
+        name: "install",
+        fields: &[field("game_id", "string", true)],
+    },
+    CommandSpec {
+        name: "uninstall",
+        fields: &[field("game_id", "string", true)],
+    },
+    CommandSpec {
+        name: "play",
+        fields: &[
+            field("game_id", "string", true),
+            field("username", "string", true),
+            field("language", "string", true),
         ],
     },
     CommandSpec {
@@ -311,15 +338,19 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             }
         }
         Command::Download { game_id, install } => {
-            if install {
-                return Err(CommandError::new(
-                    "unsupported",
-                    "install=true is not supported yet; download with install=false",
-                ));
-            }
-            download::start(node, &game_id)?;
+            download::start(node, &game_id, install)?;
+            Ok(json!({ "game_id": game_id, "started": true, "install": install }))
+        }
+        Command::Install { game_id } => {
+            install::start(node, &game_id)?;
             Ok(json!({ "game_id": game_id, "started": true }))
         }
+        Command::Uninstall { game_id } => install::uninstall(node, &game_id),
+        Command::Play {
+            game_id,
+            username,
+            language,
+        } => play::play(node, &game_id, &username, &language),
         Command::Shutdown {} => Ok(json!({ "shutting_down": true })),
         Command::Commands {} => Ok(json!({ "commands": COMMAND_SPECS })),
     }

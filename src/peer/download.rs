@@ -25,7 +25,9 @@ const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
 const SENTINEL_PART: &str = ".lanspread-version.ini.part";
 
 /// Validates a download request and starts it in the background.
-pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
+/// Starts a download; with `install`, a finished download is installed
+/// right away (the game stays claimed in between).
+pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), CommandError> {
     library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
     let Some(version) = node.catalog.version(game_id).map(str::to_string) else {
         return Err(CommandError::new(
@@ -58,7 +60,12 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
     let game_id = game_id.to_string();
     tokio::spawn(async move {
         let outcome = run(&node, &game_id, &version, sources).await;
-        node.end_operation(&game_id);
+        let then_install = install && outcome.is_ok();
+        if then_install {
+            node.switch_operation(&game_id, Operation::Installing);
+        } else {
+            node.end_operation(&game_id);
+        }
         if let Err(e) = node.refresh_library() {
             tracing::warn!("library rescan after download failed: {e:#}");
         }
@@ -69,6 +76,9 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
                     "download-finished",
                     json!({ "game_id": game_id, "version": version, "throughput": stats.to_json() }),
                 );
+                if then_install {
+                    crate::peer::install::run_claimed(&node, &game_id).await;
+                }
             }
             Err(e) => {
                 tracing::warn!(%game_id, "download failed: {e:#}");

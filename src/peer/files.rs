@@ -107,12 +107,15 @@ impl Files {
             .map(|t| t.trim().to_string())
     }
 
+    /// The real path of a root's installed copy (`local/`).
+    pub fn local_dir(&self, game_id: &str) -> Result<PathBuf> {
+        check_game_id(game_id)?;
+        self.real(&format!("{GAMES}/{game_id}/{LOCAL_DIR}"))
+    }
+
     /// Whether the root has an installed copy (`local/`).
     pub fn installed(&self, game_id: &str) -> bool {
-        check_game_id(game_id).is_ok()
-            && self
-                .real(&format!("{GAMES}/{game_id}/{LOCAL_DIR}"))
-                .is_ok_and(|p| p.is_dir())
+        self.local_dir(game_id).is_ok_and(|p| p.is_dir())
     }
 
     /// Game IDs present: folders in the (real) games dir, plus roots that a

@@ -9,8 +9,10 @@ pub mod control;
 pub mod download;
 pub mod files;
 pub mod identity;
+pub mod install;
 pub mod library;
 pub mod mesh;
+pub mod play;
 pub mod serve;
 pub mod tls;
 pub mod wire;
@@ -75,6 +77,12 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Operation {
     Downloading,
+    /// Extracting the root's archives into `local/`.
+    Installing,
+    /// Removing `local/`.
+    Uninstalling,
+    /// Applying first-play launch settings.
+    Launching,
 }
 
 /// Everything a running peer knows; shared by all its tasks.
@@ -83,6 +91,8 @@ pub struct Node {
     pub addr: SocketAddr,
     /// The real games dir (after redirects), for `status`.
     pub games_dir: PathBuf,
+    /// The peer's own state (peer id, per-game markers such as first play).
+    pub state_dir: PathBuf,
     /// Every file access goes through this layer (it applies `--redirects`).
     pub files: Files,
     pub chunk_size: u64,
@@ -141,6 +151,12 @@ impl Node {
         }
         ops.insert(game_id.to_string(), op);
         Ok(())
+    }
+
+    /// Hands a claimed game over to its next operation (download → install)
+    /// without a gap in which another request could claim it.
+    pub fn switch_operation(&self, game_id: &str, op: Operation) {
+        lock(&self.operations).insert(game_id.to_string(), op);
     }
 
     pub fn end_operation(&self, game_id: &str) {
@@ -231,6 +247,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         id,
         addr,
         games_dir: games_dir.clone(),
+        state_dir: args.state_dir.clone(),
         files,
         chunk_size: args.chunk_size,
         catalog,

@@ -6,6 +6,7 @@ pub mod expect;
 pub mod flow;
 pub mod fs;
 pub mod fuzz;
+pub mod install;
 pub mod observe;
 pub mod peers;
 pub mod redirect;
@@ -53,6 +54,9 @@ pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
         Action::FuzzCommand(s) => fuzz::fuzz_command(lab, s),
         Action::FuzzAllCommands(s) => fuzz::fuzz_all_commands(lab, s),
         Action::FuzzWire(s) => fuzz::fuzz_wire(lab, s),
+        Action::Install(s) => install::install(lab, s),
+        Action::Uninstall(s) => install::uninstall(lab, s),
+        Action::Play(s) => install::play(lab, s),
     }
 }
 

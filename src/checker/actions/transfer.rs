@@ -64,7 +64,7 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     let start = peer.log.len();
     let answer = peer
         .request(
-            json!({ "cmd": "download", "game_id": s.game, "install": false }),
+            json!({ "cmd": "download", "game_id": s.game, "install": s.install }),
             COMMAND_TIMEOUT,
         )
         .map_err(|e| Failure::harness(e, &[&s.peer]))?;
@@ -113,8 +113,31 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     } else {
         DownloadOutcome::Failed
     };
-    if got == s.expect {
+    if got == s.expect && !(s.install && got == DownloadOutcome::Finished) {
         return Ok(());
+    }
+    if got == s.expect {
+        // install = true: the install outcome follows the download's.
+        let game = s.game.clone();
+        let installed = peer
+            .log
+            .wait_for(start, Instant::now() + timeout, move |v| {
+                (is_event(v, "install-finished") || is_event(v, "install-failed"))
+                    && v["data"]["game_id"] == game.as_str()
+            });
+        return match installed {
+            Some(hit) if hit.value["event"] == "install-finished" => Ok(()),
+            Some(hit) => Err(Failure::expect(
+                format!("install-finished for {} after its download", s.game),
+                format!("install-failed: {}", hit.value["data"]),
+                &[&s.peer],
+            )),
+            None => Err(Failure::expect(
+                format!("install-finished for {} within {timeout:?}", s.game),
+                "no install outcome",
+                &[&s.peer],
+            )),
+        };
     }
     Err(Failure::expect(
         format!("download-{} for {}", outcome_name(s.expect), s.game),

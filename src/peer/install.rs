@@ -1,0 +1,271 @@
+//! `install` and `uninstall`: a ready root's `.eti` archives (RAR) are
+//! extracted into `local/`. Extraction goes to a scratch folder next to
+//! `local/` that is renamed into place only when every archive extracted,
+//! so a failed install never leaves a half-written `local/`.
+
+use crate::peer::control::CommandError;
+use crate::peer::files::{Files, SCRATCH_PREFIX};
+use crate::peer::{Node, Operation};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The archive extension of a game root.
+const ARCHIVE_EXT: &str = ".eti";
+
+/// What an install extracted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extracted {
+    pub archives: usize,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+fn busy(game_id: &str, op: Operation) -> CommandError {
+    CommandError::new(
+        "operation-in-progress",
+        format!("{game_id} already has an active operation ({op:?})"),
+    )
+}
+
+/// Checks that `game_id` can be installed: a ready root, not installed, with
+/// at least one archive. Returns the archives' real paths.
+fn preflight(node: &Node, game_id: &str) -> Result<Vec<PathBuf>, CommandError> {
+    crate::peer::library::check_game_id(game_id)
+        .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    if node.files.sentinel_version(game_id).is_none() {
+        return Err(CommandError::new(
+            "not-downloaded",
+            format!("{game_id} has no ready root here (no version.ini)"),
+        ));
+    }
+    if node.files.installed(game_id) {
+        return Err(CommandError::new(
+            "already-installed",
+            format!("{game_id} is already installed (local/ exists)"),
+        ));
+    }
+    let archives = archives(&node.files, game_id)
+        .map_err(|e| CommandError::new("no-archive", format!("{e:#}")))?;
+    if archives.is_empty() {
+        return Err(CommandError::new(
+            "no-archive",
+            format!("{game_id} has no {ARCHIVE_EXT} archive in its root"),
+        ));
+    }
+    Ok(archives)
+}
+
+/// The root's top-level archives, in path order, through the file layer.
+fn archives(files: &Files, game_id: &str) -> Result<Vec<PathBuf>> {
+    files
+        .list_files(game_id)?
+        .into_iter()
+        .filter(|f| !f.path.contains('/') && f.path.ends_with(ARCHIVE_EXT))
+        .map(|f| files.game_file(game_id, &f.path))
+        .collect()
+}
+
+/// The `install` command: claims the game and extracts in the background.
+pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
+    preflight(node, game_id)?;
+    node.begin_operation(game_id, Operation::Installing)
+        .map_err(|op| busy(game_id, op))?;
+    let node = node.clone();
+    let game_id = game_id.to_string();
+    tokio::spawn(async move { run_claimed(&node, &game_id).await });
+    Ok(())
+}
+
+/// Installs a game whose operation slot this caller already holds (as
+/// `Installing`), emits the events and releases the slot.
+pub async fn run_claimed(node: &Arc<Node>, game_id: &str) {
+    node.out
+        .event("install-begin", json!({ "game_id": game_id }));
+    let outcome = match preflight(node, game_id) {
+        Err(e) => Err(anyhow::anyhow!(e.message)),
+        Ok(archives) => {
+            let files = node.files.clone();
+            let id = game_id.to_string();
+            tokio::task::spawn_blocking(move || extract_into_local(&files, &id, &archives))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("extraction task failed: {e}")))
+        }
+    };
+    node.end_operation(game_id);
+    if let Err(e) = node.refresh_library() {
+        tracing::warn!("library rescan after install failed: {e:#}");
+    }
+    match outcome {
+        Ok(x) => {
+            tracing::info!(%game_id, files = x.files, bytes = x.bytes, "install finished");
+            node.out.event(
+                "install-finished",
+                json!({ "game_id": game_id, "archives": x.archives, "files": x.files, "bytes": x.bytes }),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(%game_id, "install failed: {e:#}");
+            node.out.event(
+                "install-failed",
+                json!({ "game_id": game_id, "error": format!("{e:#}") }),
+            );
+        }
+    }
+}
+
+/// Extracts `archives` into a scratch folder beside `local/`, then renames
+/// it into place. On any error the scratch folder is removed.
+pub fn extract_into_local(files: &Files, game_id: &str, archives: &[PathBuf]) -> Result<Extracted> {
+    let local = files.local_dir(game_id)?;
+    if local.exists() {
+        bail!("{} already exists", local.display());
+    }
+    let parent = local
+        .parent()
+        .with_context(|| format!("{} has no parent folder", local.display()))?;
+    let scratch = parent.join(format!("{SCRATCH_PREFIX}-install"));
+    // A leftover from a peer killed mid-install is never a valid install.
+    remove_if_present(&scratch)?;
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let extracted = archives
+        .iter()
+        .try_fold(
+            Extracted {
+                archives: 0,
+                files: 0,
+                bytes: 0,
+            },
+            |acc, archive| {
+                let (files, bytes) = extract(archive, &scratch)
+                    .with_context(|| format!("extracting {}", archive.display()))?;
+                Ok(Extracted {
+                    archives: acc.archives + 1,
+                    files: acc.files + files,
+                    bytes: acc.bytes + bytes,
+                })
+            },
+        )
+        .and_then(|x| {
+            std::fs::rename(&scratch, &local)
+                .with_context(|| format!("moving {} to {}", scratch.display(), local.display()))?;
+            Ok(x)
+        });
+    if extracted.is_err()
+        && let Err(e) = remove_if_present(&scratch)
+    {
+        tracing::warn!("cleaning up after a failed install: {e:#}");
+    }
+    extracted
+}
+
+fn remove_if_present(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
+    }
+}
+
+/// Extracts one RAR archive below `dest`; returns (files, bytes).
+fn extract(archive: &Path, dest: &Path) -> Result<(u64, u64)> {
+    let mut open = unrar::Archive::new(archive)
+        .open_for_processing()
+        .context("opening the archive")?;
+    let (mut files, mut bytes) = (0, 0);
+    while let Some(entry) = open.read_header().context("reading an entry header")? {
+        let header = entry.entry();
+        let name = header.filename.display().to_string();
+        if header.is_file() {
+            files += 1;
+            bytes += header.unpacked_size;
+        }
+        open = entry
+            .extract_with_base(dest)
+            .with_context(|| format!("extracting {name}"))?;
+    }
+    Ok((files, bytes))
+}
+
+/// The `uninstall` command: removes `local/` and nothing else.
+pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
+    crate::peer::library::check_game_id(game_id)
+        .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    node.begin_operation(game_id, Operation::Uninstalling)
+        .map_err(|op| busy(game_id, op))?;
+    let result = (|| {
+        let local = node
+            .files
+            .local_dir(game_id)
+            .map_err(|e| CommandError::new("bad-request", format!("{e:#}")))?;
+        if !local.is_dir() {
+            return Err(CommandError::new(
+                "not-installed",
+                format!("{game_id} is not installed (no local/)"),
+            ));
+        }
+        std::fs::remove_dir_all(&local).map_err(|e| {
+            CommandError::new(
+                "uninstall-failed",
+                format!("removing {}: {e}", local.display()),
+            )
+        })
+    })();
+    node.end_operation(game_id);
+    if let Err(e) = node.refresh_library() {
+        tracing::warn!("library rescan after uninstall failed: {e:#}");
+    }
+    result.map(|()| json!({ "game_id": game_id, "uninstalled": true }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rar::{Entry, Options, build};
+
+    fn root_with(archive: &[u8]) -> Result<(tempfile::TempDir, Files, PathBuf)> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir_all(dir.path().join("g1"))?;
+        std::fs::write(dir.path().join("g1/version.ini"), "20200101\n")?;
+        let arc = dir.path().join("g1/g1.eti");
+        std::fs::write(&arc, archive)?;
+        let files = Files::plain(dir.path());
+        Ok((dir, files, arc))
+    }
+
+    #[test]
+    fn extracts_into_local_and_counts() -> Result<()> {
+        let bytes = build(
+            &[
+                Entry::dir("bin"),
+                Entry::file("bin/a.bin", vec![1u8; 300]),
+                Entry::file("b.txt", "b"),
+            ],
+            &Options::default(),
+        )?;
+        let (dir, files, arc) = root_with(&bytes)?;
+        assert_eq!(archives(&files, "g1")?, vec![arc.clone()]);
+        let x = extract_into_local(&files, "g1", &[arc])?;
+        assert_eq!((x.archives, x.files, x.bytes), (1, 2, 301));
+        assert_eq!(
+            std::fs::read(dir.path().join("g1/local/bin/a.bin"))?,
+            vec![1u8; 300]
+        );
+        assert!(!dir.path().join("g1/.lanspread-install").exists());
+        Ok(())
+    }
+
+    #[test]
+    fn a_truncated_archive_leaves_no_local() -> Result<()> {
+        let whole = build(
+            &[Entry::file("a.bin", vec![9u8; 4000])],
+            &Options::default(),
+        )?;
+        let (dir, files, arc) = root_with(&whole[..whole.len() / 2])?;
+        assert!(extract_into_local(&files, "g1", &[arc]).is_err());
+        assert!(!dir.path().join("g1/local").exists());
+        assert!(!dir.path().join("g1/.lanspread-install").exists());
+        Ok(())
+    }
+}
