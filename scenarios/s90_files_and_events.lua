@@ -24,6 +24,9 @@ scenario
 	expectFile { path = "src/ggoo/data/maps/one.map", contents = "first+more", size = 10 },
 	expectNoFile { path = "src/ggoo/junk2" },
 	expectNoFile { path = "src/ggoo/remove-me" },
+	-- A real RAR .eti built from a table, installed by the peer.
+	makeGame { dir = "src", id = "coh", eti = { solid = true, rar = {
+		["bin/coh.bin"] = { size = "100KiB", seed = 1 }, ["readme.txt"] = "hello from rar" } } },
 
 	peer { name = "src", games = "src" },
 	peer { name = "client" },
@@ -31,12 +34,12 @@ scenario
 	send { peer = "client", cmd = { cmd = "fly" }, expect = "error", match = { code = "bad-request" } },
 	send { peer = "client", cmd = { cmd = "status" }, match = { peers = 0, active_operations = {} } },
 	connect { from = "client", to = "src" },
-	expectPeers { peer = "client", count = 1, peers = { src = { games = { ggoo = "20200721" } } } },
-	expectGames { peer = "client", games = { ggoo = { peerCount = 1, downloaded = false } }, only = true },
+	expectPeers { peer = "client", count = 1, peers = { src = { games = { ggoo = "20200721", coh = "20200907" } } } },
+	expectGames { peer = "client", games = { ggoo = { peerCount = 1, downloaded = false }, coh = { peerCount = 1 } }, only = true },
 	log { message = "downloading the reshaped game" },
 	download { peer = "client", game = "ggoo" },
 	expectEvent { peer = "client", event = "download-finished", match = { game_id = "ggoo", throughput = { chunks = 5 } } },
-	expectEvent { peer = "client", event = "download-chunk-finished", match = { path = "data/three.map" }, from = 37 },
+	expectEvent { peer = "client", event = "download-chunk-finished", match = { path = "data/three.map" }, from = 40 },
 	expectNoEvent { peer = "client", event = "download-failed" },
 	expectNoEvent { peer = "client", event = "download-chunk-retry", window = "200ms" },
 	expectStatus { peer = "client", activeOperations = {}, activeOutboundTransfers = {} },
@@ -47,6 +50,9 @@ scenario
 	expectFile { peer = "client", path = "ggoo/version.ini", contents = "20200721", bytes = { offset = 0, hex = "3230" } },
 	expectNoFile { peer = "client", path = "ggoo/junk2" },
 	expectSameFiles { game = "ggoo", source = "src", target = "client" },
+	install { peer = "src", game = "coh" },
+	expectFile { peer = "src", path = "coh/local/readme.txt", contents = "hello from rar" },
+	expectFile { peer = "src", path = "coh/local/bin/coh.bin", size = "100KiB" },
 	sleep { duration = "10ms" },
 	shutdownPeer { name = "client" },
 }

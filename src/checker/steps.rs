@@ -145,6 +145,10 @@ pub struct FileSpec {
     pub size: Option<Size>,
     pub sparse: bool,
     pub seed: Option<u64>,
+    /// A RAR archive (stored entries) of these files instead.
+    pub rar: Option<BTreeMap<String, FileSpec>>,
+    /// With `rar`: set the archive's solid flag.
+    pub solid: bool,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +159,9 @@ struct FileSpecTable {
     #[serde(default)]
     sparse: bool,
     seed: Option<u64>,
+    rar: Option<BTreeMap<String, FileSpec>>,
+    #[serde(default)]
+    solid: bool,
 }
 
 impl<'de> Deserialize<'de> for FileSpec {
@@ -163,7 +170,7 @@ impl<'de> Deserialize<'de> for FileSpec {
         impl<'de> Visitor<'de> for V {
             type Value = FileSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("file contents (a string) or a table {size, sparse, seed, contents}")
+                f.write_str("file contents (a string) or a table {contents | size, sparse, seed | rar, solid}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<FileSpec, E> {
                 Ok(FileSpec {
@@ -173,14 +180,22 @@ impl<'de> Deserialize<'de> for FileSpec {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileSpec, A::Error> {
                 let t = FileSpecTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                match (&t.contents, &t.size) {
-                    (Some(_), Some(_)) => {
-                        return Err(de::Error::custom("give `contents` or `size`, not both"));
+                let kinds = [t.contents.is_some(), t.size.is_some(), t.rar.is_some()];
+                match kinds.iter().filter(|k| **k).count() {
+                    0 => {
+                        return Err(de::Error::custom(
+                            "a file needs `contents`, `size` or `rar`",
+                        ));
                     }
-                    (None, None) => {
-                        return Err(de::Error::custom("a file needs `contents` or `size`"));
+                    1 => {}
+                    _ => {
+                        return Err(de::Error::custom(
+                            "give one of `contents`, `size` or `rar`, not several",
+                        ));
                     }
-                    _ => {}
+                }
+                if t.solid && t.rar.is_none() {
+                    return Err(de::Error::custom("`solid` only applies to a `rar` archive"));
                 }
                 if t.sparse && t.seed.is_some() {
                     return Err(de::Error::custom("a sparse file is all zeros; drop `seed`"));
@@ -190,6 +205,8 @@ impl<'de> Deserialize<'de> for FileSpec {
                     size: t.size,
                     sparse: t.sparse,
                     seed: t.seed,
+                    rar: t.rar,
+                    solid: t.solid,
                 })
             }
         }

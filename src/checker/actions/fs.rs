@@ -221,7 +221,20 @@ fn build_root(root: &Path, s: &MakeGameStep, version: &str) -> Result<()> {
     Ok(())
 }
 
+/// Largest file that goes into a `rar` archive (archives are built in memory).
+const MAX_RAR_MEMBER: u64 = 64 << 20;
+
 fn write_file(path: &Path, rel: &str, spec: &FileSpec) -> Result<()> {
+    if let Some(members) = &spec.rar {
+        let archive = crate::rar::build(
+            &rar_entries(members)?,
+            &crate::rar::Options {
+                solid: spec.solid,
+                ..Default::default()
+            },
+        )?;
+        return Ok(std::fs::write(path, archive)?);
+    }
     if let Some(text) = &spec.contents {
         return Ok(std::fs::write(path, text)?);
     }
@@ -230,13 +243,8 @@ fn write_file(path: &Path, rel: &str, spec: &FileSpec) -> Result<()> {
     if spec.sparse {
         return Ok(file.set_len(size)?);
     }
-    // Deterministic bytes: the same path and seed give the same file, so
-    // two sources made from one spec agree and a different seed differs.
-    let mut key = Sha256::new();
-    key.update(rel.as_bytes());
-    key.update(spec.seed.unwrap_or(0).to_le_bytes());
-    let mut rng = rand::rngs::StdRng::from_seed(key.finalize().into());
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut rng = generator(rel, spec.seed);
     let mut buf = vec![0u8; 1 << 20];
     let mut left = size;
     while left > 0 {
@@ -249,9 +257,91 @@ fn write_file(path: &Path, rel: &str, spec: &FileSpec) -> Result<()> {
     Ok(())
 }
 
+/// Deterministic bytes: the same path and seed give the same file, so two
+/// sources made from one spec agree and a different seed differs.
+fn generator(rel: &str, seed: Option<u64>) -> rand::rngs::StdRng {
+    let mut key = Sha256::new();
+    key.update(rel.as_bytes());
+    key.update(seed.unwrap_or(0).to_le_bytes());
+    rand::rngs::StdRng::from_seed(key.finalize().into())
+}
+
+/// The entries of a `rar = {…}` spec: parent folders first, then each file.
+fn rar_entries(
+    members: &std::collections::BTreeMap<String, FileSpec>,
+) -> Result<Vec<crate::rar::Entry>> {
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut files = Vec::new();
+    for (rel, spec) in members {
+        if spec.rar.is_some() || spec.sparse {
+            bail!(
+                "archive member {rel}: only `contents` or `size`/`seed` are allowed inside `rar`"
+            );
+        }
+        let mut parent = Path::new(rel).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(p.to_string_lossy().into_owned());
+            parent = p.parent();
+        }
+        let data = match (&spec.contents, spec.size) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, Some(size)) if size.0 <= MAX_RAR_MEMBER => {
+                let mut data = vec![0u8; size.0 as usize];
+                generator(rel, spec.seed).fill_bytes(&mut data);
+                data
+            }
+            (None, Some(size)) => {
+                bail!("archive member {rel}: {} is over the 64 MiB limit", size.0)
+            }
+            (None, None) => Vec::new(),
+        };
+        files.push(crate::rar::Entry::file(rel, data));
+    }
+    Ok(dirs
+        .iter()
+        .map(|d| crate::rar::Entry::dir(d))
+        .chain(files)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rar_specs_build_archives_unrar_can_read() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut members = std::collections::BTreeMap::new();
+        members.insert(
+            "bin/a.bin".to_string(),
+            FileSpec {
+                size: Some(crate::units::Size(5000)),
+                seed: Some(3),
+                ..FileSpec::default()
+            },
+        );
+        members.insert(
+            "readme.txt".to_string(),
+            FileSpec {
+                contents: Some("hi".into()),
+                ..FileSpec::default()
+            },
+        );
+        let spec = FileSpec {
+            rar: Some(members),
+            solid: true,
+            ..FileSpec::default()
+        };
+        let path = dir.path().join("g.eti");
+        write_file(&path, "g.eti", &spec)?;
+        let names: Vec<String> = unrar::Archive::new(&path)
+            .open_for_listing()?
+            .filter_map(|e| e.ok().map(|e| e.filename.to_string_lossy().into_owned()))
+            .collect();
+        assert!(names.contains(&"bin/a.bin".to_string()), "{names:?}");
+        assert!(names.contains(&"readme.txt".to_string()), "{names:?}");
+        Ok(())
+    }
 
     #[test]
     fn paths_stay_inside_their_base() -> Result<()> {
