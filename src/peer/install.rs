@@ -188,6 +188,21 @@ fn extract(archive: &Path, dest: &Path) -> Result<(u64, u64)> {
     Ok((files, bytes))
 }
 
+/// The game's `local/` folder, or `not-installed` when there is none.
+pub fn installed_local_dir(node: &Node, game_id: &str) -> Result<std::path::PathBuf, CommandError> {
+    let local = node
+        .files
+        .local_dir(game_id)
+        .map_err(|e| CommandError::new("bad-request", format!("{e:#}")))?;
+    if !local.is_dir() {
+        return Err(CommandError::new(
+            "not-installed",
+            format!("{game_id} is not installed (no local/)"),
+        ));
+    }
+    Ok(local)
+}
+
 /// The `uninstall` command: removes `local/` and nothing else.
 pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
     crate::peer::library::check_game_id(game_id)
@@ -195,16 +210,7 @@ pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError>
     node.begin_operation(game_id, Operation::Uninstalling)
         .map_err(|op| busy(game_id, op))?;
     let result = (|| {
-        let local = node
-            .files
-            .local_dir(game_id)
-            .map_err(|e| CommandError::new("bad-request", format!("{e:#}")))?;
-        if !local.is_dir() {
-            return Err(CommandError::new(
-                "not-installed",
-                format!("{game_id} is not installed (no local/)"),
-            ));
-        }
+        let local = installed_local_dir(node, game_id)?;
         std::fs::remove_dir_all(&local).map_err(|e| {
             CommandError::new(
                 "uninstall-failed",

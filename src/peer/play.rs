@@ -46,16 +46,7 @@ pub fn play(
             ));
         }
     }
-    let local = node
-        .files
-        .local_dir(game_id)
-        .map_err(|e| CommandError::new("bad-request", format!("{e:#}")))?;
-    if !local.is_dir() {
-        return Err(CommandError::new(
-            "not-installed",
-            format!("{game_id} is not installed (no local/)"),
-        ));
-    }
+    let local = crate::peer::install::installed_local_dir(node, game_id)?;
     node.begin_operation(game_id, Operation::Launching)
         .map_err(|op| {
             CommandError::new(
