@@ -75,7 +75,7 @@ pub enum DownloadOutcome {
     Failed,
 }
 
-/// `download{}`: run a download and wait for its outcome.
+/// `download{}`: run a download and (unless `wait = false`) wait for its outcome.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadStep {
@@ -83,6 +83,10 @@ pub struct DownloadStep {
     pub game: String,
     #[serde(default)]
     pub expect: DownloadOutcome,
+    /// `false`: pass once the peer accepted the command, so later steps can
+    /// act while the download runs.
+    #[serde(default = "yes")]
+    pub wait: bool,
     pub timeout: Option<Span>,
 }
 

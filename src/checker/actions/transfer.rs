@@ -58,6 +58,11 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
 
 pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(120));
+    if !s.wait && s.expect == DownloadOutcome::Failed {
+        return Err(Failure::invalid(
+            "download{ wait = false } cannot expect \"failed\": nothing waits for the outcome",
+        ));
+    }
     let peer = lab
         .peer(&s.peer)
         .map_err(|e| Failure::invalid(format!("{e:#}")))?;
@@ -82,6 +87,10 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
                 &[&s.peer],
             )),
         };
+    }
+    if !s.wait {
+        // The outcome is left to later steps; a refusal was handled above.
+        return Ok(());
     }
     let game = s.game.clone();
     let is_outcome = move |v: &Value| {
