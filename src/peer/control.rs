@@ -77,6 +77,9 @@ pub enum Command {
         #[serde(default)]
         install: bool,
     },
+    CancelDownload {
+        game_id: String,
+    },
     Shutdown {},
     Commands {},
 }
@@ -139,6 +142,10 @@ pub const COMMAND_SPECS: &[CommandSpec] = &[
             field("game_id", "string", true),
             field("install", "bool", false),
         ],
+    },
+    CommandSpec {
+        name: "cancel-download",
+        fields: &[field("game_id", "string", true)],
     },
     CommandSpec {
         name: "shutdown",
@@ -319,6 +326,10 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             }
             download::start(node, &game_id)?;
             Ok(json!({ "game_id": game_id, "started": true }))
+        }
+        Command::CancelDownload { game_id } => {
+            download::cancel(node, &game_id)?;
+            Ok(json!({ "game_id": game_id, "cancelling": true }))
         }
         Command::Shutdown {} => Ok(json!({ "shutting_down": true })),
         Command::Commands {} => Ok(json!({ "commands": COMMAND_SPECS })),

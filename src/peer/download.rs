@@ -47,7 +47,8 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
             format!("no connected peer offers {game_id} at catalog version {version}"),
         ));
     }
-    node.begin_operation(game_id, Operation::Downloading)
+    let cancel = node
+        .begin_operation(game_id, Operation::Downloading)
         .map_err(|op| {
             CommandError::new(
                 "operation-in-progress",
@@ -57,20 +58,32 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
     let node = node.clone();
     let game_id = game_id.to_string();
     tokio::spawn(async move {
-        let outcome = run(&node, &game_id, &version, sources).await;
+        // Dropping `run` on cancel drops its chunk tasks (a JoinSet aborts
+        // them), which resets their streams; the sentinel is renamed only at
+        // the very end of `run`, so a cancelled download commits nothing.
+        let outcome = tokio::select! {
+            biased;
+            r = run(&node, &game_id, &version, sources) => Some(r),
+            () = cancel.notified() => None,
+        };
         node.end_operation(&game_id);
         if let Err(e) = node.refresh_library() {
             tracing::warn!("library rescan after download failed: {e:#}");
         }
         match outcome {
-            Ok(stats) => {
+            None => {
+                tracing::info!(%game_id, "download cancelled");
+                node.out
+                    .event("download-cancelled", json!({ "game_id": game_id }));
+            }
+            Some(Ok(stats)) => {
                 tracing::info!(%game_id, bytes = stats.bytes, ms = stats.duration_ms, "download finished");
                 node.out.event(
                     "download-finished",
                     json!({ "game_id": game_id, "version": version, "throughput": stats.to_json() }),
                 );
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(%game_id, "download failed: {e:#}");
                 node.out.event(
                     "download-failed",
@@ -80,6 +93,18 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
         }
     });
     Ok(())
+}
+
+/// Stops a running download of `game_id` (see `start`).
+pub fn cancel(node: &Node, game_id: &str) -> Result<(), CommandError> {
+    library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    match node.cancel_operation(game_id) {
+        Some(Operation::Downloading) => Ok(()),
+        None => Err(CommandError::new(
+            "not-downloading",
+            format!("no download of {game_id} is running"),
+        )),
+    }
 }
 
 /// Throughput figures reported with `download-finished`.

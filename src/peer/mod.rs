@@ -92,7 +92,8 @@ pub struct Node {
     library: Mutex<BTreeMap<String, LocalGame>>,
     adverts: watch::Sender<Vec<GameAd>>,
     pub mesh: Mutex<Mesh>,
-    operations: Mutex<BTreeMap<String, Operation>>,
+    /// Each active operation and the signal that cancels it.
+    operations: Mutex<BTreeMap<String, (Operation, Arc<tokio::sync::Notify>)>>,
     outbound: Mutex<BTreeMap<String, usize>>,
 }
 
@@ -134,25 +135,45 @@ impl Node {
     }
 
     /// Claims a game for an operation; `Err` names the operation in progress.
-    pub fn begin_operation(&self, game_id: &str, op: Operation) -> Result<(), Operation> {
+    /// The returned signal fires when the operation is cancelled.
+    pub fn begin_operation(
+        &self,
+        game_id: &str,
+        op: Operation,
+    ) -> Result<Arc<tokio::sync::Notify>, Operation> {
         let mut ops = lock(&self.operations);
-        if let Some(existing) = ops.get(game_id) {
+        if let Some((existing, _)) = ops.get(game_id) {
             return Err(*existing);
         }
-        ops.insert(game_id.to_string(), op);
-        Ok(())
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        ops.insert(game_id.to_string(), (op, cancel.clone()));
+        Ok(cancel)
     }
 
     pub fn end_operation(&self, game_id: &str) {
         lock(&self.operations).remove(game_id);
     }
 
+    /// Asks the operation on a game to stop; `None` when there is none. The
+    /// operation itself clears its entry once it has stopped.
+    pub fn cancel_operation(&self, game_id: &str) -> Option<Operation> {
+        let ops = lock(&self.operations);
+        let (op, cancel) = ops.get(game_id)?;
+        // notify_one keeps a permit, so a cancel that arrives before the
+        // operation first waits on the signal is not lost.
+        cancel.notify_one();
+        Some(*op)
+    }
+
     pub fn operation(&self, game_id: &str) -> Option<Operation> {
-        lock(&self.operations).get(game_id).copied()
+        lock(&self.operations).get(game_id).map(|(op, _)| *op)
     }
 
     pub fn operations(&self) -> BTreeMap<String, Operation> {
-        lock(&self.operations).clone()
+        lock(&self.operations)
+            .iter()
+            .map(|(g, (op, _))| (g.clone(), *op))
+            .collect()
     }
 
     pub fn outbound_transfers(&self) -> BTreeMap<String, usize> {
