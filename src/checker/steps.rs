@@ -90,6 +90,15 @@ pub struct DownloadStep {
     pub timeout: Option<Span>,
 }
 
+/// `cancelDownload{}`: ask a peer to stop its running download of a game.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelDownloadStep {
+    pub peer: String,
+    pub game: String,
+    pub timeout: Option<Span>,
+}
+
 /// `expectChunks{}`: who served which bytes in the last download of a game.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -105,6 +114,15 @@ pub struct ExpectChunksStep {
     pub balanced: bool,
     pub totals: Option<BTreeMap<String, Size>>,
     pub chunks: Option<usize>,
+}
+
+/// `expectThroughput{}`: the last download's `download-finished` figures
+/// are positive and agree with each other.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectThroughputStep {
+    pub peer: String,
+    pub game: String,
 }
 
 /// `expectSameFiles{}`: two peers' copies of a game hold the same bytes.
@@ -511,12 +529,14 @@ actions! {
     "send" => Send(SendStep),
     "waitGame" => WaitGame(WaitGameStep),
     "download" => Download(DownloadStep),
+    "cancelDownload" => CancelDownload(CancelDownloadStep),
     "expectGames" => ExpectGames(ExpectGamesStep),
     "expectPeers" => ExpectPeers(ExpectPeersStep),
     "expectEvent" => ExpectEvent(ExpectEventStep),
     "expectNoEvent" => ExpectNoEvent(ExpectNoEventStep),
     "expectStatus" => ExpectStatus(ExpectStatusStep),
     "expectChunks" => ExpectChunks(ExpectChunksStep),
+    "expectThroughput" => ExpectThroughput(ExpectThroughputStep),
     "expectSameFiles" => ExpectSameFiles(ExpectSameFilesStep),
     "expectFile" => ExpectFile(ExpectFileStep),
     "expectNoFile" => ExpectNoFile(ExpectNoFileStep),

@@ -1,9 +1,9 @@
-//! Transfer actions: `waitGame` and `download`.
+//! Transfer actions: `waitGame`, `download` and `cancelDownload`.
 
 use crate::checker::actions::{COMMAND_TIMEOUT, peer, poll, timeout_or};
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{DownloadOutcome, DownloadStep, WaitGameStep};
+use crate::checker::steps::{CancelDownloadStep, DownloadOutcome, DownloadStep, WaitGameStep};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -136,5 +136,23 @@ fn outcome_name(o: DownloadOutcome) -> &'static str {
     match o {
         DownloadOutcome::Finished => "finished",
         DownloadOutcome::Failed => "failed",
+    }
+}
+
+pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
+    let timeout = timeout_or(s.timeout, COMMAND_TIMEOUT);
+    let answer = peer(lab, &s.peer)?
+        .request(
+            json!({ "cmd": "cancel-download", "game_id": s.game }),
+            timeout,
+        )
+        .map_err(|e| Failure::harness(e, &[&s.peer]))?;
+    match answer {
+        Answer::Result(_) => Ok(()),
+        Answer::Error { code, message } => Err(Failure::expect(
+            format!("{} accepts cancel-download {}", s.peer, s.game),
+            format!("error {code}: {message}"),
+            &[&s.peer],
+        )),
     }
 }
