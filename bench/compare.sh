@@ -29,6 +29,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 WORK=$(mktemp -d "$BASE/lanspread-compare.XXXXXX")
+# nginx workers run as an unprivileged user; they must reach the file.
+chmod 755 "$WORK"
 NGINX_PID=""
 SSHD_PID=""
 cleanup() {
@@ -88,9 +90,10 @@ sleep 1
 echo "file: ${SIZE_MIB} MiB sparse; destination: $WORK/dst; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 t0=$(now)
-curl -sS -o "$WORK/dst/curl.eti" "http://127.0.0.1:$HTTP_PORT/bf1942.eti"
+curl -fsS -o "$WORK/dst/curl.eti" "http://127.0.0.1:$HTTP_PORT/bf1942.eti"
 sync "$WORK/dst/curl.eti"
 t1=$(now)
+[ "$(stat -c %s "$WORK/dst/curl.eti")" = $((SIZE_MIB << 20)) ] || { echo "curl got a short file" >&2; exit 3; }
 NGINX=$(rate "$t0" "$t1")
 rm -f "$WORK/dst/curl.eti"
 
@@ -100,16 +103,18 @@ scp -q -c aes128-gcm@openssh.com -P "$SSH_PORT" -i "$WORK/ssh/user_key" \
 	"$(id -un)@127.0.0.1:$WORK/src/bf1942.eti" "$WORK/dst/scp.eti"
 sync "$WORK/dst/scp.eti"
 t1=$(now)
+[ "$(stat -c %s "$WORK/dst/scp.eti")" = $((SIZE_MIB << 20)) ] || { echo "scp got a short file" >&2; exit 3; }
 SCP=$(rate "$t0" "$t1")
 rm -f "$WORK/dst/scp.eti"
 
 ours() {
-	"$BIN" bench transfer --size "${SIZE_MIB}MiB" --sources "$1" --dir "$WORK/dst" | tee /dev/stderr |
+	"$BIN" bench transfer --size "${SIZE_MIB}MiB" --sources "$1" --dir "$WORK/dst" | tee -a "$WORK/ours.log" |
 		sed -n 's/^result mib_per_s=\([0-9.]*\) .*max_peak_rss_kib=\([0-9]*\)$/\1 \2/p'
 }
 read -r ONE RSS1 < <(ours 1)
 read -r TWO RSS2 < <(ours 2)
 
+sed 's/^/  /' "$WORK/ours.log"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 printf '%-28s %10s\n' "transfer" "MiB/s"
