@@ -133,8 +133,11 @@ impl BenchPeer {
     fn peak_rss_kib(&self) -> Result<u64> {
         peak_rss_kib(self.child.id())
     }
+}
 
-    fn stop(mut self) {
+/// Every bench peer ends with its handle, also when the bench fails early.
+impl Drop for BenchPeer {
+    fn drop(&mut self) {
         // Closing stdin makes a peer exit; kill it if it lingers.
         drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -252,10 +255,8 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     for s in &sources {
         peak_rss_kib.push((s.name.clone(), s.peak_rss_kib()?));
     }
-    client.stop();
-    for s in sources {
-        s.stop();
-    }
+    drop(client);
+    drop(sources);
     Ok(TransferReport {
         bytes: tp["bytes"].as_u64().context("throughput without bytes")?,
         duration_ms: tp["duration_ms"]
