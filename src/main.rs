@@ -57,7 +57,38 @@ enum Color {
 }
 
 #[derive(Subcommand)]
+enum BenchCmd {
+    /// Time one download of a sparse game between real peer processes on
+    /// 127.0.0.1 and print MiB/s and each peer's peak RSS (VmHWM).
+    Transfer {
+        /// Size of the game's one `.eti` (e.g. 2GiB).
+        #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+        size: u64,
+        /// Number of source peers (each serves the same game).
+        #[arg(long, default_value_t = 1)]
+        sources: usize,
+        /// The receiving peer's chunk size (the peer's default when omitted).
+        #[arg(long, value_parser = parse_size)]
+        chunk_size: Option<u64>,
+        /// Folder for the game and the downloaded copy (the destination
+        /// disk); the temp dir when omitted.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the bench folder afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    lanspread_checker::units::parse_size(s)
+}
+
+#[derive(Subcommand)]
 enum Cmd {
+    /// Measure the peer (never part of the tests).
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Run a peer driven by JSON lines on stdin (docs/PROTOCOL.md).
     Peer(peer::PeerArgs),
     /// Write a catalog `game.db` from a catalog source (JSON).
@@ -105,6 +136,31 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         },
+        Some(Cmd::Bench(BenchCmd::Transfer {
+            size,
+            sources,
+            chunk_size,
+            dir,
+            keep,
+        })) => {
+            let opts = checker::bench::TransferOptions {
+                size,
+                sources,
+                chunk_size,
+                dir,
+                keep,
+            };
+            match checker::bench::transfer(&opts) {
+                Ok(report) => {
+                    report.print(sources);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bench failed: {e:#}");
+                    ExitCode::from(3)
+                }
+            }
+        }
         Some(Cmd::Catalog { out, source }) => {
             let text = match source {
                 Some(p) => match std::fs::read_to_string(&p) {

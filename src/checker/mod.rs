@@ -2,6 +2,7 @@
 //! peer processes, reports each step and exits with a meaningful code.
 
 pub mod actions;
+pub mod bench;
 pub mod lab;
 pub mod outcome;
 pub mod report;

@@ -353,7 +353,7 @@ mod tests {
             ),
             (
                 "scenario {\n makeGame { dir = \"a\", id = \"g\", files = { x = { size = \"1MiB\", contents = \"y\" } } },\n}",
-                "not both",
+                "not several",
             ),
             (
                 "scenario {\n waitGame { peer = \"a\", game = \"g\", timeout = \"3 fortnights\" },\n}",

@@ -80,7 +80,7 @@ pub enum DownloadOutcome {
     Failed,
 }
 
-/// `download{}`: run a download and wait for its outcome.
+/// `download{}`: run a download and (unless `wait = false`) wait for its outcome.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadStep {
@@ -92,6 +92,19 @@ pub struct DownloadStep {
     pub install: bool,
     #[serde(default)]
     pub expect: DownloadOutcome,
+    /// `false`: pass once the peer accepted the command, so later steps can
+    /// act while the download runs.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    pub timeout: Option<Span>,
+}
+
+/// `cancelDownload{}`: ask a peer to stop its running download of a game.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelDownloadStep {
+    pub peer: String,
+    pub game: String,
     pub timeout: Option<Span>,
 }
 
@@ -110,6 +123,15 @@ pub struct ExpectChunksStep {
     pub balanced: bool,
     pub totals: Option<BTreeMap<String, Size>>,
     pub chunks: Option<usize>,
+}
+
+/// `expectThroughput{}`: the last download's `download-finished` figures
+/// are positive and agree with each other.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectThroughputStep {
+    pub peer: String,
+    pub game: String,
 }
 
 /// `expectSameFiles{}`: two peers' copies of a game hold the same bytes.
@@ -536,12 +558,14 @@ actions! {
     "send" => Send(SendStep),
     "waitGame" => WaitGame(WaitGameStep),
     "download" => Download(DownloadStep),
+    "cancelDownload" => CancelDownload(CancelDownloadStep),
     "expectGames" => ExpectGames(ExpectGamesStep),
     "expectPeers" => ExpectPeers(ExpectPeersStep),
     "expectEvent" => ExpectEvent(ExpectEventStep),
     "expectNoEvent" => ExpectNoEvent(ExpectNoEventStep),
     "expectStatus" => ExpectStatus(ExpectStatusStep),
     "expectChunks" => ExpectChunks(ExpectChunksStep),
+    "expectThroughput" => ExpectThroughput(ExpectThroughputStep),
     "expectSameFiles" => ExpectSameFiles(ExpectSameFilesStep),
     "expectFile" => ExpectFile(ExpectFileStep),
     "expectNoFile" => ExpectNoFile(ExpectNoFileStep),

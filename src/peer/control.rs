@@ -88,6 +88,9 @@ pub enum Command {
         username: String,
         language: String,
     },
+    CancelDownload {
+        game_id: String,
+    },
     Shutdown {},
     Commands {},
 }
@@ -166,6 +169,10 @@ pub const COMMAND_SPECS: &[CommandSpec] = &[
             field("username", "string", true),
             field("language", "string", true),
         ],
+    },
+    CommandSpec {
+        name: "cancel-download",
+        fields: &[field("game_id", "string", true)],
     },
     CommandSpec {
         name: "shutdown",
@@ -351,6 +358,10 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             username,
             language,
         } => play::play(node, &game_id, &username, &language),
+        Command::CancelDownload { game_id } => {
+            download::cancel(node, &game_id)?;
+            Ok(json!({ "game_id": game_id, "cancelling": true }))
+        }
         Command::Shutdown {} => Ok(json!({ "shutting_down": true })),
         Command::Commands {} => Ok(json!({ "commands": COMMAND_SPECS })),
     }

@@ -20,12 +20,14 @@ use tokio::task::JoinSet;
 
 /// Chunk requests in flight per source at once.
 const STREAMS_PER_SOURCE: usize = 4;
+/// Bytes collected per chunk stream before one positioned write; with four
+/// streams per source this bounds the write buffers to 4 MiB per source.
+const WRITE_BLOCK: usize = 1 << 20;
 const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the incoming sentinel waits until every other byte is on disk.
 const SENTINEL_PART: &str = ".lanspread-version.ini.part";
 
-/// Validates a download request and starts it in the background.
-/// Starts a download; with `install`, a finished download is installed
+/// Validates a download request and starts it in the background; with `install`, a finished download is installed
 /// right away (the game stays claimed in between).
 pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), CommandError> {
     library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
@@ -49,7 +51,8 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
             format!("no connected peer offers {game_id} at catalog version {version}"),
         ));
     }
-    node.begin_operation(game_id, Operation::Downloading)
+    let cancel = node
+        .begin_operation(game_id, Operation::Downloading)
         .map_err(|op| {
             CommandError::new(
                 "operation-in-progress",
@@ -59,8 +62,15 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
     let node = node.clone();
     let game_id = game_id.to_string();
     tokio::spawn(async move {
-        let outcome = run(&node, &game_id, &version, sources).await;
-        let then_install = install && outcome.is_ok();
+        // Dropping `run` on cancel drops its chunk tasks (a JoinSet aborts
+        // them), which resets their streams; the sentinel is renamed only at
+        // the very end of `run`, so a cancelled download commits nothing.
+        let outcome = tokio::select! {
+            biased;
+            r = run(&node, &game_id, &version, sources) => Some(r),
+            () = cancel.notified() => None,
+        };
+        let then_install = install && matches!(outcome, Some(Ok(_)));
         if then_install {
             node.switch_operation(&game_id, Operation::Installing);
         } else {
@@ -70,7 +80,12 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
             tracing::warn!("library rescan after download failed: {e:#}");
         }
         match outcome {
-            Ok(stats) => {
+            None => {
+                tracing::info!(%game_id, "download cancelled");
+                node.out
+                    .event("download-cancelled", json!({ "game_id": game_id }));
+            }
+            Some(Ok(stats)) => {
                 tracing::info!(%game_id, bytes = stats.bytes, ms = stats.duration_ms, "download finished");
                 node.out.event(
                     "download-finished",
@@ -80,7 +95,7 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
                     crate::peer::install::run_claimed(&node, &game_id).await;
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(%game_id, "download failed: {e:#}");
                 node.out.event(
                     "download-failed",
@@ -90,6 +105,18 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
         }
     });
     Ok(())
+}
+
+/// Stops a running download of `game_id` (see `start`).
+pub fn cancel(node: &Node, game_id: &str) -> Result<(), CommandError> {
+    library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    if node.cancel_operation(game_id, Operation::Downloading) {
+        return Ok(());
+    }
+    Err(CommandError::new(
+        "not-downloading",
+        format!("no download of {game_id} is running"),
+    ))
 }
 
 /// Throughput figures reported with `download-finished`.
@@ -230,11 +257,38 @@ enum ChunkError {
     Local(anyhow::Error),
 }
 
+/// Write buffers reused across the chunks of one download, so a long
+/// download allocates a handful of blocks instead of one per chunk.
+#[derive(Default)]
+struct BufferPool(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl BufferPool {
+    /// An empty buffer that holds at least `len` bytes.
+    fn take(&self, len: usize) -> Vec<u8> {
+        if len < WRITE_BLOCK {
+            // Short chunks (small files, a file's tail) need no full block.
+            return Vec::with_capacity(len);
+        }
+        lock(&self.0)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(WRITE_BLOCK))
+    }
+
+    fn give(&self, mut buf: Vec<u8>) {
+        let mut free = lock(&self.0);
+        if buf.capacity() >= WRITE_BLOCK && free.len() < 2 * STREAMS_PER_SOURCE {
+            buf.clear();
+            free.push(buf);
+        }
+    }
+}
+
 async fn fetch_chunk(
     source: &RemotePeer,
     game_id: &str,
     chunk: &Chunk,
     file: &std::fs::File,
+    pool: &BufferPool,
 ) -> Result<(), ChunkError> {
     let src = ChunkError::Source;
     let (mut send, mut recv) = source.conn.open_bi().await.map_err(|e| src(e.into()))?;
@@ -251,10 +305,16 @@ async fn fetch_chunk(
         Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
         other => return Err(src(anyhow!("unexpected answer {other:?}"))),
     }
+    // QUIC hands data over a packet at a time; collecting it into a block
+    // turns ~1 KiB writes into one positioned write per WRITE_BLOCK.
+    let block = WRITE_BLOCK.min(chunk.len as usize);
+    let mut buf = pool.take(block);
+    let mut written = 0u64;
     let mut got = 0u64;
     while got < chunk.len {
+        let want = ((chunk.len - got) as usize).min(block - buf.len());
         let Some(data) = recv
-            .read_chunk((chunk.len - got) as usize, true)
+            .read_chunk(want, true)
             .await
             .map_err(|e| src(e.into()))?
         else {
@@ -263,12 +323,18 @@ async fn fetch_chunk(
                 chunk.len
             )));
         };
-        let at = chunk.offset + got;
-        tokio::task::block_in_place(|| file.write_all_at(&data.bytes, at))
-            .with_context(|| format!("writing {} at {at}", chunk.path))
-            .map_err(ChunkError::Local)?;
+        buf.extend_from_slice(&data.bytes);
         got += data.bytes.len() as u64;
+        if buf.len() == block || got == chunk.len {
+            let at = chunk.offset + written;
+            tokio::task::block_in_place(|| file.write_all_at(&buf, at))
+                .with_context(|| format!("writing {} at {at}", chunk.path))
+                .map_err(ChunkError::Local)?;
+            written += buf.len() as u64;
+            buf.clear();
+        }
     }
+    pool.give(buf);
     Ok(())
 }
 
@@ -387,6 +453,7 @@ async fn run(
     for (i, c) in chunks.iter().enumerate() {
         queues[i % live.len()].push_back(c.clone());
     }
+    let pool = Arc::new(BufferPool::default());
     let mut alive = vec![true; live.len()];
     let mut in_flight = vec![0usize; live.len()];
     let mut tasks = JoinSet::new();
@@ -404,9 +471,10 @@ async fn run(
                     .context("chunk for an unplanned file")?;
                 let source = source.clone();
                 let game_id = game_id.to_string();
+                let pool = pool.clone();
                 in_flight[i] += 1;
                 tasks.spawn(async move {
-                    let r = fetch_chunk(&source, &game_id, &chunk, &file).await;
+                    let r = fetch_chunk(&source, &game_id, &chunk, &file, &pool).await;
                     (i, chunk, r)
                 });
             }

@@ -102,7 +102,8 @@ pub struct Node {
     library: Mutex<BTreeMap<String, LocalGame>>,
     adverts: watch::Sender<Vec<GameAd>>,
     pub mesh: Mutex<Mesh>,
-    operations: Mutex<BTreeMap<String, Operation>>,
+    /// Each active operation and the signal that cancels it.
+    operations: Mutex<BTreeMap<String, (Operation, Arc<tokio::sync::Notify>)>>,
     outbound: Mutex<BTreeMap<String, usize>>,
 }
 
@@ -144,31 +145,57 @@ impl Node {
     }
 
     /// Claims a game for an operation; `Err` names the operation in progress.
-    pub fn begin_operation(&self, game_id: &str, op: Operation) -> Result<(), Operation> {
+    /// The returned signal fires when the operation is cancelled.
+    pub fn begin_operation(
+        &self,
+        game_id: &str,
+        op: Operation,
+    ) -> Result<Arc<tokio::sync::Notify>, Operation> {
         let mut ops = lock(&self.operations);
-        if let Some(existing) = ops.get(game_id) {
+        if let Some((existing, _)) = ops.get(game_id) {
             return Err(*existing);
         }
-        ops.insert(game_id.to_string(), op);
-        Ok(())
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        ops.insert(game_id.to_string(), (op, cancel.clone()));
+        Ok(cancel)
     }
 
     /// Hands a claimed game over to its next operation (download → install)
     /// without a gap in which another request could claim it.
     pub fn switch_operation(&self, game_id: &str, op: Operation) {
-        lock(&self.operations).insert(game_id.to_string(), op);
+        if let Some(entry) = lock(&self.operations).get_mut(game_id) {
+            entry.0 = op;
+        }
     }
 
     pub fn end_operation(&self, game_id: &str) {
         lock(&self.operations).remove(game_id);
     }
 
+    /// Asks a running `op` on a game to stop; `false` when no such operation
+    /// runs. The operation itself clears its entry once it has stopped.
+    pub fn cancel_operation(&self, game_id: &str, op: Operation) -> bool {
+        let ops = lock(&self.operations);
+        match ops.get(game_id) {
+            Some((running, cancel)) if *running == op => {
+                // notify_one keeps a permit, so a cancel that arrives before
+                // the operation first waits on the signal is not lost.
+                cancel.notify_one();
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn operation(&self, game_id: &str) -> Option<Operation> {
-        lock(&self.operations).get(game_id).copied()
+        lock(&self.operations).get(game_id).map(|(op, _)| *op)
     }
 
     pub fn operations(&self) -> BTreeMap<String, Operation> {
-        lock(&self.operations).clone()
+        lock(&self.operations)
+            .iter()
+            .map(|(g, (op, _))| (g.clone(), *op))
+            .collect()
     }
 
     pub fn outbound_transfers(&self) -> BTreeMap<String, usize> {
@@ -204,6 +231,7 @@ impl Drop for OutboundGuard {
 
 /// Runs a peer until `shutdown` or the end of stdin.
 pub fn run(args: PeerArgs) -> Result<()> {
+    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -285,4 +313,19 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     node.out.close();
     let _ = writer.await;
     Ok(())
+}
+
+/// glibc gives every thread that allocates its own malloc arena; the
+/// blocking threads that write downloads each kept megabytes of freed write
+/// buffers, doubling a downloading peer's peak RSS. Two arenas suffice for
+/// two runtime workers.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only adjusts allocator tuning; called before the
+        // runtime starts any thread.
+        if unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) } != 1 {
+            tracing::warn!("could not limit malloc arenas");
+        }
+    }
 }

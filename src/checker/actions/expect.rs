@@ -1,12 +1,14 @@
-//! Expectations over what already happened: `expectChunks`, `expectSameFiles`.
+//! Expectations over what already happened: `expectChunks`,
+//! `expectThroughput`, `expectSameFiles`.
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
-    ExpectChunksStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep,
+    ExpectChunksStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep, ExpectThroughputStep,
 };
 use crate::manifest;
 use crate::units::human_bytes;
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
@@ -284,4 +286,108 @@ pub fn no_file(lab: &mut Lab, s: &ExpectNoFileStep) -> StepResult {
         format!("{what} at {}", path.display()),
         &peers,
     ))
+}
+
+/// Mbit/s per MiB/s: 2^20 × 8 / 10^6.
+const MBIT_PER_MIB: f64 = 8.388608;
+
+/// Checks one `download-finished` throughput object against the
+/// `download-begin` it belongs to; `Err` says what is wrong.
+pub fn check_throughput(tp: &Value, begin: &Value) -> Result<(), String> {
+    let int = |k: &str| {
+        tp[k]
+            .as_u64()
+            .ok_or_else(|| format!("`{k}` is not a whole number"))
+    };
+    let real = |k: &str| {
+        tp[k]
+            .as_f64()
+            .ok_or_else(|| format!("`{k}` is not a number"))
+    };
+    let (bytes, ms, chunks) = (int("bytes")?, int("duration_ms")?, int("chunks")?);
+    let (mib, mbit) = (real("mib_per_s")?, real("mbit_per_s")?);
+    if bytes == 0 || ms == 0 || chunks == 0 || mib <= 0.0 || mbit <= 0.0 {
+        return Err("every figure positive".into());
+    }
+    if Some(bytes) != begin["bytes"].as_u64() || Some(chunks) != begin["chunks"].as_u64() {
+        return Err(format!(
+            "bytes and chunks as announced in download-begin ({} bytes, {} chunks)",
+            begin["bytes"], begin["chunks"]
+        ));
+    }
+    let want_mib = bytes as f64 / (1u64 << 20) as f64 / (ms as f64 / 1000.0);
+    if ((mib - want_mib) / want_mib).abs() > 1e-9 {
+        return Err(format!(
+            "mib_per_s = bytes / 2^20 / (duration_ms / 1000) = {want_mib}"
+        ));
+    }
+    if ((mbit / mib) - MBIT_PER_MIB).abs() > 1e-9 {
+        return Err(format!(
+            "mbit_per_s / mib_per_s = {MBIT_PER_MIB} (is {})",
+            mbit / mib
+        ));
+    }
+    Ok(())
+}
+
+pub fn throughput(lab: &mut Lab, s: &ExpectThroughputStep) -> StepResult {
+    let Some(&start) = lab.downloads.get(&(s.peer.clone(), s.game.clone())) else {
+        return Err(Failure::invalid(format!(
+            "expectThroughput needs an earlier download{{ peer = {:?}, game = {:?} }}",
+            s.peer, s.game
+        )));
+    };
+    let log = lab
+        .peer(&s.peer)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?
+        .log
+        .clone();
+    let game = |v: &Value| v["game_id"] == s.game.as_str();
+    let begin = log.events(start, "download-begin").into_iter().find(game);
+    let finished = log
+        .events(start, "download-finished")
+        .into_iter()
+        .find(game);
+    let (Some(begin), Some(finished)) = (begin, finished) else {
+        return Err(Failure::expect(
+            format!("download-begin and download-finished for {}", s.game),
+            "not both (did the download finish?)".to_string(),
+            &[&s.peer],
+        ));
+    };
+    let tp = &finished["throughput"];
+    check_throughput(tp, &begin).map_err(|want| {
+        Failure::expect(
+            format!("throughput with {want}"),
+            tp.to_string(),
+            &[&s.peer],
+        )
+    })
+}
+
+#[cfg(test)]
+mod throughput_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn consistent_figures_pass_and_each_inconsistency_is_named() {
+        let begin = json!({ "bytes": 2147483648u64, "chunks": 16 });
+        let good = json!({ "bytes": 2147483648u64, "duration_ms": 4000, "chunks": 16,
+            "mib_per_s": 512.0, "mbit_per_s": 512.0 * 8.388608 });
+        assert_eq!(check_throughput(&good, &begin), Ok(()));
+        let mut bad = good.clone();
+        bad["mib_per_s"] = json!(500.0);
+        assert!(check_throughput(&bad, &begin).is_err_and(|e| e.contains("2^20")));
+        let mut bad = good.clone();
+        bad["mbit_per_s"] = json!(512.0 * 8.0);
+        assert!(check_throughput(&bad, &begin).is_err_and(|e| e.contains("8.388608")));
+        let mut bad = good.clone();
+        bad["duration_ms"] = json!(0);
+        assert!(check_throughput(&bad, &begin).is_err_and(|e| e.contains("positive")));
+        let mut bad = good.clone();
+        bad["bytes"] = json!(1);
+        assert!(check_throughput(&bad, &begin).is_err());
+        assert!(check_throughput(&json!({}), &begin).is_err());
+    }
 }

@@ -1,9 +1,9 @@
-//! Transfer actions: `waitGame` and `download`.
+//! Transfer actions: `waitGame`, `download` and `cancelDownload`.
 
 use crate::checker::actions::{COMMAND_TIMEOUT, peer, poll, timeout_or};
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{DownloadOutcome, DownloadStep, WaitGameStep};
+use crate::checker::steps::{CancelDownloadStep, DownloadOutcome, DownloadStep, WaitGameStep};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,11 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
 
 pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(120));
+    if !s.wait && s.expect == DownloadOutcome::Failed {
+        return Err(Failure::invalid(
+            "download{ wait = false } cannot expect \"failed\": nothing waits for the outcome",
+        ));
+    }
     let peer = lab
         .peer(&s.peer)
         .map_err(|e| Failure::invalid(format!("{e:#}")))?;
@@ -82,6 +87,10 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
                 &[&s.peer],
             )),
         };
+    }
+    if !s.wait {
+        // The outcome is left to later steps; a refusal was handled above.
+        return Ok(());
     }
     let game = s.game.clone();
     let is_outcome = move |v: &Value| {
@@ -150,5 +159,23 @@ fn outcome_name(o: DownloadOutcome) -> &'static str {
     match o {
         DownloadOutcome::Finished => "finished",
         DownloadOutcome::Failed => "failed",
+    }
+}
+
+pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
+    let timeout = timeout_or(s.timeout, COMMAND_TIMEOUT);
+    let answer = peer(lab, &s.peer)?
+        .request(
+            json!({ "cmd": "cancel-download", "game_id": s.game }),
+            timeout,
+        )
+        .map_err(|e| Failure::harness(e, &[&s.peer]))?;
+    match answer {
+        Answer::Result(_) => Ok(()),
+        Answer::Error { code, message } => Err(Failure::expect(
+            format!("{} accepts cancel-download {}", s.peer, s.game),
+            format!("error {code}: {message}"),
+            &[&s.peer],
+        )),
     }
 }

@@ -1,0 +1,308 @@
+//! `lanspread-checker bench transfer`: one real download between real peer
+//! processes on 127.0.0.1, timed by the receiving peer, with each peer's peak
+//! resident memory. Speed is measured here, never asserted in a test.
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The game the bench moves: bf1942, one sparse `.eti` of the asked size.
+const GAME: &str = "bf1942";
+
+/// What `bench transfer` was asked to do.
+#[derive(Debug, Clone)]
+pub struct TransferOptions {
+    pub size: u64,
+    pub sources: usize,
+    pub chunk_size: Option<u64>,
+    /// Where the game and the downloaded copy live (the destination disk).
+    pub dir: Option<PathBuf>,
+    pub keep: bool,
+}
+
+/// What one bench run measured.
+#[derive(Debug, Clone)]
+pub struct TransferReport {
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub mib_per_s: f64,
+    /// Peak RSS (VmHWM) per peer name, in KiB.
+    pub peak_rss_kib: Vec<(String, u64)>,
+}
+
+/// One peer process with its stdout lines arriving on a channel.
+struct BenchPeer {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<Value>,
+    addr: String,
+    next_id: u64,
+}
+
+impl BenchPeer {
+    fn start(
+        exec: &Path,
+        name: &str,
+        games: &Path,
+        state: &Path,
+        chunk: Option<u64>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+        let mut cmd = Command::new(exec);
+        cmd.arg("peer")
+            .arg("--games-dir")
+            .arg(games)
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--listen")
+            .arg("127.0.0.1:0");
+        if let Some(c) = chunk {
+            cmd.arg("--chunk-size").arg(c.to_string());
+        }
+        let stderr = std::fs::File::create(state.join("stderr.log"))
+            .with_context(|| format!("creating {}/stderr.log", state.display()))?;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("starting {}", exec.display()))?;
+        let stdout = child.stdout.take().context("peer stdout")?;
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // Only JSON lines matter to the bench; anything else is skipped.
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let mut peer = Self {
+            name: name.to_string(),
+            child,
+            stdin,
+            lines,
+            addr: String::new(),
+            next_id: 0,
+        };
+        let ready = peer.wait(Duration::from_secs(15), |v| {
+            v["type"] == "event" && v["event"] == "ready"
+        })?;
+        peer.addr = ready["data"]["addr"]
+            .as_str()
+            .context("ready line without addr")?
+            .to_string();
+        Ok(peer)
+    }
+
+    fn wait(&mut self, timeout: Duration, want: impl Fn(&Value) -> bool) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if want(&v) => return Ok(v),
+                Ok(_) => {}
+                Err(_) => bail!("{}: no expected line within {timeout:?}", self.name),
+            }
+        }
+    }
+
+    /// Sends a command and returns its result's `data` (an error answer fails).
+    fn call(&mut self, mut cmd: Value, timeout: Duration) -> Result<Value> {
+        self.next_id += 1;
+        let id = format!("bench-{}", self.next_id);
+        cmd["id"] = json!(id);
+        let stdin = self.stdin.as_mut().context("peer stdin closed")?;
+        writeln!(stdin, "{cmd}").with_context(|| format!("writing to {}", self.name))?;
+        let answer = self.wait(timeout, |v| v["id"] == id.as_str())?;
+        if answer["type"] != "result" {
+            bail!("{} answered {cmd} with {answer}", self.name);
+        }
+        Ok(answer["data"].clone())
+    }
+
+    fn peak_rss_kib(&self) -> Result<u64> {
+        peak_rss_kib(self.child.id())
+    }
+}
+
+/// Every bench peer ends with its handle, also when the bench fails early.
+impl Drop for BenchPeer {
+    fn drop(&mut self) {
+        // Closing stdin makes a peer exit; kill it if it lingers.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmHWM` of a live process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    parse_vm_hwm(&status).with_context(|| format!("no VmHWM in /proc/{pid}/status"))
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Builds the game, starts `sources` + 1 peers, downloads once, reports.
+pub fn transfer(opts: &TransferOptions) -> Result<TransferReport> {
+    if opts.sources == 0 {
+        bail!("--sources must be at least 1");
+    }
+    let exec = std::env::current_exe().context("finding this binary")?;
+    let base = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir(),
+    };
+    let work = base.join(format!("lanspread-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let result = run_in(&work, &exec, opts);
+    if !opts.keep {
+        // A failed clean-up leaves a temp folder; the figures still count.
+        if let Err(e) = std::fs::remove_dir_all(&work) {
+            eprintln!("bench: could not remove {}: {e}", work.display());
+        }
+    }
+    result
+}
+
+fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferReport> {
+    let catalog = crate::peer::catalog::Catalog::builtin()?;
+    let version = catalog
+        .version(GAME)
+        .with_context(|| format!("{GAME} is not in the built-in catalog"))?
+        .to_string();
+    // One sparse source root serves every source peer: reads of a hole cost
+    // no disk time, so the figure is the transfer and the receiver's writes.
+    let games = work.join("source");
+    let root = games.join(GAME);
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let eti = std::fs::File::create(root.join(format!("{GAME}.eti")))
+        .context("creating the sparse .eti")?;
+    eti.set_len(opts.size).context("sizing the sparse .eti")?;
+    std::fs::write(root.join("version.ini"), &version).context("writing version.ini")?;
+
+    let mut sources = Vec::new();
+    for i in 0..opts.sources {
+        let name = format!("source{}", i + 1);
+        let state = work.join("state").join(&name);
+        sources.push(BenchPeer::start(exec, &name, &games, &state, None)?);
+    }
+    let client_games = work.join("client");
+    std::fs::create_dir_all(&client_games)
+        .with_context(|| format!("creating {}", client_games.display()))?;
+    let mut client = BenchPeer::start(
+        exec,
+        "client",
+        &client_games,
+        &work.join("state").join("client"),
+        opts.chunk_size,
+    )?;
+    let t = Duration::from_secs(10);
+    for s in &sources {
+        client.call(json!({ "cmd": "connect", "addr": s.addr }), t)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let games = client.call(json!({ "cmd": "list-games" }), t)?;
+        let count = games["games"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["game_id"] == GAME)
+            .and_then(|g| g["peer_count"].as_u64())
+            .unwrap_or(0);
+        if count as usize == opts.sources {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the client sees {count} of {} sources", opts.sources);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client.call(json!({ "cmd": "download", "game_id": GAME }), t)?;
+    let outcome = client.wait(Duration::from_secs(3600), |v| {
+        v["type"] == "event"
+            && (v["event"] == "download-finished" || v["event"] == "download-failed")
+    })?;
+    if outcome["event"] != "download-finished" {
+        bail!("the download failed: {}", outcome["data"]);
+    }
+    let tp = &outcome["data"]["throughput"];
+    let mut peak_rss_kib = vec![("client".to_string(), client.peak_rss_kib()?)];
+    for s in &sources {
+        peak_rss_kib.push((s.name.clone(), s.peak_rss_kib()?));
+    }
+    drop(client);
+    drop(sources);
+    Ok(TransferReport {
+        bytes: tp["bytes"].as_u64().context("throughput without bytes")?,
+        duration_ms: tp["duration_ms"]
+            .as_u64()
+            .context("throughput without duration_ms")?,
+        mib_per_s: tp["mib_per_s"]
+            .as_f64()
+            .context("throughput without mib_per_s")?,
+        peak_rss_kib,
+    })
+}
+
+impl TransferReport {
+    /// Human lines, then one `key=value` line for scripts (bench/compare.sh).
+    pub fn print(&self, sources: usize) {
+        println!(
+            "transfer: {:.0} MiB from {sources} source(s) in {:.3} s: {:.1} MiB/s",
+            self.bytes as f64 / (1u64 << 20) as f64,
+            self.duration_ms as f64 / 1000.0,
+            self.mib_per_s
+        );
+        for (name, kib) in &self.peak_rss_kib {
+            println!("peak RSS {name}: {:.1} MiB", *kib as f64 / 1024.0);
+        }
+        let worst = self.peak_rss_kib.iter().map(|(_, k)| *k).max().unwrap_or(0);
+        println!(
+            "result mib_per_s={:.1} duration_ms={} max_peak_rss_kib={worst}",
+            self.mib_per_s, self.duration_ms
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_hwm_is_read_in_kib() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t   41236 kB\nVmRSS:\t 100 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(41236));
+        assert_eq!(parse_vm_hwm("VmRSS: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_peak_rss() -> Result<()> {
+        assert!(peak_rss_kib(std::process::id())? > 0);
+        Ok(())
+    }
+}
