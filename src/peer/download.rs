@@ -283,15 +283,33 @@ impl BufferPool {
     }
 }
 
+/// Opens a chunk-requests-only connection to a source; `None` (and the
+/// mesh connection alone) when that does not work.
+async fn open_bulk(node: &Node, addr: &str) -> Option<quinn::Connection> {
+    let target: std::net::SocketAddr = addr.parse().ok()?;
+    let config = crate::peer::tls::client_config(crate::peer::tls::ALPN_BULK).ok()?;
+    let connecting = node
+        .endpoint
+        .connect_with(config, target, crate::peer::tls::SERVER_NAME)
+        .ok()?;
+    match tokio::time::timeout(Duration::from_secs(3), connecting).await {
+        Ok(Ok(conn)) => Some(conn),
+        other => {
+            tracing::info!(%addr, "no bulk connection, using the mesh connection only: {other:?}");
+            None
+        }
+    }
+}
+
 async fn fetch_chunk(
-    source: &RemotePeer,
+    conn: &quinn::Connection,
     game_id: &str,
     chunk: &Chunk,
     file: &std::fs::File,
     pool: &BufferPool,
 ) -> Result<(), ChunkError> {
     let src = ChunkError::Source;
-    let (mut send, mut recv) = source.conn.open_bi().await.map_err(|e| src(e.into()))?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| src(e.into()))?;
     let req = Request::Chunk {
         game_id: game_id.to_string(),
         path: chunk.path.clone(),
@@ -454,12 +472,22 @@ async fn run(
         queues[i % live.len()].push_back(c.clone());
     }
     let pool = Arc::new(BufferPool::default());
+    // Each source's chunks alternate between its mesh connection and one
+    // bulk connection (see `tls::ALPN_BULK`); without one, the mesh
+    // connection carries them all.
+    let mut conns: Vec<Vec<quinn::Connection>> = Vec::new();
+    for source in &live {
+        let mut list = vec![source.conn.clone()];
+        list.extend(open_bulk(node, &source.addr).await);
+        conns.push(list);
+    }
+    let mut turn = vec![0usize; live.len()];
     let mut alive = vec![true; live.len()];
     let mut in_flight = vec![0usize; live.len()];
     let mut tasks = JoinSet::new();
     let mut failures = Vec::new();
     loop {
-        for (i, source) in live.iter().enumerate() {
+        for i in 0..live.len() {
             while alive[i] && in_flight[i] < STREAMS_PER_SOURCE {
                 let Some(chunk) = queues[i].pop_front() else {
                     break;
@@ -469,12 +497,13 @@ async fn run(
                     .find(|(p, _)| *p == chunk.path)
                     .map(|(_, f)| f.clone())
                     .context("chunk for an unplanned file")?;
-                let source = source.clone();
+                let conn = conns[i][turn[i] % conns[i].len()].clone();
+                turn[i] += 1;
                 let game_id = game_id.to_string();
                 let pool = pool.clone();
                 in_flight[i] += 1;
                 tasks.spawn(async move {
-                    let r = fetch_chunk(&source, &game_id, &chunk, &file, &pool).await;
+                    let r = fetch_chunk(&conn, &game_id, &chunk, &file, &pool).await;
                     (i, chunk, r)
                 });
             }

@@ -209,11 +209,21 @@ pub async fn accept_loop(node: Arc<Node>) {
         let node = node.clone();
         tokio::spawn(async move {
             match incoming.await {
+                Ok(conn) if is_bulk(&conn) => serve::accept_requests(node, conn).await,
                 Ok(conn) => run_connection(node, conn, None).await,
                 Err(e) => tracing::warn!("inbound connection failed: {e}"),
             }
         });
     }
+}
+
+/// Whether the remote opened a chunk-requests-only connection (see
+/// `tls::ALPN_BULK`); those get the same serving gates and nothing else.
+fn is_bulk(conn: &quinn::Connection) -> bool {
+    conn.handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol)
+        .is_some_and(|p| p == crate::peer::tls::ALPN_BULK)
 }
 
 /// Drives one connection: announce our library, serve requests, and track

@@ -15,6 +15,10 @@ use std::time::Duration;
 /// How long a silent connection lives; see `transport`.
 pub const IDLE_TIMEOUT_MS: u32 = 4_000;
 pub const ALPN: &[u8] = b"lanspread/1";
+/// ALPN of the extra connections a download opens to each source: they carry
+/// chunk requests only (no hello, no library), so one source's bytes are
+/// decrypted by more than one connection task and thus more than one core.
+pub const ALPN_BULK: &[u8] = b"lanspread-bulk/1";
 /// Server name the client presents; the certificate is not verified against it.
 pub const SERVER_NAME: &str = "lanspread";
 
@@ -99,6 +103,23 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
     }
 }
 
+/// A client config offering `alpn` (`ALPN` or `ALPN_BULK`).
+pub fn client_config(alpn: &[u8]) -> Result<quinn::ClientConfig> {
+    let provider = provider();
+    let mut client_tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("TLS 1.3 client config")?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        .with_no_client_auth();
+    client_tls.alpn_protocols = vec![alpn.to_vec()];
+    let mut client = quinn::ClientConfig::new(Arc::new(
+        QuicClientConfig::try_from(client_tls).context("QUIC client config")?,
+    ));
+    client.transport_config(transport());
+    Ok(client)
+}
+
 /// Binds a QUIC endpoint that both accepts and opens connections.
 pub fn endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
     let provider = provider();
@@ -113,23 +134,13 @@ pub fn endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
         .with_no_client_auth()
         .with_single_cert(vec![cert_der], key.into())
         .context("installing the certificate")?;
-    server_tls.alpn_protocols = vec![ALPN.to_vec()];
+    server_tls.alpn_protocols = vec![ALPN.to_vec(), ALPN_BULK.to_vec()];
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(
         QuicServerConfig::try_from(server_tls).context("QUIC server config")?,
     ));
     server.transport_config(transport());
 
-    let mut client_tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .context("TLS 1.3 client config")?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-        .with_no_client_auth();
-    client_tls.alpn_protocols = vec![ALPN.to_vec()];
-    let mut client = quinn::ClientConfig::new(Arc::new(
-        QuicClientConfig::try_from(client_tls).context("QUIC client config")?,
-    ));
-    client.transport_config(transport());
+    let client = client_config(ALPN)?;
 
     let socket = std::net::UdpSocket::bind(listen)
         .with_context(|| format!("binding QUIC endpoint on {listen}"))?;
