@@ -5,6 +5,10 @@
 -- download must fail without a retry at another source, commit nothing and
 -- clear the operation; the peer must stay healthy, and once the obstacle is
 -- gone the same download must succeed.
+-- Second half: a peer whose disk "fills up" mid-transfer (it may write no
+-- file over 6 MiB, via --max-file-size) downloads an 8 MiB archive in 1 MiB
+-- chunks: the first chunks land, a later write fails, the download fails
+-- without committing, and the same peer then downloads another game fine.
 scenario
 {
 	name = "s20_receiver_write_failure",
@@ -32,4 +36,18 @@ scenario
 	download { peer = "client", game = "cnc4" },
 	expectChunks { peer = "client", game = "cnc4", servedBy = { "a", "b" } },
 	expectSameFiles { game = "cnc4", source = "a", target = "client" },
+
+	makeGame { dir = "c", id = "bf1942", eti = { size = "8MiB", seed = 21 } },
+	makeGame { dir = "c", id = "ggoo", eti = { size = "1MiB", seed = 22 } },
+	peer { name = "c", games = "c", readonly = true },
+	peer { name = "capped", chunkSize = "1MiB", args = { "--max-file-size", "6MiB" } },
+	connect { from = "capped", to = "c" },
+	waitGame { peer = "capped", game = "bf1942", peerCount = 1 },
+	download { peer = "capped", game = "bf1942", expect = "failed", timeout = "20s" },
+	expectEvent { peer = "capped", event = "download-chunk-finished", match = { game_id = "bf1942" }, count = 4 },
+	expectNoEvent { peer = "capped", event = "download-chunk-retry" },
+	expectNoFile { peer = "capped", path = "bf1942/version.ini" },
+	expectStatus { peer = "capped", activeOperations = {} },
+	download { peer = "capped", game = "ggoo" },
+	expectSameFiles { game = "ggoo", source = "c", target = "capped" },
 }

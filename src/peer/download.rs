@@ -394,8 +394,12 @@ fn prepare_files(
             .truncate(false)
             .open(&target)
             .with_context(|| format!("opening {}", target.display()))?;
-        file.set_len(f.size)
-            .with_context(|| format!("sizing {} to {} bytes", target.display(), f.size))?;
+        // Only shrink a longer leftover; the chunks' positioned writes grow
+        // the file, so a full disk shows up as a failed chunk write.
+        if file.metadata().map(|m| m.len() > f.size).unwrap_or(true) {
+            file.set_len(f.size)
+                .with_context(|| format!("sizing {} to {} bytes", target.display(), f.size))?;
+        }
         out.push((f.path.clone(), Arc::new(file)));
     }
     Ok(out)

@@ -53,6 +53,10 @@ pub struct PeerArgs {
     /// Download chunk size, e.g. `134217728` or `8MiB`.
     #[arg(long, default_value = "128MiB", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
+    /// Refuse to write any file larger than this (RLIMIT_FSIZE), e.g. `3MiB`:
+    /// a way to make the disk "full" for tests of write failures.
+    #[arg(long, value_parser = parse_chunk_size)]
+    pub max_file_size: Option<u64>,
     /// How often the games dir is rescanned for added, removed or changed roots.
     #[arg(long, default_value = "500ms", value_parser = parse_interval)]
     pub rescan: Duration,
@@ -232,6 +236,9 @@ impl Drop for OutboundGuard {
 /// Runs a peer until `shutdown` or the end of stdin.
 pub fn run(args: PeerArgs) -> Result<()> {
     limit_malloc_arenas();
+    if let Some(limit) = args.max_file_size {
+        limit_file_size(limit)?;
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
@@ -319,6 +326,24 @@ async fn async_main(args: PeerArgs) -> Result<()> {
 /// blocking threads that write downloads each kept megabytes of freed write
 /// buffers, doubling a downloading peer's peak RSS. Two arenas suffice for
 /// two runtime workers.
+/// Caps the size of files this process writes. SIGXFSZ is ignored so that a
+/// write past the cap fails with EFBIG (an ordinary I/O error) instead of
+/// killing the peer.
+fn limit_file_size(limit: u64) -> Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: limit as libc::rlim_t,
+        rlim_max: limit as libc::rlim_t,
+    };
+    // SAFETY: plain syscalls on this process's own signal disposition and limits.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+            anyhow::bail!("setrlimit(RLIMIT_FSIZE): {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
