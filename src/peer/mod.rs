@@ -338,7 +338,10 @@ fn limit_file_size(limit: u64) -> Result<()> {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-            anyhow::bail!("setrlimit(RLIMIT_FSIZE): {}", std::io::Error::last_os_error());
+            anyhow::bail!(
+                "setrlimit(RLIMIT_FSIZE): {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
     Ok(())
