@@ -640,6 +640,11 @@ mod tests {
         std::fs::create_dir_all(games.join("g"))?;
         std::fs::create_dir_all(&alt)?;
         std::fs::write(alt.join("old.ini"), "1")?;
+        // A file the new version does not have is removed; a longer
+        // leftover of an older version is cut to the new size.
+        std::fs::write(games.join("g/gone.txt"), "")?;
+        std::fs::create_dir_all(games.join("g/a"))?;
+        std::fs::write(games.join("g/a/b.txt"), "leftover")?;
         let mut r = crate::redirect::Redirects::new();
         r.insert("games/g/version.ini", alt.join("old.ini"))?;
         r.insert("games/g/big.eti", alt.join("big"))?;
@@ -654,8 +659,10 @@ mod tests {
         // next to it under the scratch name.
         assert!(!alt.join("old.ini").exists());
         assert!(alt.join(SENTINEL_PART).is_file());
-        assert_eq!(std::fs::metadata(alt.join("big"))?.len(), 5);
-        assert!(games.join("g/a/b.txt").is_file());
+        // New files are created empty and grow with the chunk writes.
+        assert_eq!(std::fs::metadata(alt.join("big"))?.len(), 0);
+        assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 2);
+        assert!(!games.join("g/gone.txt").exists());
         assert!(!games.join("g/big.eti").exists());
         Ok(())
     }
