@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-fn query(lab: &mut Lab, name: &str, cmd: &str) -> Result<Value, Failure> {
+pub(crate) fn query(lab: &mut Lab, name: &str, cmd: &str) -> Result<Value, Failure> {
     peer(lab, name)?
         .call(json!({ "cmd": cmd }), COMMAND_TIMEOUT)
         .map_err(|e| Failure::harness(e, &[name]))
 }
 
 /// Checks `list-games` rows against the step; `Err` describes the mismatch.
-fn games_match(rows: &[Value], s: &ExpectGamesStep) -> Result<(), String> {
+pub(crate) fn games_match(rows: &[Value], s: &ExpectGamesStep) -> Result<(), String> {
     let by_id: BTreeMap<&str, &Value> = rows
         .iter()
         .filter_map(|r| r["game_id"].as_str().map(|id| (id, r)))

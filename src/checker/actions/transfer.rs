@@ -1,19 +1,13 @@
 //! Transfer actions: `waitGame`, `download` and `cancelDownload`.
 
-use crate::checker::actions::{COMMAND_TIMEOUT, peer, poll, timeout_or};
+use crate::checker::actions::{COMMAND_TIMEOUT, observe, peer, poll, timeout_or};
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{CancelDownloadStep, DownloadOutcome, DownloadStep, WaitGameStep};
+use crate::checker::steps::{
+    CancelDownloadStep, DownloadOutcome, DownloadStep, ExpectGamesStep, GameRow, WaitGameStep,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-fn row_matches(row: &Value, s: &WaitGameStep) -> bool {
-    row["game_id"] == s.game.as_str()
-        && s.peer_count.is_none_or(|n| row["peer_count"] == n)
-        && s.version
-            .as_ref()
-            .is_none_or(|v| row["eti_game_version"] == v.as_str())
-}
 
 fn describe_wanted(s: &WaitGameStep) -> String {
     let mut parts = vec![format!("a list-games row for {} on {}", s.game, s.peer)];
@@ -28,16 +22,28 @@ fn describe_wanted(s: &WaitGameStep) -> String {
 
 pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(15));
+    // A one-row expectGames, reported in waitGame's own words.
+    let wanted = ExpectGamesStep {
+        peer: s.peer.clone(),
+        games: [(
+            s.game.clone(),
+            GameRow {
+                peer_count: s.peer_count,
+                version: s.version.clone(),
+                downloaded: None,
+                installed: None,
+            },
+        )]
+        .into(),
+        absent: Vec::new(),
+        only: false,
+        timeout: None,
+    };
     let mut rows = Value::Null;
     let outcome = poll(timeout, || {
-        let games = peer(lab, &s.peer)?
-            .call(json!({ "cmd": "list-games" }), COMMAND_TIMEOUT)
-            .map_err(|e| Failure::harness(e, &[&s.peer]))?;
-        rows = games["games"].clone();
-        let found = rows
-            .as_array()
-            .is_some_and(|r| r.iter().any(|row| row_matches(row, s)));
-        Ok(if found { Ok(()) } else { Err(String::new()) })
+        rows = observe::query(lab, &s.peer, "list-games")?["games"].clone();
+        let list = rows.as_array().cloned().unwrap_or_default();
+        Ok(observe::games_match(&list, &wanted))
     })?;
     if outcome.is_ok() {
         return Ok(());
