@@ -160,3 +160,34 @@ fn scenario_timeout_stops_a_step_that_would_wait_longer() {
         "{t}"
     );
 }
+
+#[test]
+fn disk_peak_over_its_bound_fails_showing_the_readings() {
+    // s93's download of 32 MiB, held to 8 MiB: the watcher must go red.
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  makeGame { dir = \"s\", id = \"cnc4\", eti = { size = \"32MiB\", seed = 93 } },\n  peer { name = \"s\", games = \"s\" },\n  peer { name = \"c\", chunkSize = \"4MiB\" },\n  connect { from = \"c\", to = \"s\" },\n  watchDisk { peer = \"c\" },\n  download { peer = \"c\", game = \"cnc4\" },\n  expectDiskPeak { peer = \"c\", atMost = \"8MiB\" },\n}\n",
+    );
+    let out = run(&["-s", &path]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("FAILED expectDiskPeak at") && t.contains("case.lua:8"),
+        "{t}"
+    );
+    assert!(t.contains("peak − baseline at most 8 MiB"), "{t}");
+    assert!(t.contains("baseline ") && t.contains("final "), "{t}");
+}
+
+#[test]
+fn unchecked_disk_watcher_fails_the_scenario() {
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  peer { name = \"a\" },\n  watchDisk { peer = \"a\" },\n}\n",
+    );
+    let out = run(&["-s", &path]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("case.lua:3") && t.contains("never checked"),
+        "{t}"
+    );
+}

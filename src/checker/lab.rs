@@ -316,6 +316,8 @@ pub struct Lab {
     pub verbose: bool,
     /// The run's seed; the default for seeded actions such as fuzzAllCommands.
     pub seed: u64,
+    /// `watchDisk{}` samplers by peer name, until their `expectDiskPeak`.
+    pub disk_watchers: BTreeMap<String, crate::checker::actions::disk::Watcher>,
 }
 
 impl Lab {
@@ -338,6 +340,7 @@ impl Lab {
             redirects: crate::redirect::Redirects::new(),
             verbose,
             seed: 0,
+            disk_watchers: BTreeMap::new(),
         })
     }
 
@@ -567,6 +570,7 @@ impl Lab {
 
     /// Ends every peer: a graceful `shutdown` first, then SIGKILL.
     pub fn shutdown_all(&mut self) {
+        self.disk_watchers.clear();
         for p in self.peers.values_mut() {
             if p.stdin.is_some() {
                 let _ = p.send_line(&json!({ "cmd": "shutdown" }).to_string());

@@ -145,6 +145,24 @@ pub fn run(opts: &RunOptions) -> i32 {
             Failure::expect("the kill trigger fired during the scenario", message, &[]),
         ));
     }
+    // A watcher nobody checked would be a check that cannot fail.
+    if failure.is_none()
+        && let Some(name) = lab.disk_watchers.keys().next().cloned()
+    {
+        let line = scenario
+            .steps
+            .iter()
+            .rfind(|s| matches!(&s.action, steps::Action::WatchDisk(w) if w.peer == name))
+            .map(|s| s.line)
+            .unwrap_or(0);
+        failure = Some((
+            line,
+            "watchDisk",
+            Failure::invalid(format!(
+                "watchDisk on {name} is never checked: add expectDiskPeak{{ peer = {name:?}, … }}"
+            )),
+        ));
+    }
     if failure.is_none()
         && let Some((name, diff)) = lab.readonly_violations().into_iter().next()
     {

@@ -105,6 +105,9 @@ pub struct DownloadStep {
 pub struct CancelDownloadStep {
     pub peer: String,
     pub game: String,
+    /// Send the cancel the moment the peer prints this event for the game
+    /// (counted from its last `download`/`streamInstall` step): mid-transfer.
+    pub after: Option<String>,
     pub timeout: Option<Span>,
 }
 
@@ -141,6 +144,10 @@ pub struct ExpectSameFilesStep {
     pub game: String,
     pub source: String,
     pub target: String,
+    /// Compare the installed `local/` trees instead of the roots without
+    /// them (`local` itself is a Lua keyword).
+    #[serde(default)]
+    pub installed: bool,
 }
 
 /// `killPeer{ on = {...} }`: the event that triggers the kill.
@@ -308,6 +315,8 @@ pub struct GameRow {
     pub version: Option<String>,
     pub downloaded: Option<bool>,
     pub installed: Option<bool>,
+    /// `"Downloaded"`, `"LocalOnly"` or `"Remote"`.
+    pub availability: Option<String>,
 }
 
 /// `expectGames{}`: the whole `list-games` picture on a peer.
@@ -401,6 +410,20 @@ pub struct ExpectEventStep {
     pub timeout: Option<Span>,
 }
 
+/// `expectSequence{}`: the matching events, consecutive repeats collapsed,
+/// are exactly this list of names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSequenceStep {
+    pub peer: String,
+    pub sequence: Vec<String>,
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    #[serde(default)]
+    pub from: From,
+    pub timeout: Option<Span>,
+}
+
 /// `expectNoEvent{}`: no matching event since `from`, nor during `window`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -443,6 +466,16 @@ pub struct ExpectFileStep {
 pub struct ExpectNoFileStep {
     pub peer: Option<String>,
     pub path: String,
+}
+
+/// `expectEntries{}`: a folder holds nothing besides these entries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEntriesStep {
+    pub peer: Option<String>,
+    pub path: String,
+    /// Names allowed directly in the folder; `{}`: empty or absent.
+    pub only: Vec<String>,
 }
 
 /// `expectStatus{}`: a peer's active operations and outbound transfers.
@@ -504,6 +537,19 @@ pub struct FsAppendStep {
     pub contents: String,
 }
 
+/// `fsPatch{}`: overwrite (or XOR) bytes of an existing file in place.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsPatchStep {
+    pub peer: Option<String>,
+    pub path: String,
+    pub offset: Size,
+    pub hex: String,
+    /// XOR the bytes in instead (`hex = "01"` surely changes one byte).
+    #[serde(default)]
+    pub xor: bool,
+}
+
 /// `log{}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -563,12 +609,14 @@ actions! {
     "expectPeers" => ExpectPeers(ExpectPeersStep),
     "expectEvent" => ExpectEvent(ExpectEventStep),
     "expectNoEvent" => ExpectNoEvent(ExpectNoEventStep),
+    "expectSequence" => ExpectSequence(ExpectSequenceStep),
     "expectStatus" => ExpectStatus(ExpectStatusStep),
     "expectChunks" => ExpectChunks(ExpectChunksStep),
     "expectThroughput" => ExpectThroughput(ExpectThroughputStep),
     "expectSameFiles" => ExpectSameFiles(ExpectSameFilesStep),
     "expectFile" => ExpectFile(ExpectFileStep),
     "expectNoFile" => ExpectNoFile(ExpectNoFileStep),
+    "expectEntries" => ExpectEntries(ExpectEntriesStep),
     "makeGame" => MakeGame(MakeGameStep),
     "redirect" => Redirect(RedirectStep),
     "fsCreateFile" => FsCreateFile(FsCreateFileStep),
@@ -576,6 +624,7 @@ actions! {
     "fsRenameFile" => FsRenameFile(FsMoveStep),
     "fsDeleteFile" => FsDeleteFile(FsPathStep),
     "fsAppend" => FsAppend(FsAppendStep),
+    "fsPatch" => FsPatch(FsPatchStep),
     "fsCreateFolder" => FsCreateFolder(FsPathStep),
     "fsRenameFolder" => FsRenameFolder(FsMoveStep),
     "fsDeleteFolder" => FsDeleteFolder(FsPathStep),
@@ -587,6 +636,9 @@ actions! {
     "install" => Install(crate::checker::actions::install::InstallStep),
     "uninstall" => Uninstall(crate::checker::actions::install::UninstallStep),
     "play" => Play(crate::checker::actions::install::PlayStep),
+    "streamInstall" => StreamInstall(crate::checker::actions::install::StreamInstallStep),
+    "watchDisk" => WatchDisk(crate::checker::actions::disk::WatchDiskStep),
+    "expectDiskPeak" => ExpectDiskPeak(crate::checker::actions::disk::ExpectDiskPeakStep),
 }
 
 /// A step and where it was written.

@@ -4,7 +4,8 @@
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
-    ExpectChunksStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep, ExpectThroughputStep,
+    ExpectChunksStep, ExpectEntriesStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep,
+    ExpectThroughputStep,
 };
 use crate::manifest;
 use crate::units::human_bytes;
@@ -164,8 +165,23 @@ pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
             .ok_or_else(|| Failure::invalid(format!("no peer named {name:?}")))?;
         Ok(p.games_dir.join(&s.game))
     };
-    let (src, dst) = (root(&s.source)?, root(&s.target)?);
-    let skip = [crate::peer::library::LOCAL_DIR];
+    let (mut src, mut dst) = (root(&s.source)?, root(&s.target)?);
+    let mut skip = vec![crate::peer::library::LOCAL_DIR];
+    let mut what = s.game.clone();
+    if s.installed {
+        // The installed trees, e.g. a stream-install against a plain install.
+        src.push(crate::peer::library::LOCAL_DIR);
+        dst.push(crate::peer::library::LOCAL_DIR);
+        skip.clear();
+        what = format!("{}/{}", s.game, crate::peer::library::LOCAL_DIR);
+        if !dst.is_dir() {
+            return Err(Failure::expect(
+                format!("{}:{what} installed", s.target),
+                "no such folder",
+                &[&s.target],
+            ));
+        }
+    }
     let want = manifest::build(&src, &skip).map_err(|e| Failure::harness(e, &[&s.source]))?;
     if want.is_empty() {
         return Err(Failure::invalid(format!(
@@ -181,11 +197,9 @@ pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
     }
     Err(Failure::expect(
         format!(
-            "{}/{} equal to {}/{} ({} files)",
+            "{}:{what} equal to {}:{what} ({} files)",
             s.target,
-            s.game,
             s.source,
-            s.game,
             want.len()
         ),
         diff.to_string(),
@@ -284,6 +298,57 @@ pub fn no_file(lab: &mut Lab, s: &ExpectNoFileStep) -> StepResult {
     Err(Failure::expect(
         format!("nothing at {}", shown(&s.peer, &s.path)),
         format!("{what} at {}", path.display()),
+        &peers,
+    ))
+}
+
+pub fn entries(lab: &mut Lab, s: &ExpectEntriesStep) -> StepResult {
+    let path = file_path(lab, &s.peer, &s.path)?;
+    let peers: Vec<&str> = s.peer.iter().map(String::as_str).collect();
+    let name = shown(&s.peer, &s.path);
+    let expected = || {
+        if s.only.is_empty() {
+            format!("nothing in {name}")
+        } else {
+            format!("nothing in {name} besides {}", s.only.join(", "))
+        }
+    };
+    let listing = match std::fs::read_dir(&path) {
+        Ok(l) => l,
+        // No folder holds no entries.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            let what = if path.is_file() {
+                "a file".to_string()
+            } else {
+                e.to_string()
+            };
+            return Err(Failure::expect(
+                expected(),
+                format!("{what} at {}", path.display()),
+                &peers,
+            ));
+        }
+    };
+    let mut extra = Vec::new();
+    for entry in listing {
+        let entry = entry.map_err(|e| Failure::harness(e.into(), &peers))?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if !s.only.contains(&file) {
+            let kind = match entry.file_type() {
+                Ok(t) if t.is_dir() => "/",
+                _ => "",
+            };
+            extra.push(format!("{file}{kind}"));
+        }
+    }
+    if extra.is_empty() {
+        return Ok(());
+    }
+    extra.sort();
+    Err(Failure::expect(
+        expected(),
+        format!("also {}", extra.join(", ")),
         &peers,
     ))
 }

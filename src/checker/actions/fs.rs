@@ -3,7 +3,8 @@
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
-    FileSpec, FsAppendStep, FsCopyStep, FsCreateFileStep, FsMoveStep, FsPathStep, MakeGameStep,
+    FileSpec, FsAppendStep, FsCopyStep, FsCreateFileStep, FsMoveStep, FsPatchStep, FsPathStep,
+    MakeGameStep,
 };
 use anyhow::{Context, Result, bail};
 use rand::{RngCore, SeedableRng};
@@ -169,6 +170,40 @@ pub fn append(lab: &mut Lab, s: &FsAppendStep) -> StepResult {
         .open(&path)
         .and_then(|mut f| f.write_all(s.contents.as_bytes()))
         .map_err(|e| io(e, format!("appending to {}", path.display())))
+}
+
+pub fn patch(lab: &mut Lab, s: &FsPatchStep) -> StepResult {
+    use std::os::unix::fs::FileExt;
+    let path = resolve(lab, &s.peer, &s.path)?;
+    check_kind(&path, Kind::File, &s.path)?;
+    let bytes = hex::decode(&s.hex).map_err(|e| Failure::invalid(format!("hex: {e}")))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io(e, format!("opening {}", path.display())))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io(e, format!("reading {}", path.display())))?
+        .len();
+    // A patch never grows the file: it stands for damage in place.
+    if bytes.is_empty() || s.offset.0.saturating_add(bytes.len() as u64) > len {
+        return Err(Failure::invalid(format!(
+            "fsPatch: {} bytes at offset {} do not fit {} ({len} bytes)",
+            bytes.len(),
+            s.offset.0,
+            s.path
+        )));
+    }
+    let mut new = bytes;
+    if s.xor {
+        let mut old = vec![0u8; new.len()];
+        file.read_exact_at(&mut old, s.offset.0)
+            .map_err(|e| io(e, format!("reading {}", path.display())))?;
+        new.iter_mut().zip(&old).for_each(|(n, o)| *n ^= o);
+    }
+    file.write_all_at(&new, s.offset.0)
+        .map_err(|e| io(e, format!("patching {}", path.display())))
 }
 
 pub fn make_game(lab: &mut Lab, s: &MakeGameStep) -> StepResult {

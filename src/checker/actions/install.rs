@@ -1,9 +1,9 @@
 //! Install actions: `install`, `uninstall` and `play`.
 
 use crate::checker::actions::{COMMAND_TIMEOUT, peer};
-use crate::checker::lab::{Answer, Lab, is_event};
+use crate::checker::lab::{Answer, Lab, PeerProc, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::DownloadOutcome;
+use crate::checker::steps::{DownloadOutcome, OneOrMany};
 use crate::units::Span;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +19,30 @@ pub struct InstallStep {
     #[serde(default)]
     pub expect: DownloadOutcome,
     pub timeout: Option<Span>,
+}
+
+/// `streamInstall{}`: download and extract at once, keeping no archive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamInstallStep {
+    pub peer: String,
+    pub game: String,
+    /// `"finished"` (default) or `"failed"`; a refused command counts as failed.
+    #[serde(default)]
+    pub expect: DownloadOutcome,
+    /// `false`: pass once the peer accepted the command.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// With `expect = "failed"`: the command must be refused with this code.
+    pub code: Option<String>,
+    /// With `expect = "failed"`: the refusal's or `install-failed`'s error
+    /// contains this text (or each of these), case-insensitive.
+    pub error: Option<OneOrMany<String>>,
+    pub timeout: Option<Span>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `uninstall{}`: remove a game's `local/`.
@@ -78,10 +102,25 @@ pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
             )),
         };
     }
-    let game = s.game.clone();
+    wait_install_outcome(p, start, &s.game, s.expect, timeout).map(drop)
+}
+
+/// Waits for `install-finished`/`install-failed` of `game` from log position
+/// `start` on and compares it with `expect`; returns the outcome's data. A
+/// failure shows that data and any `download-failed`/`download-cancelled`
+/// that led to it.
+fn wait_install_outcome(
+    p: &mut PeerProc,
+    start: usize,
+    game: &str,
+    expect: DownloadOutcome,
+    timeout: Duration,
+) -> Result<Value, Failure> {
+    let name = p.name.clone();
+    let id = game.to_string();
     let is_outcome = move |v: &Value| {
         (is_event(v, "install-finished") || is_event(v, "install-failed"))
-            && v["data"]["game_id"] == game.as_str()
+            && v["data"]["game_id"] == id.as_str()
     };
     let Some(hit) = p.log.wait_for(start, Instant::now() + timeout, is_outcome) else {
         let why = if p.log.is_closed() {
@@ -91,12 +130,11 @@ pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
         };
         return Err(Failure::expect(
             format!(
-                "install-{} for {} within {timeout:?}",
-                outcome_name(s.expect),
-                s.game
+                "install-{} for {game} within {timeout:?}",
+                outcome_name(expect)
             ),
             format!("no install outcome ({why})"),
-            &[&s.peer],
+            &[&name],
         ));
     };
     let got = if hit.value["event"] == "install-finished" {
@@ -104,14 +142,102 @@ pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
     } else {
         DownloadOutcome::Failed
     };
-    if got == s.expect {
-        return Ok(());
+    if got == expect {
+        return Ok(hit.value["data"].clone());
     }
     Err(Failure::expect(
-        format!("install-{} for {}", outcome_name(s.expect), s.game),
-        format!("install-{}: {}", outcome_name(got), hit.value["data"]),
-        &[&s.peer],
+        format!("install-{} for {game}", outcome_name(expect)),
+        with_cause(
+            p,
+            start,
+            game,
+            format!("install-{}: {}", outcome_name(got), hit.value["data"]),
+        ),
+        &[&name],
     ))
+}
+
+/// `seen`, preceded by the `download-failed`/`download-cancelled` of `game`
+/// since `start`, if there is one.
+fn with_cause(p: &PeerProc, start: usize, game: &str, seen: String) -> String {
+    let mut seen = seen;
+    for cause in ["download-failed", "download-cancelled"] {
+        let ours = |d: &&Value| d["game_id"] == game;
+        if let Some(d) = p.log.events(start, cause).iter().find(ours) {
+            seen = format!("{cause}: {d}, then {seen}");
+        }
+    }
+    seen
+}
+
+pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
+    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(120));
+    let failed = s.expect == DownloadOutcome::Failed;
+    if !s.wait && failed {
+        return Err(Failure::invalid(
+            "streamInstall{ wait = false } cannot expect \"failed\": nothing waits for the outcome",
+        ));
+    }
+    if (s.code.is_some() || s.error.is_some()) && !failed {
+        return Err(Failure::invalid(
+            "streamInstall: `code` and `error` describe a failure; add expect = \"failed\"",
+        ));
+    }
+    let p = peer(lab, &s.peer)?;
+    let start = p.log.len();
+    let answer = p
+        .request(
+            json!({ "cmd": "stream-install", "game_id": s.game }),
+            COMMAND_TIMEOUT,
+        )
+        .map_err(|e| Failure::harness(e, &[&s.peer]))?;
+    // Its chunk events are a download's: expectChunks looks from here.
+    lab.downloads
+        .insert((s.peer.clone(), s.game.clone()), start);
+    let p = peer(lab, &s.peer)?;
+    let fail = |expected: String, seen: String| Err(Failure::expect(expected, seen, &[&s.peer]));
+    let parts = s.error.as_ref().map(|e| e.to_vec()).unwrap_or_default();
+    let wanted_text = |text: &str| {
+        let text = text.to_lowercase();
+        parts.iter().all(|p| text.contains(&p.to_lowercase()))
+    };
+    let describe = || {
+        let mut d = format!("{} refuses or fails stream-install {}", s.peer, s.game);
+        if let Some(c) = &s.code {
+            d = format!("{} refuses stream-install {} with {c}", s.peer, s.game);
+        }
+        if !parts.is_empty() {
+            d.push_str(&format!(", the error containing {parts:?}"));
+        }
+        d
+    };
+    match (answer, failed) {
+        (Answer::Error { code, message }, false) => fail(
+            format!("{} accepts stream-install {}", s.peer, s.game),
+            format!("error {code}: {message}"),
+        ),
+        (Answer::Error { code, message }, true) => {
+            if s.code.as_ref().is_some_and(|c| *c != code) || !wanted_text(&message) {
+                return fail(describe(), format!("error {code}: {message}"));
+            }
+            Ok(())
+        }
+        (Answer::Result(data), _) if s.code.is_some() => {
+            fail(describe(), format!("accepted: {data}"))
+        }
+        (Answer::Result(_), _) if !s.wait => Ok(()),
+        (Answer::Result(_), _) => {
+            let data = wait_install_outcome(p, start, &s.game, s.expect, timeout)?;
+            let text = data["error"].as_str().unwrap_or_default();
+            if failed && !wanted_text(text) {
+                return fail(
+                    describe(),
+                    with_cause(p, start, &s.game, format!("install-failed: {data}")),
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 pub fn uninstall(lab: &mut Lab, s: &UninstallStep) -> StepResult {

@@ -2,6 +2,7 @@
 //! Shared helpers for polling and matching live here.
 
 pub mod control;
+pub mod disk;
 pub mod expect;
 pub mod flow;
 pub mod fs;
@@ -35,18 +36,21 @@ pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
         Action::ExpectPeers(s) => observe::peers(lab, s),
         Action::ExpectEvent(s) => observe::event(lab, s, line),
         Action::ExpectNoEvent(s) => observe::no_event(lab, s, line),
+        Action::ExpectSequence(s) => observe::sequence(lab, s, line),
         Action::ExpectStatus(s) => observe::status(lab, s),
         Action::ExpectChunks(s) => expect::chunks(lab, s),
         Action::ExpectThroughput(s) => expect::throughput(lab, s),
         Action::ExpectSameFiles(s) => expect::same_files(lab, s),
         Action::ExpectFile(s) => expect::file(lab, s),
         Action::ExpectNoFile(s) => expect::no_file(lab, s),
+        Action::ExpectEntries(s) => expect::entries(lab, s),
         Action::MakeGame(s) => fs::make_game(lab, s),
         Action::FsCreateFile(s) => fs::create_file(lab, s),
         Action::FsCopyFile(s) => fs::copy_file(lab, s),
         Action::FsRenameFile(s) => fs::rename(lab, s, fs::Kind::File),
         Action::FsDeleteFile(s) => fs::delete(lab, s, fs::Kind::File),
         Action::FsAppend(s) => fs::append(lab, s),
+        Action::FsPatch(s) => fs::patch(lab, s),
         Action::FsCreateFolder(s) => fs::create_folder(lab, s),
         Action::FsRenameFolder(s) => fs::rename(lab, s, fs::Kind::Folder),
         Action::FsDeleteFolder(s) => fs::delete(lab, s, fs::Kind::Folder),
@@ -59,6 +63,9 @@ pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
         Action::Install(s) => install::install(lab, s),
         Action::Uninstall(s) => install::uninstall(lab, s),
         Action::Play(s) => install::play(lab, s),
+        Action::StreamInstall(s) => install::stream_install(lab, s),
+        Action::WatchDisk(s) => disk::watch_disk(lab, s),
+        Action::ExpectDiskPeak(s) => disk::expect_disk_peak(lab, s),
     }
 }
 

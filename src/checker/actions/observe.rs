@@ -8,7 +8,8 @@ use crate::checker::actions::{
 use crate::checker::lab::{Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
-    ExpectEventStep, ExpectGamesStep, ExpectNoEventStep, ExpectPeersStep, ExpectStatusStep, From,
+    ExpectEventStep, ExpectGamesStep, ExpectNoEventStep, ExpectPeersStep, ExpectSequenceStep,
+    ExpectStatusStep, From,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -30,11 +31,12 @@ pub(crate) fn games_match(rows: &[Value], s: &ExpectGamesStep) -> Result<(), Str
         let Some(row) = by_id.get(id.as_str()) else {
             return Err(format!("no row for {id}"));
         };
-        let checks: [(&str, Option<Value>); 4] = [
+        let checks: [(&str, Option<Value>); 5] = [
             ("peer_count", want.peer_count.map(|v| json!(v))),
             ("eti_game_version", want.version.as_ref().map(|v| json!(v))),
             ("downloaded", want.downloaded.map(|v| json!(v))),
             ("installed", want.installed.map(|v| json!(v))),
+            ("availability", want.availability.as_ref().map(|v| json!(v))),
         ];
         for (field, wanted) in checks {
             if let Some(w) = wanted
@@ -266,5 +268,164 @@ pub fn no_event(lab: &mut Lab, s: &ExpectNoEventStep, line: u32) -> StepResult {
             format!("{} such events, the first: {first}", hits.len()),
             &[&s.peer],
         )),
+    }
+}
+
+/// Names of the events from `lines` whose data contains `pattern`.
+pub(crate) fn event_names(lines: &[Value], pattern: &Option<Value>) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|v| v["type"] == "event")
+        .filter(|v| {
+            pattern
+                .as_ref()
+                .is_none_or(|p| json_contains(&v["data"], p))
+        })
+        .map(|v| v["event"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SeqMatch {
+    Full,
+    /// Everything seen fits, but the sequence is not complete yet.
+    Prefix,
+    Mismatch,
+}
+
+/// Matches event names against a sequence where `name*` stands for one or
+/// more `name` in a row and every other name for exactly one.
+pub(crate) fn match_sequence(seen: &[String], sequence: &[String]) -> SeqMatch {
+    let mut i = 0;
+    for want in sequence {
+        let (name, many) = match want.strip_suffix('*') {
+            Some(n) => (n, true),
+            None => (want.as_str(), false),
+        };
+        if i == seen.len() {
+            return SeqMatch::Prefix;
+        }
+        if seen[i] != name {
+            return SeqMatch::Mismatch;
+        }
+        i += 1;
+        while many && i < seen.len() && seen[i] == name {
+            i += 1;
+        }
+    }
+    if i == seen.len() {
+        SeqMatch::Full
+    } else {
+        SeqMatch::Mismatch
+    }
+}
+
+/// `a a a b` → `a ×3 → b`.
+fn show_runs(names: &[String]) -> String {
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for n in names {
+        match runs.last_mut() {
+            Some((last, k)) if last == n => *k += 1,
+            _ => runs.push((n.clone(), 1)),
+        }
+    }
+    if runs.is_empty() {
+        return "none".into();
+    }
+    runs.iter()
+        .map(|(n, k)| {
+            if *k > 1 {
+                format!("{n} ×{k}")
+            } else {
+                n.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+pub fn sequence(lab: &mut Lab, s: &ExpectSequenceStep, line: u32) -> StepResult {
+    let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
+    let start = start_of(lab, &s.peer, &s.from, line)?;
+    let log = peer(lab, &s.peer)?.log.clone();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let lines: Vec<Value> = log.since(start).into_iter().map(|l| l.value).collect();
+        let seen = event_names(&lines, &s.pattern);
+        let verdict = match_sequence(&seen, &s.sequence);
+        if verdict == SeqMatch::Full {
+            return Ok(());
+        }
+        let now = Instant::now();
+        // A mismatch never heals: events only get appended.
+        if verdict == SeqMatch::Mismatch || now >= deadline || log.is_closed() {
+            let what = match &s.pattern {
+                Some(p) => format!(" matching {p}"),
+                None => String::new(),
+            };
+            return Err(Failure::expect(
+                format!(
+                    "events{what} on {} in the order {}",
+                    s.peer,
+                    s.sequence.join(" → ")
+                ),
+                show_runs(&seen),
+                &[&s.peer],
+            ));
+        }
+        let next = log.len();
+        log.wait_for(next, deadline.min(now + Duration::from_millis(500)), |_| {
+            true
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_match_stars_and_filter_by_match() {
+        let ev = |name: &str, game: &str| json!({"type": "event", "event": name, "data": {"game_id": game}});
+        let lines = vec![
+            ev("install-begin", "g"),
+            ev("download-begin", "other"),
+            json!({"type": "result", "data": {"game_id": "g"}}),
+            ev("download-chunk-finished", "g"),
+            ev("download-chunk-finished", "other"),
+            ev("download-chunk-finished", "g"),
+            ev("install-finished", "g"),
+        ];
+        let seen = event_names(&lines, &Some(json!({"game_id": "g"})));
+        assert_eq!(seen.len(), 4);
+        assert_eq!(event_names(&lines, &None).len(), 6);
+        let seq = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let full = seq(&[
+            "install-begin",
+            "download-chunk-finished*",
+            "install-finished",
+        ]);
+        assert_eq!(match_sequence(&seen, &full), SeqMatch::Full);
+        assert_eq!(match_sequence(&seen[..2], &full), SeqMatch::Prefix);
+        assert_eq!(match_sequence(&[], &full), SeqMatch::Prefix);
+        // Without the star a repeated event is one too many.
+        let once = seq(&[
+            "install-begin",
+            "download-chunk-finished",
+            "install-finished",
+        ]);
+        assert_eq!(match_sequence(&seen, &once), SeqMatch::Mismatch);
+        // Anything after the end, or out of order, is a mismatch.
+        let mut twice = seen.clone();
+        twice.push("install-finished".into());
+        assert_eq!(match_sequence(&twice, &full), SeqMatch::Mismatch);
+        assert_eq!(
+            match_sequence(&seq(&["install-finished"]), &full),
+            SeqMatch::Mismatch
+        );
+        assert_eq!(
+            show_runs(&seen),
+            "install-begin → download-chunk-finished ×2 → install-finished"
+        );
     }
 }

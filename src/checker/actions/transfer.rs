@@ -32,6 +32,7 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
                 version: s.version.clone(),
                 downloaded: None,
                 installed: None,
+                availability: None,
             },
         )]
         .into(),
@@ -170,6 +171,9 @@ fn outcome_name(o: DownloadOutcome) -> &'static str {
 
 pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
     let timeout = timeout_or(s.timeout, COMMAND_TIMEOUT);
+    if let Some(event) = &s.after {
+        wait_before_cancel(lab, s, event, timeout)?;
+    }
     let answer = peer(lab, &s.peer)?
         .request(
             json!({ "cmd": "cancel-download", "game_id": s.game }),
@@ -181,6 +185,57 @@ pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
         Answer::Error { code, message } => Err(Failure::expect(
             format!("{} accepts cancel-download {}", s.peer, s.game),
             format!("error {code}: {message}"),
+            &[&s.peer],
+        )),
+    }
+}
+
+/// `cancelDownload{ after = event }`: waits for `event` of the game since its
+/// last transfer step; fails when the transfer ends first.
+fn wait_before_cancel(
+    lab: &mut Lab,
+    s: &CancelDownloadStep,
+    event: &str,
+    timeout: Duration,
+) -> StepResult {
+    let Some(&start) = lab.downloads.get(&(s.peer.clone(), s.game.clone())) else {
+        return Err(Failure::invalid(format!(
+            "cancelDownload{{ after = … }} needs an earlier download or streamInstall of {} on {}",
+            s.game, s.peer
+        )));
+    };
+    const ENDS: [&str; 5] = [
+        "download-finished",
+        "download-failed",
+        "download-cancelled",
+        "install-finished",
+        "install-failed",
+    ];
+    let game = s.game.clone();
+    let hit = peer(lab, &s.peer)?
+        .log
+        .wait_for(start, Instant::now() + timeout, |v| {
+            v["type"] == "event"
+                && v["data"]["game_id"] == game.as_str()
+                && (v["event"] == event || ENDS.iter().any(|e| v["event"] == *e))
+        });
+    match hit {
+        Some(h) if h.value["event"] == event => Ok(()),
+        Some(h) => Err(Failure::expect(
+            format!(
+                "{event} for {} on {} before the transfer ends",
+                s.game, s.peer
+            ),
+            format!(
+                "{}: {}",
+                h.value["event"].as_str().unwrap_or("?"),
+                h.value["data"]
+            ),
+            &[&s.peer],
+        )),
+        None => Err(Failure::expect(
+            format!("{event} for {} on {} within {timeout:?}", s.game, s.peer),
+            "no such event",
             &[&s.peer],
         )),
     }
