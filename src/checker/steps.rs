@@ -178,6 +178,8 @@ pub struct FileSpec {
     pub rar: Option<BTreeMap<String, FileSpec>>,
     /// With `rar`: set the archive's solid flag.
     pub solid: bool,
+    /// With `rar`: file headers claim this compression method (data stays stored).
+    pub method: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +193,7 @@ struct FileSpecTable {
     rar: Option<BTreeMap<String, FileSpec>>,
     #[serde(default)]
     solid: bool,
+    method: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for FileSpec {
@@ -199,7 +202,9 @@ impl<'de> Deserialize<'de> for FileSpec {
         impl<'de> Visitor<'de> for V {
             type Value = FileSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("file contents (a string) or a table {contents | size, sparse, seed | rar, solid}")
+                f.write_str(
+                    "file contents (a string) or a table {contents | size, sparse, seed | rar, solid, method}",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<FileSpec, E> {
                 Ok(FileSpec {
@@ -223,8 +228,10 @@ impl<'de> Deserialize<'de> for FileSpec {
                         ));
                     }
                 }
-                if t.solid && t.rar.is_none() {
-                    return Err(de::Error::custom("`solid` only applies to a `rar` archive"));
+                if (t.solid || t.method.is_some()) && t.rar.is_none() {
+                    return Err(de::Error::custom(
+                        "`solid` and `method` only apply to a `rar` archive",
+                    ));
                 }
                 if t.sparse && t.seed.is_some() {
                     return Err(de::Error::custom("a sparse file is all zeros; drop `seed`"));
@@ -236,6 +243,7 @@ impl<'de> Deserialize<'de> for FileSpec {
                     seed: t.seed,
                     rar: t.rar,
                     solid: t.solid,
+                    method: t.method,
                 })
             }
         }
