@@ -323,7 +323,7 @@ pub struct GameRow {
     pub version: Option<String>,
     pub downloaded: Option<bool>,
     pub installed: Option<bool>,
-    /// `"Downloaded"`, `"LocalOnly"` or `"Remote"`.
+    /// `"Downloaded"`, `"LocalOnly"` or `"Remote"` (see docs/PROTOCOL.md).
     pub availability: Option<String>,
 }
 

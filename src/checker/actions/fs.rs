@@ -330,7 +330,7 @@ fn push_vint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-/// Rewrites every file header of a RAR5 archive to claim compression
+/// Rewrites every file (not folder) header of a RAR5 archive to claim compression
 /// `method` (1–5) while the data stays stored, with fresh header CRCs: a
 /// valid-looking compressed archive, which this project cannot otherwise
 /// write, for checking that stream-install refuses compressed entries.
@@ -363,8 +363,13 @@ fn mark_compressed(archive: &[u8], method: u64) -> Result<Vec<u8>> {
             0
         };
         let mut new_body = body.to_vec();
-        if kind == HEAD_FILE {
-            let file_flags = read_vint(body, &mut q)?;
+        let file_flags = if kind == HEAD_FILE {
+            read_vint(body, &mut q)?
+        } else {
+            0
+        };
+        // Folders stay "stored", as RAR writes them.
+        if kind == HEAD_FILE && file_flags & 1 == 0 {
             read_vint(body, &mut q)?; // unpacked size
             read_vint(body, &mut q)?; // attributes
             q += 4 * usize::from(file_flags & 2 != 0) + 4 * usize::from(file_flags & 4 != 0);
@@ -481,9 +486,9 @@ mod tests {
             .open_for_listing()?
             .map(|e| e.map(|e| (e.filename.to_string_lossy().into_owned(), e.method)))
             .collect::<Result<_, _>>()?;
-        let files: Vec<_> = methods.iter().filter(|(n, _)| n.contains('.')).collect();
-        assert_eq!(files.len(), 2, "{methods:?}");
-        assert!(files.iter().all(|(_, m)| *m == 0x33), "{methods:?}");
+        let want = [("bin", 0x30), ("bin/a.bin", 0x33), ("readme.txt", 0x33)];
+        let want: Vec<(String, u32)> = want.iter().map(|(n, m)| (n.to_string(), *m)).collect();
+        assert_eq!(methods, want);
         assert!(
             write_file(
                 &marked,
