@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The archive extension of a game root.
-const ARCHIVE_EXT: &str = ".eti";
+use crate::peer::download::ARCHIVE_EXT;
 
 /// What an install extracted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +159,7 @@ pub fn extract_into_local(files: &Files, game_id: &str, archives: &[PathBuf]) ->
     extracted
 }
 
-fn remove_if_present(dir: &Path) -> Result<()> {
+pub fn remove_if_present(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -14,6 +14,7 @@ pub mod library;
 pub mod mesh;
 pub mod play;
 pub mod serve;
+pub mod stream_install;
 pub mod tls;
 pub mod wire;
 
@@ -83,6 +84,8 @@ pub enum Operation {
     Downloading,
     /// Extracting the root's archives into `local/`.
     Installing,
+    /// Extracting archives into `local/` while they download (`stream-install`).
+    StreamInstalling,
     /// Removing `local/`.
     Uninstalling,
     /// Applying first-play launch settings.

@@ -30,11 +30,12 @@ pub(crate) fn games_match(rows: &[Value], s: &ExpectGamesStep) -> Result<(), Str
         let Some(row) = by_id.get(id.as_str()) else {
             return Err(format!("no row for {id}"));
         };
-        let checks: [(&str, Option<Value>); 4] = [
+        let checks: [(&str, Option<Value>); 5] = [
             ("peer_count", want.peer_count.map(|v| json!(v))),
             ("eti_game_version", want.version.as_ref().map(|v| json!(v))),
             ("downloaded", want.downloaded.map(|v| json!(v))),
             ("installed", want.installed.map(|v| json!(v))),
+            ("availability", want.availability.as_ref().map(|v| json!(v))),
         ];
         for (field, wanted) in checks {
             if let Some(w) = wanted
@@ -186,6 +187,10 @@ fn start_of(lab: &Lab, name: &str, from: &From, line: u32) -> Result<usize, Fail
         From::Line(l) => lab.mark(*l, name).ok_or_else(|| {
             Failure::invalid(format!("`from = {l}`: no step at line {l} has run yet"))
         }),
+        // The loader turns every label into its step's line.
+        From::Label(l) => Err(Failure::invalid(format!(
+            "`from = \"{l}\"` was not resolved"
+        ))),
     }
 }
 

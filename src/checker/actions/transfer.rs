@@ -32,6 +32,7 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
                 version: s.version.clone(),
                 downloaded: None,
                 installed: None,
+                availability: None,
             },
         )]
         .into(),
