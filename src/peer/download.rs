@@ -44,14 +44,7 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
         ));
     }
     let sources = catalog_sources(node, game_id, &version)?;
-    let cancel = node
-        .begin_operation(game_id, Operation::Downloading)
-        .map_err(|op| {
-            CommandError::new(
-                "operation-in-progress",
-                format!("{game_id} already has an active operation ({op:?})"),
-            )
-        })?;
+    let cancel = node.begin_operation(game_id, Operation::Downloading)?;
     let node = node.clone();
     let game_id = game_id.to_string();
     tokio::spawn(async move {

@@ -43,14 +43,7 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
         None => {}
     }
     let sources = download::catalog_sources(node, game_id, &version)?;
-    let cancel = node
-        .begin_operation(game_id, Operation::StreamInstalling)
-        .map_err(|op| {
-            CommandError::new(
-                "operation-in-progress",
-                format!("{game_id} already has an active operation ({op:?})"),
-            )
-        })?;
+    let cancel = node.begin_operation(game_id, Operation::StreamInstalling)?;
     let node = node.clone();
     let id = game_id.to_string();
     tokio::spawn(async move {
