@@ -173,8 +173,8 @@ impl StreamExtractor {
                 self.buf.len()
             ),
             State::Data(d) => bail!(
-                "the archive is truncated: it ended inside the data of {} at offset {} \
-                 ({} of {} bytes arrived)",
+                "the archive is truncated: it ended inside the data of {} (which starts at \
+                 offset {}; {} of its {} bytes arrived)",
                 d.what,
                 d.start,
                 d.size - d.remaining,
@@ -1142,14 +1142,17 @@ mod tests {
     /// Every proper prefix of an archive fails (at `finish` at the latest).
     #[test]
     fn a_truncated_archive_fails_finish() {
-        let bytes = build(
-            &sample(),
-            &Options {
-                solid: true,
-                ..Options::default()
-            },
-        )
-        .unwrap();
+        let small = [
+            Entry::dir("d"),
+            Entry::file("d/a.bin", vec![3u8; 40]),
+            Entry::file("e.txt", Vec::new()),
+            Entry::file("x/y.txt", b"why".to_vec()),
+        ];
+        let options = Options {
+            solid: true,
+            ..Options::default()
+        };
+        let bytes = build(&small, &options).unwrap();
         for len in 0..bytes.len() {
             let dir = tempfile::tempdir().unwrap();
             let mut x = StreamExtractor::new(dir.path());
@@ -1157,6 +1160,7 @@ mod tests {
             let err = x.finish().expect_err("truncated");
             assert!(format!("{err:#}").contains("truncated"), "{len}: {err:#}");
         }
+        let bytes = build(&sample(), &options).unwrap();
         let dir = tempfile::tempdir().unwrap();
         // Inside the data of the last file (12 bytes, then the 8-byte end block).
         let cut = bytes.len() - 8 - 5;
@@ -1406,6 +1410,12 @@ mod tests {
         let err = stream(&via_file, &dest, Split::Whole).unwrap_err();
         assert!(format!("{err:#}").contains("already exists"), "{err:#}");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_extractor_can_move_to_a_blocking_thread() {
+        fn is_send<T: Send + 'static>() {}
+        is_send::<StreamExtractor>();
     }
 
     #[test]
