@@ -25,7 +25,7 @@ scenario
 	expectNoFile { peer = "client", path = "bf1942/version.ini" },
 	expectStatus { peer = "client", activeOperations = {} },
 	expectStatus { peer = "s", activeOutboundTransfers = {} },
-	expectGames { peer = "client", games = { bf1942 = { downloaded = false, peerCount = 1 } } },
+	expectGames { peer = "client", games = { bf1942 = { downloaded = false, peerCount = 1, availability = "Remote" } } },
 	-- Nothing left to cancel.
 	send { peer = "client", cmd = { cmd = "cancel-download", game_id = "bf1942" },
 		expect = "error", match = { code = "not-downloading" } },

@@ -2,10 +2,11 @@
 //! into a typed `Step` (recording its line) and collects the `scenario{}`.
 //! Every problem is found here, before any peer starts, and names file:line.
 
-use crate::checker::steps::{ACTIONS, Step};
+use crate::checker::steps::{ACTIONS, From, Step};
 use crate::units::Span;
 use mlua::{Lua, LuaSerdeExt, Value};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -76,9 +77,28 @@ pub fn load_str(
             let file = display.to_string();
             let f = lua.create_function(move |lua, v: Value| {
                 let line = caller_line(lua);
+                let mut label = None;
                 let table = match v {
                     Value::Nil => Value::Table(lua.create_table()?),
-                    Value::Table(t) => Value::Table(t),
+                    Value::Table(t) => {
+                        // `label` belongs to every step, not to the action.
+                        match t.raw_get::<Value>("label")? {
+                            Value::Nil => {}
+                            Value::String(l) if !l.to_string_lossy().is_empty() => {
+                                label = Some(l.to_string_lossy());
+                            }
+                            _ => {
+                                return Err(fail(
+                                    &st,
+                                    format!(
+                                        "{file}:{line}: {name}: `label` must be a non-empty string"
+                                    ),
+                                ));
+                            }
+                        }
+                        t.raw_set("label", Value::Nil)?;
+                        Value::Table(t)
+                    }
                     other => {
                         return Err(fail(
                             &st,
@@ -90,7 +110,11 @@ pub fn load_str(
                     }
                 };
                 match parse(lua, table) {
-                    Ok(action) => lua.create_userdata(StepBox(Step { line, action })),
+                    Ok(action) => lua.create_userdata(StepBox(Step {
+                        line,
+                        label,
+                        action,
+                    })),
                     Err(e) => Err(fail(&st, format!("{file}:{line}: {name}: {}", clean(&e)))),
                 }
             })?;
@@ -218,6 +242,7 @@ fn collect(
     if steps.is_empty() {
         return Err(at("the scenario has no steps".into()));
     }
+    resolve_labels(display, &mut steps)?;
     let name = name.unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -229,6 +254,34 @@ fn collect(
         timeout,
         steps,
     })
+}
+
+/// Checks labels are unique and turns every `from = "label"` into the line
+/// of the earlier step with that label.
+fn resolve_labels(display: &str, steps: &mut [Step]) -> Result<(), LoadError> {
+    let mut lines: BTreeMap<String, u32> = BTreeMap::new();
+    for step in steps.iter_mut() {
+        if let Some(from) = step.action.from_mut()
+            && let From::Label(label) = from
+        {
+            let Some(&at) = lines.get(label.as_str()) else {
+                return Err(LoadError(format!(
+                    "{display}:{}: from = \"{label}\": no earlier step has that label",
+                    step.line
+                )));
+            };
+            *from = From::Line(at);
+        }
+        if let Some(label) = &step.label
+            && let Some(first) = lines.insert(label.clone(), step.line)
+        {
+            return Err(LoadError(format!(
+                "{display}:{}: label \"{label}\" is already used at line {first}",
+                step.line
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every action with its parameter names, read from the parameter structs
@@ -322,6 +375,19 @@ mod tests {
     }
 
     #[test]
+    fn labels_become_the_lines_of_their_steps() -> Result<(), LoadError> {
+        let s = load_text(
+            "scenario {\n log { message = \"a\" },\n log { message = \"b\", label = \"here\" },\n expectEvent { peer = \"p\", event = \"e\", from = \"here\" },\n}",
+        )?;
+        assert_eq!(s.steps[1].label.as_deref(), Some("here"));
+        match &s.steps[2].action {
+            Action::ExpectEvent(e) => assert_eq!(e.from, From::Line(3)),
+            other => panic!("parsed as {other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
     fn mistakes_name_file_and_line() {
         let cases = [
             (
@@ -358,6 +424,18 @@ mod tests {
             (
                 "scenario {\n waitGame { peer = \"a\", game = \"g\", timeout = \"3 fortnights\" },\n}",
                 "t.lua:2: waitGame: `3 fortnights`: unknown duration unit",
+            ),
+            (
+                "scenario {\n expectEvent { peer = \"a\", event = \"e\", from = \"later\" },\n log { message = \"m\", label = \"later\" },\n}",
+                "t.lua:2: from = \"later\": no earlier step has that label",
+            ),
+            (
+                "scenario {\n log { message = \"m\", label = \"x\" },\n log { message = \"m\", label = \"x\" },\n}",
+                "t.lua:3: label \"x\" is already used at line 2",
+            ),
+            (
+                "scenario {\n log { message = \"m\", label = 4 },\n}",
+                "t.lua:2: log: `label` must be a non-empty string",
             ),
         ];
         for (src, want) in cases {

@@ -363,14 +363,15 @@ pub struct ExpectPeersStep {
     pub timeout: Option<Span>,
 }
 
-/// Where an event search starts: the whole log, this step, or the step
-/// written at a given line.
+/// Where an event search starts: the whole log, this step, or an earlier
+/// step (named by its `label`, which the loader turns into its line).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum From {
     #[default]
     Start,
     ThisStep,
     Line(u32),
+    Label(String),
 }
 
 impl<'de> Deserialize<'de> for From {
@@ -379,15 +380,16 @@ impl<'de> Deserialize<'de> for From {
         impl Visitor<'_> for V {
             type Value = From;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"start\", \"step\" or the line number of an earlier step")
+                f.write_str("\"start\", \"step\", an earlier step's label or its line number")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<From, E> {
                 match v {
                     "start" => Ok(From::Start),
                     "step" => Ok(From::ThisStep),
-                    other => Err(E::custom(format!(
-                        "`{other}`: use \"start\", \"step\" or a line number"
-                    ))),
+                    "" => Err(E::custom(
+                        "use \"start\", \"step\", a label or a line number",
+                    )),
+                    label => Ok(From::Label(label.to_string())),
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<From, E> {
@@ -653,5 +655,18 @@ actions! {
 #[derive(Debug, Clone)]
 pub struct Step {
     pub line: u32,
+    /// A name later steps can refer to (`from = "label"`).
+    pub label: Option<String>,
     pub action: Action,
+}
+
+impl Action {
+    /// Where an event expectation starts looking, for the steps that have one.
+    pub fn from_mut(&mut self) -> Option<&mut From> {
+        match self {
+            Action::ExpectEvent(s) => Some(&mut s.from),
+            Action::ExpectNoEvent(s) => Some(&mut s.from),
+            _ => None,
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The control protocol: one JSON command per stdin line, one JSON line per
 //! result, error or event on stdout (docs/PROTOCOL.md).
 
-use crate::peer::{Node, download, install, mesh, play};
+use crate::peer::{Node, download, install, mesh, play, stream_install};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -80,6 +80,9 @@ pub enum Command {
     Install {
         game_id: String,
     },
+    StreamInstall {
+        game_id: String,
+    },
     Uninstall {
         game_id: String,
     },
@@ -156,6 +159,10 @@ pub const COMMAND_SPECS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "install",
+        fields: &[field("game_id", "string", true)],
+    },
+    CommandSpec {
+        name: "stream-install",
         fields: &[field("game_id", "string", true)],
     },
     CommandSpec {
@@ -352,6 +359,7 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             install::start(node, &game_id)?;
             Ok(json!({ "game_id": game_id, "started": true }))
         }
+        Command::StreamInstall { game_id } => stream_install::start(node, &game_id),
         Command::Uninstall { game_id } => install::uninstall(node, &game_id),
         Command::Play {
             game_id,

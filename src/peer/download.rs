@@ -11,7 +11,7 @@ use crate::peer::wire::{self, FileDesc, Request, Response};
 use crate::peer::{Node, Operation, lock};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,19 +24,18 @@ const STREAMS_PER_SOURCE: usize = 4;
 /// streams per source this bounds the write buffers to 4 MiB per source.
 const WRITE_BLOCK: usize = 1 << 20;
 const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest piece a streamed download asks for: streamed pieces wait in memory
+/// until every earlier byte has arrived, so they must stay small.
+const STREAM_CHUNK_MAX: u64 = 4 << 20;
+/// The archive extension of a game root.
+pub const ARCHIVE_EXT: &str = ".eti";
 /// Where the incoming sentinel waits until every other byte is on disk.
 const SENTINEL_PART: &str = ".lanspread-version.ini.part";
 
 /// Validates a download request and starts it in the background; with `install`, a finished download is installed
 /// right away (the game stays claimed in between).
 pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), CommandError> {
-    library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
-    let Some(version) = node.catalog.version(game_id).map(str::to_string) else {
-        return Err(CommandError::new(
-            "unknown-game",
-            format!("{game_id} is not in this peer's catalog"),
-        ));
-    };
+    let version = catalog_version(node, game_id)?;
     let local = node.library();
     if local.get(game_id).and_then(|g| g.version.as_deref()) == Some(version.as_str()) {
         return Err(CommandError::new(
@@ -44,21 +43,8 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
             format!("{game_id} is already downloaded at catalog version {version}"),
         ));
     }
-    let sources = lock(&node.mesh).sources(game_id, &version);
-    if sources.is_empty() {
-        return Err(CommandError::new(
-            "no-source",
-            format!("no connected peer offers {game_id} at catalog version {version}"),
-        ));
-    }
-    let cancel = node
-        .begin_operation(game_id, Operation::Downloading)
-        .map_err(|op| {
-            CommandError::new(
-                "operation-in-progress",
-                format!("{game_id} already has an active operation ({op:?})"),
-            )
-        })?;
+    let sources = catalog_sources(node, game_id, &version)?;
+    let cancel = node.begin_operation(game_id, Operation::Downloading)?;
     let node = node.clone();
     let game_id = game_id.to_string();
     tokio::spawn(async move {
@@ -67,7 +53,7 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
         // the very end of `run`, so a cancelled download commits nothing.
         let outcome = tokio::select! {
             biased;
-            r = run(&node, &game_id, &version, sources) => Some(r),
+            r = run(&node, &game_id, &version, sources, None) => Some(r),
             () = cancel.notified() => None,
         };
         let then_install = install && matches!(outcome, Some(Ok(_)));
@@ -107,10 +93,43 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
     Ok(())
 }
 
-/// Stops a running download of `game_id` (see `start`).
+/// The catalog version of a valid game ID (`bad-request`, `unknown-game`).
+pub fn catalog_version(node: &Node, game_id: &str) -> Result<String, CommandError> {
+    library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    node.catalog
+        .version(game_id)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            CommandError::new(
+                "unknown-game",
+                format!("{game_id} is not in this peer's catalog"),
+            )
+        })
+}
+
+/// The connected peers that offer `game_id` at the catalog `version`
+/// (`no-source` when none does).
+pub fn catalog_sources(
+    node: &Node,
+    game_id: &str,
+    version: &str,
+) -> Result<Vec<RemotePeer>, CommandError> {
+    let sources = lock(&node.mesh).sources(game_id, version);
+    if sources.is_empty() {
+        return Err(CommandError::new(
+            "no-source",
+            format!("no connected peer offers {game_id} at catalog version {version}"),
+        ));
+    }
+    Ok(sources)
+}
+
+/// Stops a running download or stream-install of `game_id` (see `start`).
 pub fn cancel(node: &Node, game_id: &str) -> Result<(), CommandError> {
     library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
-    if node.cancel_operation(game_id, Operation::Downloading) {
+    if node.cancel_operation(game_id, Operation::Downloading)
+        || node.cancel_operation(game_id, Operation::StreamInstalling)
+    {
         return Ok(());
     }
     Err(CommandError::new(
@@ -301,13 +320,21 @@ async fn open_bulk(node: &Node, addr: &str) -> Option<quinn::Connection> {
     }
 }
 
+/// Where a fetched chunk goes: written at its offset, or kept in memory for
+/// a stream (`StreamSink`).
+enum Dest {
+    File(Arc<std::fs::File>),
+    Memory,
+}
+
+/// Fetches one chunk; returns its bytes when `dest` is `Memory`.
 async fn fetch_chunk(
     conn: &quinn::Connection,
     game_id: &str,
     chunk: &Chunk,
-    file: &std::fs::File,
+    dest: &Dest,
     pool: &BufferPool,
-) -> Result<(), ChunkError> {
+) -> Result<Option<Vec<u8>>, ChunkError> {
     let src = ChunkError::Source;
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| src(e.into()))?;
     let req = Request::Chunk {
@@ -323,6 +350,10 @@ async fn fetch_chunk(
         Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
         other => return Err(src(anyhow!("unexpected answer {other:?}"))),
     }
+    let file = match dest {
+        Dest::File(file) => file,
+        Dest::Memory => return read_all(&mut recv, chunk.len).await.map(Some),
+    };
     // QUIC hands data over a packet at a time; collecting it into a block
     // turns ~1 KiB writes into one positioned write per WRITE_BLOCK.
     let block = WRITE_BLOCK.min(chunk.len as usize);
@@ -353,7 +384,28 @@ async fn fetch_chunk(
         }
     }
     pool.give(buf);
-    Ok(())
+    Ok(None)
+}
+
+/// Reads exactly `len` bytes of a chunk answer into memory.
+async fn read_all(recv: &mut quinn::RecvStream, len: u64) -> Result<Vec<u8>, ChunkError> {
+    let src = ChunkError::Source;
+    let mut data = Vec::with_capacity(len as usize);
+    while (data.len() as u64) < len {
+        let want = (len - data.len() as u64) as usize;
+        let Some(got) = recv
+            .read_chunk(want, true)
+            .await
+            .map_err(|e| src(e.into()))?
+        else {
+            return Err(src(anyhow!(
+                "stream ended after {} of {len} bytes",
+                data.len()
+            )));
+        };
+        data.extend_from_slice(&got.bytes);
+    }
+    Ok(data)
 }
 
 /// Opens (creating and sizing) every target file, each where the file layer
@@ -412,11 +464,41 @@ fn target_path(layer: &Files, game_id: &str, rel: &str) -> Result<PathBuf> {
     layer.game_file(game_id, rel)
 }
 
-async fn run(
+/// Takes a streamed download's bytes in order (see `run`): each fetched
+/// file from its first byte to its last, one file after the other.
+pub trait StreamSink: Send {
+    /// The bytes of `path` follow, from offset 0.
+    fn begin(&mut self, path: &str) -> Result<()>;
+    fn feed(&mut self, data: &[u8]) -> Result<()>;
+    /// Every byte of the current file was fed.
+    fn end(&mut self) -> Result<()>;
+}
+
+/// The files a stream fetches: the root's top-level archives, in path order.
+pub fn stream_files(files: &[FileDesc]) -> Result<Vec<FileDesc>> {
+    let mut out: Vec<FileDesc> = files
+        .iter()
+        .filter(|f| !f.path.contains('/') && f.path.ends_with(ARCHIVE_EXT))
+        .cloned()
+        .collect();
+    if out.is_empty() {
+        bail!("the sources' root has no {ARCHIVE_EXT} archive to stream");
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Downloads `game_id` from `sources`. Without a `stream`, every file lands
+/// in the game root and the sentinel is committed last. With one, only the
+/// root's archives are fetched and their bytes go to the sink in order;
+/// nothing is written to the root. Pieces run ahead of the sink by at most
+/// a window, so memory stays bounded whatever the archive size.
+pub async fn run(
     node: &Arc<Node>,
     game_id: &str,
     version: &str,
     sources: Vec<RemotePeer>,
+    mut stream: Option<&mut dyn StreamSink>,
 ) -> Result<Throughput> {
     // 1. File lists from every catalog-version source.
     let mut asks = JoinSet::new();
@@ -457,24 +539,41 @@ async fn run(
         json!({ "game_id": game_id, "version": version, "file_descriptions": files, "peers": addrs }),
     );
 
-    // 2. Targets on disk, then the chunk plan.
-    let handles = tokio::task::block_in_place(|| prepare_files(&node.files, game_id, &files))?;
-    let chunks = plan_chunks(&files, node.chunk_size);
-    let total: u64 = files.iter().map(|f| f.size).sum();
+    // 2. Targets on disk (or the archives to stream), then the chunk plan.
+    let streaming = stream.is_some();
+    let (handles, fetched, piece) = if streaming {
+        let piece = node.chunk_size.min(STREAM_CHUNK_MAX);
+        (Vec::new(), stream_files(&files)?, piece)
+    } else {
+        let handles = tokio::task::block_in_place(|| prepare_files(&node.files, game_id, &files))?;
+        (handles, files.clone(), node.chunk_size)
+    };
+    let chunks = plan_chunks(&fetched, piece);
+    let total: u64 = fetched.iter().map(|f| f.size).sum();
     node.out.event(
         "download-begin",
         json!({
             "game_id": game_id, "version": version, "bytes": total,
-            "files": files.len(), "chunks": chunks.len(), "peers": addrs,
+            "files": fetched.len(), "chunks": chunks.len(), "peers": addrs,
+            "stream": streaming,
         }),
     );
     let began = Instant::now();
 
-    // 3. Round-robin assignment; each source works its own queue.
-    let mut queues: Vec<VecDeque<Chunk>> = vec![VecDeque::new(); live.len()];
+    // 3. Round-robin assignment; each source works its own queue, lowest
+    // chunk index first (a stream needs them in order).
+    let mut queues: Vec<BTreeMap<usize, Chunk>> = vec![BTreeMap::new(); live.len()];
     for (i, c) in chunks.iter().enumerate() {
-        queues[i % live.len()].push_back(c.clone());
+        queues[i % live.len()].insert(i, c.clone());
     }
+    let window = if streaming {
+        STREAMS_PER_SOURCE * live.len()
+    } else {
+        usize::MAX
+    };
+    // The next chunk the stream needs, and fetched ones waiting for it.
+    let mut next = 0usize;
+    let mut held: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
     let pool = Arc::new(BufferPool::default());
     // Each source's chunks alternate between its mesh connection and one
     // bulk connection (see `tls::ALPN_BULK`); without one, the mesh
@@ -493,38 +592,70 @@ async fn run(
     loop {
         for i in 0..live.len() {
             while alive[i] && in_flight[i] < STREAMS_PER_SOURCE {
-                let Some(chunk) = queues[i].pop_front() else {
+                let Some(entry) = queues[i].first_entry() else {
                     break;
                 };
-                let file = handles
-                    .iter()
-                    .find(|(p, _)| *p == chunk.path)
-                    .map(|(_, f)| f.clone())
-                    .context("chunk for an unplanned file")?;
+                if *entry.key() >= next.saturating_add(window) {
+                    break;
+                }
+                let (index, chunk) = entry.remove_entry();
+                let dest = if streaming {
+                    Dest::Memory
+                } else {
+                    handles
+                        .iter()
+                        .find(|(p, _)| *p == chunk.path)
+                        .map(|(_, f)| Dest::File(f.clone()))
+                        .context("chunk for an unplanned file")?
+                };
                 let conn = conns[i][turn[i] % conns[i].len()].clone();
                 turn[i] += 1;
                 let game_id = game_id.to_string();
                 let pool = pool.clone();
                 in_flight[i] += 1;
                 tasks.spawn(async move {
-                    let r = fetch_chunk(&conn, &game_id, &chunk, &file, &pool).await;
-                    (i, chunk, r)
+                    let r = fetch_chunk(&conn, &game_id, &chunk, &dest, &pool).await;
+                    (i, index, chunk, r)
                 });
             }
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let (i, chunk, result) = joined.context("chunk task failed")?;
+        let (i, index, chunk, result) = joined.context("chunk task failed")?;
         in_flight[i] -= 1;
         match result {
-            Ok(()) => node.out.event(
-                "download-chunk-finished",
-                json!({
-                    "game_id": game_id, "peer_addr": live[i].addr, "peer_id": live[i].peer_id,
-                    "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
-                }),
-            ),
+            Ok(data) => {
+                node.out.event(
+                    "download-chunk-finished",
+                    json!({
+                        "game_id": game_id, "peer_addr": live[i].addr, "peer_id": live[i].peer_id,
+                        "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
+                    }),
+                );
+                if let (Some(sink), Some(data)) = (stream.as_deref_mut(), data) {
+                    held.insert(index, data);
+                    while let Some(data) = held.remove(&next) {
+                        let c = &chunks[next];
+                        let size = fetched
+                            .iter()
+                            .find(|f| f.path == c.path)
+                            .map_or(0, |f| f.size);
+                        tokio::task::block_in_place(|| -> Result<()> {
+                            if c.offset == 0 {
+                                sink.begin(&c.path)?;
+                            }
+                            sink.feed(&data)?;
+                            if c.offset + c.len == size {
+                                sink.end()?;
+                            }
+                            Ok(())
+                        })
+                        .with_context(|| format!("extracting {}", c.path))?;
+                        next += 1;
+                    }
+                }
+            }
             Err(ChunkError::Local(e)) => return Err(e.context("cannot write the download")),
             Err(ChunkError::Source(e)) => {
                 if alive[i] {
@@ -536,9 +667,9 @@ async fn run(
                 if survivors.is_empty() {
                     bail!("every source failed ({})", failures.join("; "));
                 }
-                let mut orphans: Vec<Chunk> = queues[i].drain(..).collect();
-                orphans.insert(0, chunk);
-                for (k, c) in orphans.into_iter().enumerate() {
+                let mut orphans = std::mem::take(&mut queues[i]);
+                orphans.insert(index, chunk);
+                for (k, (index, c)) in orphans.into_iter().enumerate() {
                     let to = survivors[k % survivors.len()];
                     node.out.event(
                         "download-chunk-retry",
@@ -547,22 +678,29 @@ async fn run(
                             "failed_peer_addr": live[i].addr, "retry_peer_addr": live[to].addr,
                         }),
                     );
-                    queues[to].push_back(c);
+                    queues[to].insert(index, c);
                 }
             }
         }
     }
 
-    // 4. Commit: every byte is on disk; the sentinel goes last.
-    tokio::task::block_in_place(|| -> Result<()> {
-        for (path, file) in &handles {
-            file.sync_all().with_context(|| format!("syncing {path}"))?;
+    // 4. Commit: every byte is on disk; the sentinel goes last. A stream
+    // has nothing to commit here: its sink saw every byte.
+    if streaming {
+        if next != chunks.len() {
+            bail!("stream stopped at piece {next} of {}", chunks.len());
         }
-        let sentinel = node.files.sentinel(game_id)?;
-        std::fs::rename(sentinel.with_file_name(SENTINEL_PART), &sentinel)
-            .with_context(|| format!("committing {}", sentinel.display()))?;
-        Ok(())
-    })?;
+    } else {
+        tokio::task::block_in_place(|| -> Result<()> {
+            for (path, file) in &handles {
+                file.sync_all().with_context(|| format!("syncing {path}"))?;
+            }
+            let sentinel = node.files.sentinel(game_id)?;
+            std::fs::rename(sentinel.with_file_name(SENTINEL_PART), &sentinel)
+                .with_context(|| format!("committing {}", sentinel.display()))?;
+            Ok(())
+        })?;
+    }
     Ok(Throughput {
         bytes: total,
         duration_ms: began.elapsed().as_millis() as u64,
@@ -600,6 +738,23 @@ mod tests {
                 ("version.ini", 4, 4)
             ]
         );
+    }
+
+    #[test]
+    fn a_stream_fetches_only_top_level_archives_in_path_order() -> Result<()> {
+        let files = [
+            f("version.ini", 8),
+            f("z.eti", 3),
+            f("docs/inner.eti", 5),
+            f("a.eti", 4),
+            f("readme.txt", 2),
+        ];
+        let picked: Vec<String> = stream_files(&files)?.into_iter().map(|f| f.path).collect();
+        assert_eq!(picked, vec!["a.eti", "z.eti"]);
+        let err = stream_files(&[f("version.ini", 8), f("data/x.eti", 1)])
+            .expect_err("no top-level archive");
+        assert!(err.to_string().contains("no .eti archive"), "{err}");
+        Ok(())
     }
 
     #[test]

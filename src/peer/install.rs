@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The archive extension of a game root.
-const ARCHIVE_EXT: &str = ".eti";
+use crate::peer::download::ARCHIVE_EXT;
 
 /// What an install extracted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,13 +19,6 @@ pub struct Extracted {
     pub archives: usize,
     pub files: u64,
     pub bytes: u64,
-}
-
-fn busy(game_id: &str, op: Operation) -> CommandError {
-    CommandError::new(
-        "operation-in-progress",
-        format!("{game_id} already has an active operation ({op:?})"),
-    )
 }
 
 /// Checks that `game_id` can be installed: a ready root, not installed, with
@@ -70,8 +62,7 @@ fn archives(files: &Files, game_id: &str) -> Result<Vec<PathBuf>> {
 /// The `install` command: claims the game and extracts in the background.
 pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
     preflight(node, game_id)?;
-    node.begin_operation(game_id, Operation::Installing)
-        .map_err(|op| busy(game_id, op))?;
+    node.begin_operation(game_id, Operation::Installing)?;
     let node = node.clone();
     let game_id = game_id.to_string();
     tokio::spawn(async move { run_claimed(&node, &game_id).await });
@@ -160,7 +151,7 @@ pub fn extract_into_local(files: &Files, game_id: &str, archives: &[PathBuf]) ->
     extracted
 }
 
-fn remove_if_present(dir: &Path) -> Result<()> {
+pub fn remove_if_present(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -207,8 +198,7 @@ pub fn installed_local_dir(node: &Node, game_id: &str) -> Result<std::path::Path
 pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
     crate::peer::library::check_game_id(game_id)
         .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
-    node.begin_operation(game_id, Operation::Uninstalling)
-        .map_err(|op| busy(game_id, op))?;
+    node.begin_operation(game_id, Operation::Uninstalling)?;
     let result = (|| {
         let local = installed_local_dir(node, game_id)?;
         std::fs::remove_dir_all(&local).map_err(|e| {

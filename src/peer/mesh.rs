@@ -118,8 +118,8 @@ pub fn classify_hello(own_id: &str, hello: &Announce) -> HelloVerdict {
     }
 }
 
-/// Rows of `list-games`: one per catalog game that is ready locally or
-/// offered by at least one catalog-version peer.
+/// Rows of `list-games`: one per catalog game that is ready or installed
+/// locally, or offered by at least one catalog-version peer.
 pub fn list_games(node: &Node) -> Vec<Value> {
     let local = node.library();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -141,16 +141,21 @@ pub fn list_games(node: &Node) -> Vec<Value> {
             let local_version = mine.and_then(|g| g.version.clone());
             let downloaded = local_version.as_deref() == Some(cat.version.as_str());
             let peer_count = counts.get(id).copied().unwrap_or(0);
-            if peer_count == 0 && !downloaded {
-                return None;
-            }
+            let installed = mine.is_some_and(|g| g.installed);
+            let availability = match (downloaded, installed) {
+                (true, _) => "Downloaded",
+                (false, true) => "LocalOnly",
+                (false, false) if peer_count > 0 => "Remote",
+                (false, false) => return None,
+            };
             Some(json!({
                 "game_id": id,
                 "name": cat.name,
                 "eti_game_version": cat.version,
                 "peer_count": peer_count,
                 "downloaded": downloaded,
-                "installed": mine.is_some_and(|g| g.installed),
+                "installed": installed,
+                "availability": availability,
                 "local_version": local_version,
                 "operation": node.operation(id),
             }))

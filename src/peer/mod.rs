@@ -14,6 +14,7 @@ pub mod library;
 pub mod mesh;
 pub mod play;
 pub mod serve;
+pub mod stream_install;
 pub mod tls;
 pub mod wire;
 
@@ -83,6 +84,8 @@ pub enum Operation {
     Downloading,
     /// Extracting the root's archives into `local/`.
     Installing,
+    /// Extracting archives into `local/` while they download (`stream-install`).
+    StreamInstalling,
     /// Removing `local/`.
     Uninstalling,
     /// Applying first-play launch settings.
@@ -148,16 +151,20 @@ impl Node {
         Ok(())
     }
 
-    /// Claims a game for an operation; `Err` names the operation in progress.
-    /// The returned signal fires when the operation is cancelled.
+    /// Claims a game for an operation; `operation-in-progress` names the one
+    /// already running. The returned signal fires when the operation is
+    /// cancelled.
     pub fn begin_operation(
         &self,
         game_id: &str,
         op: Operation,
-    ) -> Result<Arc<tokio::sync::Notify>, Operation> {
+    ) -> Result<Arc<tokio::sync::Notify>, control::CommandError> {
         let mut ops = lock(&self.operations);
         if let Some((existing, _)) = ops.get(game_id) {
-            return Err(*existing);
+            return Err(control::CommandError::new(
+                "operation-in-progress",
+                format!("{game_id} already has an active operation ({existing:?})"),
+            ));
         }
         let cancel = Arc::new(tokio::sync::Notify::new());
         ops.insert(game_id.to_string(), (op, cancel.clone()));

@@ -47,13 +47,7 @@ pub fn play(
         }
     }
     let local = crate::peer::install::installed_local_dir(node, game_id)?;
-    node.begin_operation(game_id, Operation::Launching)
-        .map_err(|op| {
-            CommandError::new(
-                "operation-in-progress",
-                format!("{game_id} already has an active operation ({op:?})"),
-            )
-        })?;
+    node.begin_operation(game_id, Operation::Launching)?;
     let result = apply_once(
         &local,
         &marker_path(&node.state_dir, game_id),

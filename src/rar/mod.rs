@@ -6,8 +6,16 @@
 //! Format reference: the RAR 5.0 archive format description (rarlab.com,
 //! "technote"). Every block is `CRC32 | size | type | flags | …`, with
 //! variable-length integers (7 bits per byte, low bits first).
+//!
+//! [`stream::StreamExtractor`] is the reading side: a push-based extractor
+//! that unpacks a stored RAR5 archive from its bytes as they arrive (for
+//! stream-install), without ever holding or seeking the archive.
 
 use anyhow::{Result, bail};
+
+pub mod stream;
+
+pub use stream::{Extracted, StreamExtractor};
 
 /// The RAR 5.0 signature.
 pub const SIGNATURE: &[u8; 8] = b"Rar!\x1a\x07\x01\x00";
@@ -132,8 +140,10 @@ pub fn build(entries: &[Entry], options: &Options) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Names are relative `/`-paths without `.`/`..` or empty components.
-fn check_name(name: &str) -> Result<()> {
+/// The entry-name rule shared by the writer and the stream extractor:
+/// names are relative `/`-paths of at most 2048 bytes without `.`/`..` or
+/// empty components, NUL or backslashes.
+pub fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 2048
         || name.contains('\0')
@@ -175,40 +185,22 @@ fn vint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-/// CRC-32 (IEEE 802.3, reflected), as RAR and zip use.
+/// CRC-32 (IEEE 802.3, reflected), as RAR and zip use. For data that
+/// arrives in pieces, use [`Crc32`] (`update` per piece, then `finalize`).
 pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for &b in data {
-        crc = TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(data)
 }
+
+/// Incremental CRC-32 (the same checksum as [`crc32`]): SIMD-accelerated
+/// where the CPU allows, many GiB/s.
+pub use crc32fast::Hasher as Crc32;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
 
-    fn sample() -> Vec<Entry> {
+    pub(super) fn sample() -> Vec<Entry> {
         vec![
             Entry::dir("bin"),
             Entry::file(
@@ -223,7 +215,7 @@ mod tests {
     }
 
     /// Lists an archive with the unrar crate: (name, is_dir, size, crc).
-    fn list(path: &Path) -> Result<Vec<(String, bool, u64, u32)>> {
+    pub(super) fn list(path: &Path) -> Result<Vec<(String, bool, u64, u32)>> {
         let mut out = Vec::new();
         for h in unrar::Archive::new(path).open_for_listing()? {
             let h = h?;
@@ -240,7 +232,7 @@ mod tests {
         Ok(out)
     }
 
-    fn extract(path: &Path, dest: &Path) -> Result<()> {
+    pub(super) fn extract(path: &Path, dest: &Path) -> Result<()> {
         let mut archive = unrar::Archive::new(path).open_for_processing()?;
         while let Some(header) = archive.read_header()? {
             archive = header.extract_with_base(dest)?;
@@ -252,6 +244,11 @@ mod tests {
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+        let mut c = Crc32::new();
+        for piece in [&b"1234"[..], b"", b"5", b"6789"] {
+            c.update(piece);
+        }
+        assert_eq!(c.finalize(), 0xCBF4_3926);
     }
 
     #[test]

@@ -188,6 +188,10 @@ fn start_of(lab: &Lab, name: &str, from: &From, line: u32) -> Result<usize, Fail
         From::Line(l) => lab.mark(*l, name).ok_or_else(|| {
             Failure::invalid(format!("`from = {l}`: no step at line {l} has run yet"))
         }),
+        // The loader turns every label into its step's line.
+        From::Label(l) => Err(Failure::invalid(format!(
+            "`from = \"{l}\"` was not resolved"
+        ))),
     }
 }
 
