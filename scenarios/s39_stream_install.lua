@@ -37,9 +37,8 @@ scenario
 	waitGame { peer = "client", game = "ggoo", peerCount = 1 },
 	expectGames { peer = "client", games = { ggoo = { downloaded = false, installed = false, availability = "Remote" } } },
 
-	-- Line 41: the stream-install.
-	streamInstall { peer = "client", game = "ggoo" },
-	expectSequence { peer = "client", from = 41, match = { game_id = "ggoo" }, sequence = {
+	streamInstall { peer = "client", game = "ggoo", label = "stream" },
+	expectSequence { peer = "client", from = "stream", match = { game_id = "ggoo" }, sequence = {
 		"install-begin", "got-game-files", "download-begin", "download-chunk-finished*",
 		"download-finished", "install-finished" } },
 	expectEvent { peer = "client", event = "install-begin", match = { game_id = "ggoo", stream = true } },

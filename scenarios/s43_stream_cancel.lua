@@ -20,12 +20,12 @@ scenario
 	connect { from = "client", to = "s" },
 	waitGame { peer = "client", game = "cod5", peerCount = 1 },
 
-	-- Line 24: the stream-install that is cancelled.
-	streamInstall { peer = "client", game = "cod5", wait = false },
+	-- The stream-install that is cancelled.
+	streamInstall { peer = "client", game = "cod5", wait = false, label = "cancelled" },
 	expectStatus { peer = "client", activeOperations = { cod5 = "StreamInstalling" } },
 	cancelDownload { peer = "client", game = "cod5", after = "download-chunk-finished" },
-	expectEvent { peer = "client", event = "install-failed", match = { game_id = "cod5" }, from = 24, timeout = "20s" },
-	expectSequence { peer = "client", from = 24, match = { game_id = "cod5" }, sequence = {
+	expectEvent { peer = "client", event = "install-failed", match = { game_id = "cod5" }, from = "cancelled", timeout = "20s" },
+	expectSequence { peer = "client", from = "cancelled", match = { game_id = "cod5" }, sequence = {
 		"install-begin", "got-game-files", "download-begin", "download-chunk-finished*",
 		"download-cancelled", "install-failed" } },
 	expectNoEvent { peer = "client", event = "install-finished", window = "1s" },

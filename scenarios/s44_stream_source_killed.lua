@@ -26,9 +26,9 @@ scenario
 	waitGame { peer = "client", game = "alienswarm", peerCount = 1 },
 
 	killPeer { name = "a", on = { peer = "client", event = "download-chunk-finished", game = "alienswarm" } },
-	-- Line 30: the stream-install that loses its source.
-	streamInstall { peer = "client", game = "alienswarm", expect = "failed", timeout = "30s" },
-	expectSequence { peer = "client", from = 30, match = { game_id = "alienswarm" }, sequence = {
+	-- The stream-install that loses its source.
+	streamInstall { peer = "client", game = "alienswarm", expect = "failed", timeout = "30s", label = "lost" },
+	expectSequence { peer = "client", from = "lost", match = { game_id = "alienswarm" }, sequence = {
 		"install-begin", "got-game-files", "download-begin", "download-chunk-finished*",
 		"download-failed", "install-failed" } },
 	expectEntries { peer = "client", path = "alienswarm", only = {} },

@@ -29,9 +29,9 @@ scenario
 	connect { from = "client", to = "s" },
 	waitGame { peer = "client", game = "coh", peerCount = 1 },
 
-	-- Line 33: the corrupt entry.
-	streamInstall { peer = "client", game = "cnc4", expect = "failed", error = { "crc", "bin/cnc4.exe" }, timeout = "30s" },
-	expectSequence { peer = "client", from = 33, match = { game_id = "cnc4" }, sequence = {
+	-- The corrupt entry.
+	streamInstall { peer = "client", game = "cnc4", expect = "failed", error = { "crc", "bin/cnc4.exe" }, timeout = "30s", label = "corrupt" },
+	expectSequence { peer = "client", from = "corrupt", match = { game_id = "cnc4" }, sequence = {
 		"install-begin", "got-game-files", "download-begin", "download-chunk-finished*",
 		"download-failed", "install-failed" } },
 	expectEntries { peer = "client", path = "cnc4", only = {} },

@@ -20,21 +20,21 @@ scenario
 	connect { from = "client", to = "s" },
 	waitGame { peer = "client", game = "cod6", peerCount = 1 },
 
-	-- Line 24: the stream-install that must survive the duplicates.
-	streamInstall { peer = "client", game = "cod6", wait = false },
+	-- The stream-install that must survive the duplicates.
+	streamInstall { peer = "client", game = "cod6", wait = false, label = "first" },
 	send { peer = "client", cmd = { cmd = "stream-install", game_id = "cod6" },
 		expect = "error", match = { code = "operation-in-progress" } },
 	send { peer = "client", cmd = { cmd = "download", game_id = "cod6" },
 		expect = "error", match = { code = "operation-in-progress" } },
 	expectStatus { peer = "client", activeOperations = { cod6 = "StreamInstalling" } },
 	send { peer = "client", cmd = { cmd = "install", game_id = "cod6" }, expect = "error" },
-	expectEvent { peer = "client", event = "install-finished", match = { game_id = "cod6", stream = true }, from = 24, timeout = "90s" },
+	expectEvent { peer = "client", event = "install-finished", match = { game_id = "cod6", stream = true }, from = "first", timeout = "90s" },
 	expectChunks { peer = "client", game = "cod6", onlyFrom = { "s" } },
 	expectEntries { peer = "client", path = "cod6", only = { "local" } },
 	expectStatus { peer = "client", activeOperations = {} },
 	-- Exactly one of each, also a second later.
 	sleep { duration = "1s" },
-	expectSequence { peer = "client", from = 24, match = { game_id = "cod6" }, sequence = {
+	expectSequence { peer = "client", from = "first", match = { game_id = "cod6" }, sequence = {
 		"install-begin", "got-game-files", "download-begin", "download-chunk-finished*",
 		"download-finished", "install-finished" } },
 

@@ -666,6 +666,7 @@ impl Action {
         match self {
             Action::ExpectEvent(s) => Some(&mut s.from),
             Action::ExpectNoEvent(s) => Some(&mut s.from),
+            Action::ExpectSequence(s) => Some(&mut s.from),
             _ => None,
         }
     }
