@@ -1,4 +1,4 @@
-//! Install actions: `install`, `uninstall` and `play`.
+//! Install actions: `install`, `streamInstall`, `uninstall` and `play`.
 
 use crate::checker::actions::{COMMAND_TIMEOUT, peer};
 use crate::checker::lab::{Answer, Lab, PeerProc, is_event};
