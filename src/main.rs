@@ -78,6 +78,19 @@ enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Time stream extraction alone: a stored RAR archive held in memory is
+    /// fed to the stream extractor in 4 MiB pieces (as stream-install does)
+    /// and written below `--dir`; prints MiB/s and the CRC32-only rate.
+    /// Needs about twice `--size` of memory.
+    Extract {
+        /// Archive size (e.g. 1GiB).
+        #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+        size: u64,
+        /// Where the files are extracted (e.g. /dev/shm to leave the disk
+        /// out); the temp dir when omitted.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -153,6 +166,18 @@ fn main() -> ExitCode {
             match checker::bench::transfer(&opts) {
                 Ok(report) => {
                     report.print(sources);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bench failed: {e:#}");
+                    ExitCode::from(3)
+                }
+            }
+        }
+        Some(Cmd::Bench(BenchCmd::Extract { size, dir })) => {
+            match checker::extract_bench::extract(size, dir.as_deref()) {
+                Ok(report) => {
+                    report.print();
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod bench;
+pub mod extract_bench;
 pub mod lab;
 pub mod outcome;
 pub mod report;
