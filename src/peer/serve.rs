@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -231,18 +230,46 @@ async fn send_range(
     len: u64,
     send: &mut quinn::SendStream,
 ) -> Result<()> {
-    let mut buf = vec![0u8; SEND_BLOCK.min(len as usize).max(1)];
     let mut done = 0u64;
     while done < len {
-        let want = ((len - done) as usize).min(buf.len());
-        let n = tokio::task::block_in_place(|| file.read_at(&mut buf[..want], offset + done))?;
-        if n == 0 {
+        let want = ((len - done) as usize).min(SEND_BLOCK);
+        // A fresh block per read, handed to quinn as it is: quinn keeps
+        // it until the receiver acknowledges it, so this saves copying
+        // every byte into quinn's send buffer.
+        let block = tokio::task::block_in_place(|| read_block(file, offset + done, want))
+            .with_context(|| format!("reading at {}", offset + done))?;
+        if block.is_empty() {
             bail!("file shrank while it was being served");
         }
-        send.write_all(&buf[..n]).await?;
-        done += n as u64;
+        done += block.len() as u64;
+        send.write_chunk(bytes::Bytes::from(block)).await?;
     }
     Ok(())
+}
+
+/// Up to `len` bytes at `offset`, read straight into a new buffer (no
+/// zero-filling first).
+fn read_block(file: &std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut block = Vec::<u8>::with_capacity(len);
+    let spare = block.spare_capacity_mut();
+    // SAFETY: pread writes at most `len` bytes into the vector's spare
+    // capacity, which is at least `len` bytes long, and `set_len` below
+    // covers only the bytes it reported as written.
+    let n = unsafe {
+        libc::pread(
+            file.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            len,
+            offset as libc::off_t,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the first `n` bytes were initialised by pread (n <= len).
+    unsafe { block.set_len(n as usize) };
+    Ok(block)
 }
 
 #[cfg(test)]
