@@ -345,39 +345,15 @@ async fn fetch_chunk(
         got += data.bytes.len() as u64;
         if buf.len() == block || got == chunk.len {
             let at = chunk.offset + written;
-            tokio::task::block_in_place(|| {
-                file.write_all_at(&buf, at)?;
-                start_writeback(file, at, buf.len());
-                std::io::Result::Ok(())
-            })
-            .with_context(|| format!("writing {} at {at}", chunk.path))
-            .map_err(ChunkError::Local)?;
+            tokio::task::block_in_place(|| file.write_all_at(&buf, at))
+                .with_context(|| format!("writing {} at {at}", chunk.path))
+                .map_err(ChunkError::Local)?;
             written += buf.len() as u64;
             buf.clear();
         }
     }
     pool.give(buf);
     Ok(())
-}
-
-/// Asks the kernel to start writing a just-written range to disk now
-/// instead of when the final fsync (or the dirty-page limit) forces it, so
-/// the disk works while the network does and the commit's fsync finds
-/// little left to do. Advisory: a failure shows up at the fsync.
-fn start_writeback(file: &std::fs::File, offset: u64, len: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a plain syscall on an open fd; no memory is passed.
-        unsafe {
-            libc::sync_file_range(
-                file.as_raw_fd(),
-                offset as libc::off64_t,
-                len as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
-    }
 }
 
 /// Opens (creating and sizing) every target file, each where the file layer
