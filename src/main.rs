@@ -77,6 +77,11 @@ enum BenchCmd {
         /// Keep the bench folder afterwards.
         #[arg(long)]
         keep: bool,
+        /// Serve this file as the game's `.eti` (hard-linked into the bench
+        /// folder, so it must be on the same filesystem as --dir) instead of
+        /// a new sparse file; `--size` is then its size.
+        #[arg(long, value_name = "FILE")]
+        eti: Option<PathBuf>,
     },
 }
 
@@ -142,6 +147,7 @@ fn main() -> ExitCode {
             chunk_size,
             dir,
             keep,
+            eti,
         })) => {
             let opts = checker::bench::TransferOptions {
                 size,
@@ -149,6 +155,7 @@ fn main() -> ExitCode {
                 chunk_size,
                 dir,
                 keep,
+                eti,
             };
             match checker::bench::transfer(&opts) {
                 Ok(report) => {
