@@ -77,6 +77,11 @@ enum BenchCmd {
         /// Keep the bench folder afterwards.
         #[arg(long)]
         keep: bool,
+        /// Serve this file as the game's `.eti` (hard-linked into the bench
+        /// folder, so it must be on the same filesystem as --dir) instead of
+        /// a new sparse file; `--size` is then its size.
+        #[arg(long, value_name = "FILE")]
+        eti: Option<PathBuf>,
     },
     /// Time stream extraction alone: a stored RAR archive held in memory is
     /// fed to the stream extractor in 4 MiB pieces (as stream-install does)
@@ -155,6 +160,7 @@ fn main() -> ExitCode {
             chunk_size,
             dir,
             keep,
+            eti,
         })) => {
             let opts = checker::bench::TransferOptions {
                 size,
@@ -162,6 +168,7 @@ fn main() -> ExitCode {
                 chunk_size,
                 dir,
                 keep,
+                eti,
             };
             match checker::bench::transfer(&opts) {
                 Ok(report) => {

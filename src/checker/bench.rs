@@ -22,6 +22,9 @@ pub struct TransferOptions {
     /// Where the game and the downloaded copy live (the destination disk).
     pub dir: Option<PathBuf>,
     pub keep: bool,
+    /// An existing file to serve as the `.eti` (hard-linked), so
+    /// bench/compare.sh can give every tool the very same file.
+    pub eti: Option<PathBuf>,
 }
 
 /// What one bench run measured.
@@ -30,8 +33,15 @@ pub struct TransferReport {
     pub bytes: u64,
     pub duration_ms: u64,
     pub mib_per_s: f64,
+    /// From sending `download` to reading `download-finished`, as the bench
+    /// saw it: file lists and connection set-up included, like the process
+    /// start and connect in curl's or scp's time in bench/compare.sh.
+    pub wall_ms: u64,
     /// Peak RSS (VmHWM) per peer name, in KiB.
     pub peak_rss_kib: Vec<(String, u64)>,
+    /// CPU seconds (user + system) per peer name, over its whole life up to
+    /// the end of the download: less sensitive to other load than MiB/s.
+    pub cpu_s: Vec<(String, f64)>,
 }
 
 /// One peer process with its stdout lines arriving on a channel.
@@ -133,6 +143,10 @@ impl BenchPeer {
     fn peak_rss_kib(&self) -> Result<u64> {
         peak_rss_kib(self.child.id())
     }
+
+    fn cpu_s(&self) -> Result<f64> {
+        cpu_seconds(self.child.id())
+    }
 }
 
 /// Every bench peer ends with its handle, also when the bench fails early.
@@ -157,6 +171,33 @@ pub fn peak_rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     parse_vm_hwm(&status).with_context(|| format!("no VmHWM in /proc/{pid}/status"))
+}
+
+/// User + system CPU time of a live process, in seconds.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks as f64 / clock_ticks_per_second())
+        .with_context(|| format!("no CPU times in /proc/{pid}/stat"))
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line; the
+/// fields are counted after the parenthesised command name, which may
+/// itself hold spaces.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state), so field n is fields[n - 3].
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
 }
 
 fn parse_vm_hwm(status: &str) -> Option<u64> {
@@ -199,9 +240,26 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     let games = work.join("source");
     let root = games.join(GAME);
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let eti = std::fs::File::create(root.join(format!("{GAME}.eti")))
-        .context("creating the sparse .eti")?;
-    eti.set_len(opts.size).context("sizing the sparse .eti")?;
+    let eti_path = root.join(format!("{GAME}.eti"));
+    match &opts.eti {
+        Some(given) => std::fs::hard_link(given, &eti_path).with_context(|| {
+            format!(
+                "hard-linking {} into {} (same filesystem needed)",
+                given.display(),
+                root.display()
+            )
+        })?,
+        None => {
+            let eti = std::fs::File::create(&eti_path).context("creating the sparse .eti")?;
+            eti.set_len(opts.size).context("sizing the sparse .eti")?;
+        }
+    }
+    // Read the source once before the clock starts: a fresh sparse file is
+    // not in the page cache, and filling 2 GiB of cache with zeroed pages
+    // costs the sender as much CPU as the transfer. curl and scp in
+    // bench/compare.sh read the same warm file.
+    let mut f = std::fs::File::open(&eti_path).context("opening the .eti")?;
+    std::io::copy(&mut f, &mut std::io::sink()).context("reading the .eti once")?;
     std::fs::write(root.join("version.ini"), &version).context("writing version.ini")?;
 
     let mut sources = Vec::new();
@@ -242,16 +300,22 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let started = Instant::now();
     client.call(json!({ "cmd": "download", "game_id": GAME }), t)?;
     let outcome = client.wait(Duration::from_secs(3600), |v| {
         v["type"] == "event"
             && (v["event"] == "download-finished" || v["event"] == "download-failed")
     })?;
+    let wall_ms = started.elapsed().as_millis() as u64;
     if outcome["event"] != "download-finished" {
         bail!("the download failed: {}", outcome["data"]);
     }
     let tp = &outcome["data"]["throughput"];
     let mut peak_rss_kib = vec![("client".to_string(), client.peak_rss_kib()?)];
+    let mut cpu_s = vec![("client".to_string(), client.cpu_s()?)];
+    for s in &sources {
+        cpu_s.push((s.name.clone(), s.cpu_s()?));
+    }
     for s in &sources {
         peak_rss_kib.push((s.name.clone(), s.peak_rss_kib()?));
     }
@@ -265,26 +329,40 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
         mib_per_s: tp["mib_per_s"]
             .as_f64()
             .context("throughput without mib_per_s")?,
+        wall_ms,
         peak_rss_kib,
+        cpu_s,
     })
 }
 
 impl TransferReport {
     /// Human lines, then one `key=value` line for scripts (bench/compare.sh).
     pub fn print(&self, sources: usize) {
+        let mib = self.bytes as f64 / (1u64 << 20) as f64;
+        let wall_mib_per_s = mib / (self.wall_ms.max(1) as f64 / 1000.0);
         println!(
-            "transfer: {:.0} MiB from {sources} source(s) in {:.3} s: {:.1} MiB/s",
-            self.bytes as f64 / (1u64 << 20) as f64,
+            "transfer: {mib:.0} MiB from {sources} source(s) in {:.3} s: {:.1} MiB/s (peer's clock, download-begin to synced and committed)",
             self.duration_ms as f64 / 1000.0,
             self.mib_per_s
+        );
+        println!(
+            "from the download command to download-finished: {:.3} s: {wall_mib_per_s:.1} MiB/s",
+            self.wall_ms as f64 / 1000.0
         );
         for (name, kib) in &self.peak_rss_kib {
             println!("peak RSS {name}: {:.1} MiB", *kib as f64 / 1024.0);
         }
+        let cpu: Vec<String> = self
+            .cpu_s
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.2} s"))
+            .collect();
+        println!("CPU time (user + system): {}", cpu.join(", "));
+        let total_cpu: f64 = self.cpu_s.iter().map(|(_, s)| s).sum();
         let worst = self.peak_rss_kib.iter().map(|(_, k)| *k).max().unwrap_or(0);
         println!(
-            "result mib_per_s={:.1} duration_ms={} max_peak_rss_kib={worst}",
-            self.mib_per_s, self.duration_ms
+            "result mib_per_s={:.1} duration_ms={} wall_mib_per_s={wall_mib_per_s:.1} wall_ms={} cpu_s={total_cpu:.2} max_peak_rss_kib={worst}",
+            self.mib_per_s, self.duration_ms, self.wall_ms
         );
     }
 }
@@ -298,6 +376,14 @@ mod tests {
         let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t   41236 kB\nVmRSS:\t 100 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(41236));
         assert_eq!(parse_vm_hwm("VmRSS: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_read_after_the_command_name() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(325));
+        assert_eq!(parse_cpu_ticks("42 (x) S 1"), None);
+        assert!(cpu_seconds(std::process::id()).is_ok());
     }
 
     #[test]

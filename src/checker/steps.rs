@@ -137,6 +137,24 @@ pub struct ExpectThroughputStep {
     pub game: String,
 }
 
+/// One group of uploads in `expectOverlap{ uploads = {...} }`: those to a
+/// peer, of a game, or both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadGroup {
+    pub to: Option<String>,
+    pub game: Option<String>,
+}
+
+/// `expectOverlap{}`: in a source's own event order, at some moment every
+/// group has an upload in flight (`upload-begin` seen, `upload-end` not yet).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectOverlapStep {
+    pub peer: String,
+    pub uploads: Vec<UploadGroup>,
+}
+
 /// `expectSameFiles{}`: two peers' copies of a game hold the same bytes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -624,6 +642,7 @@ actions! {
     "expectChunks" => ExpectChunks(ExpectChunksStep),
     "expectThroughput" => ExpectThroughput(ExpectThroughputStep),
     "expectSameFiles" => ExpectSameFiles(ExpectSameFilesStep),
+    "expectOverlap" => ExpectOverlap(ExpectOverlapStep),
     "expectFile" => ExpectFile(ExpectFileStep),
     "expectNoFile" => ExpectNoFile(ExpectNoFileStep),
     "expectEntries" => ExpectEntries(ExpectEntriesStep),

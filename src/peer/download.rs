@@ -23,6 +23,11 @@ const STREAMS_PER_SOURCE: usize = 4;
 /// Bytes collected per chunk stream before one positioned write; with four
 /// streams per source this bounds the write buffers to 4 MiB per source.
 const WRITE_BLOCK: usize = 1 << 20;
+/// One positioned write at a time in this process. ext4 serialises
+/// buffered writes to a file on its inode lock anyway, and writers queued
+/// there spin in the kernel (~8% of a 2 GiB download's CPU in a profile);
+/// waiting here, they sleep and leave the CPU to the network.
+static WRITE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest piece a streamed download asks for: streamed pieces wait in memory
 /// until every earlier byte has arrived, so they must stay small.
@@ -376,9 +381,12 @@ async fn fetch_chunk(
         got += data.bytes.len() as u64;
         if buf.len() == block || got == chunk.len {
             let at = chunk.offset + written;
-            tokio::task::block_in_place(|| file.write_all_at(&buf, at))
-                .with_context(|| format!("writing {} at {at}", chunk.path))
-                .map_err(ChunkError::Local)?;
+            tokio::task::block_in_place(|| {
+                let _one_writer = lock(&WRITE_LOCK);
+                file.write_all_at(&buf, at)
+            })
+            .with_context(|| format!("writing {} at {at}", chunk.path))
+            .map_err(ChunkError::Local)?;
             written += buf.len() as u64;
             buf.clear();
         }

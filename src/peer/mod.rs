@@ -65,6 +65,10 @@ pub struct PeerArgs {
     /// `game.db`) to absolute real paths; every file access honours it.
     #[arg(long, value_name = "FILE")]
     pub redirects: Option<PathBuf>,
+    /// Test aid: hold chunk uploads until requests of N distinct
+    /// (requester, game) downloads are in (at most 10 s), see `serve::UploadHold`.
+    #[arg(long, value_name = "N")]
+    pub hold_uploads: Option<usize>,
 }
 
 fn parse_chunk_size(s: &str) -> Result<u64, String> {
@@ -112,6 +116,8 @@ pub struct Node {
     /// Each active operation and the signal that cancels it.
     operations: Mutex<BTreeMap<String, (Operation, Arc<tokio::sync::Notify>)>>,
     outbound: Mutex<BTreeMap<String, usize>>,
+    /// `--hold-uploads`.
+    pub upload_hold: Option<serve::UploadHold>,
 }
 
 /// Locks a mutex, recovering the data if a task panicked while holding it
@@ -300,6 +306,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         mesh: Mutex::new(Mesh::default()),
         operations: Mutex::new(BTreeMap::new()),
         outbound: Mutex::new(BTreeMap::new()),
+        upload_hold: args.hold_uploads.map(serve::UploadHold::new),
     });
     node.refresh_library()?;
     tracing::info!(peer_id = %node.id, %addr, games_dir = %games_dir.display(), "peer ready");

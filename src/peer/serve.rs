@@ -4,11 +4,14 @@
 use crate::peer::files::Files;
 use crate::peer::library::{self, SENTINEL};
 use crate::peer::wire::{self, Request, Response};
-use crate::peer::{Node, Operation};
+use crate::peer::{Node, Operation, lock};
 use anyhow::{Context, Result, bail};
-use std::os::unix::fs::FileExt;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Bytes read from disk per write to the stream.
@@ -25,7 +28,7 @@ pub async fn accept_requests(node: Arc<Node>, conn: quinn::Connection) {
         let node = node.clone();
         let remote = conn.remote_address();
         tokio::spawn(async move {
-            if let Err(e) = handle(node, send, recv).await {
+            if let Err(e) = handle(node, remote, send, recv).await {
                 tracing::warn!(%remote, "request failed: {e:#}");
             }
         });
@@ -73,8 +76,58 @@ pub fn root_gate(
     Gate::Servable(root)
 }
 
+/// `--hold-uploads N`: a test aid that makes concurrent serving observable
+/// without timing. Every chunk upload waits until chunk requests of N
+/// distinct (requester, game) downloads have arrived, or until one upload
+/// has waited `HOLD_LIMIT`; from then on the hold stays open. A source that
+/// serves downloads side by side thus has N in flight at once; one that
+/// serves them one after the other never does.
+pub struct UploadHold {
+    want: usize,
+    seen: std::sync::Mutex<BTreeSet<(SocketAddr, String)>>,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+/// How long a held upload waits at most; long enough for a busy machine to
+/// start the second download, short enough that a broken peer fails fast.
+const HOLD_LIMIT: Duration = Duration::from_secs(10);
+
+impl UploadHold {
+    pub fn new(want: usize) -> Self {
+        Self {
+            want,
+            seen: std::sync::Mutex::new(BTreeSet::new()),
+            open: tokio::sync::watch::channel(want <= 1).0,
+        }
+    }
+
+    async fn wait(&self, from: SocketAddr, game_id: &str) {
+        let mut open = self.open.subscribe();
+        {
+            let mut seen = lock(&self.seen);
+            seen.insert((from, game_id.to_string()));
+            if seen.len() >= self.want {
+                self.open.send_replace(true);
+            }
+        }
+        if tokio::time::timeout(HOLD_LIMIT, open.wait_for(|o| *o))
+            .await
+            .is_err()
+        {
+            // Once given up on, the hold stays open: later uploads are not
+            // held again.
+            tracing::warn!(%from, game_id, "hold-uploads: released after {HOLD_LIMIT:?} alone");
+            self.open.send_replace(true);
+        }
+    }
+}
+
+/// Numbers uploads so `upload-begin` and `upload-end` pair up.
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+
 async fn handle(
     node: Arc<Node>,
+    remote: SocketAddr,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) -> Result<()> {
@@ -132,12 +185,32 @@ async fn handle(
                 )
                 .await;
             }
-            wire::write_frame(&mut send, &Response::Chunk { len }).await?;
-            send_range(&file, offset, len, &mut send).await?;
-            send.finish()?;
-            // Wait until the receiver has everything, so the outbound count
-            // covers the whole transfer.
-            let _ = send.stopped().await;
+            let upload = UPLOADS.fetch_add(1, Ordering::Relaxed);
+            let peer_addr = remote.to_string();
+            node.out.event(
+                "upload-begin",
+                json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
+                        "path": path, "offset": offset, "bytes": len }),
+            );
+            let sent = async {
+                if let Some(hold) = &node.upload_hold {
+                    hold.wait(remote, &game_id).await;
+                }
+                wire::write_frame(&mut send, &Response::Chunk { len }).await?;
+                send_range(&file, offset, len, &mut send).await?;
+                send.finish()?;
+                // Wait until the receiver has everything, so the outbound
+                // count and `upload-end` cover the whole transfer.
+                let _ = send.stopped().await;
+                anyhow::Ok(())
+            }
+            .await;
+            node.out.event(
+                "upload-end",
+                json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
+                        "ok": sent.is_ok() }),
+            );
+            sent?;
         }
     }
     Ok(())
@@ -157,18 +230,46 @@ async fn send_range(
     len: u64,
     send: &mut quinn::SendStream,
 ) -> Result<()> {
-    let mut buf = vec![0u8; SEND_BLOCK.min(len as usize).max(1)];
     let mut done = 0u64;
     while done < len {
-        let want = ((len - done) as usize).min(buf.len());
-        let n = tokio::task::block_in_place(|| file.read_at(&mut buf[..want], offset + done))?;
-        if n == 0 {
+        let want = ((len - done) as usize).min(SEND_BLOCK);
+        // A fresh block per read, handed to quinn as it is: quinn keeps
+        // it until the receiver acknowledges it, so this saves copying
+        // every byte into quinn's send buffer.
+        let block = tokio::task::block_in_place(|| read_block(file, offset + done, want))
+            .with_context(|| format!("reading at {}", offset + done))?;
+        if block.is_empty() {
             bail!("file shrank while it was being served");
         }
-        send.write_all(&buf[..n]).await?;
-        done += n as u64;
+        done += block.len() as u64;
+        send.write_chunk(bytes::Bytes::from(block)).await?;
     }
     Ok(())
+}
+
+/// Up to `len` bytes at `offset`, read straight into a new buffer (no
+/// zero-filling first).
+fn read_block(file: &std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut block = Vec::<u8>::with_capacity(len);
+    let spare = block.spare_capacity_mut();
+    // SAFETY: pread writes at most `len` bytes into the vector's spare
+    // capacity, which is at least `len` bytes long, and `set_len` below
+    // covers only the bytes it reported as written.
+    let n = unsafe {
+        libc::pread(
+            file.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            len,
+            offset as libc::off_t,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the first `n` bytes were initialised by pread (n <= len).
+    unsafe { block.set_len(n as usize) };
+    Ok(block)
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
-    ExpectChunksStep, ExpectEntriesStep, ExpectFileStep, ExpectNoFileStep, ExpectSameFilesStep,
+    ExpectChunksStep, ExpectEntriesStep, ExpectFileStep, ExpectNoFileStep, ExpectOverlapStep,
+    ExpectSameFilesStep,
     ExpectThroughputStep,
 };
 use crate::manifest;
@@ -353,6 +354,135 @@ pub fn entries(lab: &mut Lab, s: &ExpectEntriesStep) -> StepResult {
     ))
 }
 
+/// One `upload-begin` / `upload-end` of a source, in its output order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadMark {
+    pub begin: bool,
+    pub upload: u64,
+    pub peer_addr: String,
+    pub game_id: String,
+}
+
+/// A group of `expectOverlap`: uploads to an address and/or of a game.
+pub type Group = (Option<String>, Option<String>);
+
+fn in_group(m: &UploadMark, g: &Group) -> bool {
+    g.0.as_ref().is_none_or(|a| *a == m.peer_addr) && g.1.as_ref().is_none_or(|id| *id == m.game_id)
+}
+
+/// Whether distinct in-flight uploads can stand for every group at once
+/// (a tiny search: groups and uploads in flight are a handful).
+fn assignable(flight: &[&UploadMark], groups: &[Group], used: &mut Vec<u64>) -> bool {
+    let Some((g, rest)) = groups.split_first() else {
+        return true;
+    };
+    for m in flight {
+        if in_group(m, g) && !used.contains(&m.upload) {
+            used.push(m.upload);
+            if assignable(flight, rest, used) {
+                return true;
+            }
+            used.pop();
+        }
+    }
+    false
+}
+
+/// The position (in `marks`) of the first moment at which every group has
+/// its own upload in flight; `Err` summarises each group's uploads.
+pub fn first_overlap(marks: &[UploadMark], groups: &[Group]) -> Result<usize, String> {
+    let mut flight: Vec<&UploadMark> = Vec::new();
+    for (i, m) in marks.iter().enumerate() {
+        if m.begin {
+            flight.push(m);
+            if assignable(&flight, groups, &mut Vec::new()) {
+                return Ok(i);
+            }
+        } else {
+            flight.retain(|f| f.upload != m.upload);
+        }
+    }
+    let spans: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            let at: Vec<usize> = (0..marks.len())
+                .filter(|&i| in_group(&marks[i], g))
+                .collect();
+            let n = at.iter().filter(|&&i| marks[i].begin).count();
+            match (at.first(), at.last()) {
+                (Some(a), Some(b)) => format!("{n} uploads, events #{}–#{}", a + 1, b + 1),
+                _ => "no uploads".to_string(),
+            }
+        })
+        .collect();
+    Err(spans.join("; "))
+}
+
+pub fn overlap(lab: &mut Lab, s: &ExpectOverlapStep) -> StepResult {
+    if s.uploads.len() < 2 || s.uploads.iter().any(|u| u.to.is_none() && u.game.is_none()) {
+        return Err(Failure::invalid(
+            "expectOverlap needs at least two upload groups, each with `to` and/or `game`",
+        ));
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut names = Vec::new();
+    for u in &s.uploads {
+        let addr = match &u.to {
+            Some(name) => Some(
+                lab.peer(name)
+                    .map_err(|e| Failure::invalid(format!("{e:#}")))?
+                    .addr
+                    .clone(),
+            ),
+            None => None,
+        };
+        let to = u.to.as_ref().map(|t| format!("to {t}"));
+        let of = u.game.as_ref().map(|g| format!("of {g}"));
+        names.push(to.into_iter().chain(of).collect::<Vec<_>>().join(" "));
+        groups.push((addr, u.game.clone()));
+    }
+    let log = lab
+        .peer(&s.peer)
+        .map_err(|e| Failure::invalid(format!("{e:#}")))?
+        .log
+        .clone();
+    let marks: Vec<UploadMark> = log
+        .since(0)
+        .iter()
+        .filter_map(|l| {
+            let begin = match l.value["event"].as_str() {
+                Some("upload-begin") => true,
+                Some("upload-end") => false,
+                _ => return None,
+            };
+            let d = &l.value["data"];
+            Some(UploadMark {
+                begin,
+                upload: d["upload"].as_u64()?,
+                peer_addr: d["peer_addr"].as_str()?.to_string(),
+                game_id: d["game_id"].as_str()?.to_string(),
+            })
+        })
+        .collect();
+    first_overlap(&marks, &groups).map(|_| ()).map_err(|spans| {
+        let seen = names
+            .iter()
+            .zip(spans.split("; "))
+            .map(|(n, sp)| format!("{n}: {sp}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Failure::expect(
+            format!(
+                "uploads on {} {} in flight at one moment",
+                s.peer,
+                names.join(" and ")
+            ),
+            format!("never together ({} upload events): {seen}", marks.len()),
+            &[&s.peer],
+        )
+    })
+}
+
 /// Mbit/s per MiB/s: 2^20 × 8 / 10^6.
 const MBIT_PER_MIB: f64 = 8.388608;
 
@@ -434,6 +564,39 @@ pub fn throughput(lab: &mut Lab, s: &ExpectThroughputStep) -> StepResult {
 mod throughput_tests {
     use super::*;
     use serde_json::json;
+
+    fn mark(begin: bool, upload: u64, to: &str, game: &str) -> UploadMark {
+        UploadMark {
+            begin,
+            upload,
+            peer_addr: to.into(),
+            game_id: game.into(),
+        }
+    }
+
+    #[test]
+    fn overlap_needs_every_group_in_flight_at_one_moment() {
+        let to = |a: &str| (Some(a.to_string()), None);
+        let groups = [to("A"), to("B")];
+        // A's uploads end before B's begin: served one after the other.
+        let serial = [
+            mark(true, 0, "A", "g"),
+            mark(true, 1, "A", "g"),
+            mark(false, 0, "A", "g"),
+            mark(false, 1, "A", "g"),
+            mark(true, 2, "B", "g"),
+            mark(false, 2, "B", "g"),
+        ];
+        let err = first_overlap(&serial, &groups).expect_err("serial is no overlap");
+        assert_eq!(err, "2 uploads, events #1–#4; 1 uploads, events #5–#6");
+        let mut side_by_side = serial.to_vec();
+        side_by_side.swap(3, 4);
+        assert_eq!(first_overlap(&side_by_side, &groups), Ok(3));
+        // Groups that both match one upload need two distinct uploads.
+        let same = [(None, Some("g".to_string())), (Some("A".to_string()), None)];
+        assert!(first_overlap(&serial[..1], &same).is_err());
+        assert_eq!(first_overlap(&serial, &same), Ok(1));
+    }
 
     #[test]
     fn consistent_figures_pass_and_each_inconsistency_is_named() {

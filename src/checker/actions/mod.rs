@@ -41,6 +41,7 @@ pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
         Action::ExpectChunks(s) => expect::chunks(lab, s),
         Action::ExpectThroughput(s) => expect::throughput(lab, s),
         Action::ExpectSameFiles(s) => expect::same_files(lab, s),
+        Action::ExpectOverlap(s) => expect::overlap(lab, s),
         Action::ExpectFile(s) => expect::file(lab, s),
         Action::ExpectNoFile(s) => expect::no_file(lab, s),
         Action::ExpectEntries(s) => expect::entries(lab, s),
