@@ -5,8 +5,7 @@ use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
     ExpectChunksStep, ExpectEntriesStep, ExpectFileStep, ExpectNoFileStep, ExpectOverlapStep,
-    ExpectSameFilesStep,
-    ExpectThroughputStep,
+    ExpectSameFilesStep, ExpectThroughputStep,
 };
 use crate::manifest;
 use crate::units::human_bytes;
