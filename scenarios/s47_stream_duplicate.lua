@@ -5,7 +5,8 @@
 -- operation-in-progress. The first stream-install still finishes, exactly
 -- once, with files equal to an ordinary install. Then a stream-install of
 -- the now installed game is refused (already-installed), and one on the
--- source, which holds a ready root, is refused (already-downloaded).
+-- source, which holds a ready root, is refused (already-downloaded), and
+-- one on a peer holding a root of another version is refused (stale-root).
 scenario
 {
 	name = "s47_stream_duplicate",
@@ -42,4 +43,10 @@ scenario
 	streamInstall { peer = "s", game = "cod6", expect = "failed", code = "already-downloaded" },
 	install { peer = "s", game = "cod6" },
 	expectSameFiles { game = "cod6", source = "s", target = "client", installed = true },
+
+	makeGame { dir = "old", id = "cod6", version = "20090101", files = { ["cod6.eti"] = "old" } },
+	peer { name = "old", games = "old" },
+	connect { from = "old", to = "s" },
+	streamInstall { peer = "old", game = "cod6", expect = "failed", code = "stale-root" },
+	expectEntries { peer = "old", path = "cod6", only = { "cod6.eti", "version.ini" } },
 }
