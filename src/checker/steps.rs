@@ -197,7 +197,7 @@ pub struct FileSpec {
     /// With `rar`: set the archive's solid flag.
     pub solid: bool,
     /// With `rar`: file headers claim this compression method (data stays stored).
-    pub method: Option<u64>,
+    pub method: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -211,7 +211,7 @@ struct FileSpecTable {
     rar: Option<BTreeMap<String, FileSpec>>,
     #[serde(default)]
     solid: bool,
-    method: Option<u64>,
+    method: Option<u8>,
 }
 
 impl<'de> Deserialize<'de> for FileSpec {

@@ -71,6 +71,11 @@ pub struct Options {
     /// as continuing the solid stream, as RAR does).
     pub solid: bool,
     pub mtime: u32,
+    /// The compression method (1–5) every file header *claims*, while the
+    /// data stays stored: a valid-looking compressed archive, which this
+    /// writer cannot otherwise make, for checking that readers refuse it.
+    /// 0 (the default) is the truth: stored.
+    pub claimed_method: u8,
 }
 
 impl Default for Options {
@@ -78,12 +83,19 @@ impl Default for Options {
         Self {
             solid: false,
             mtime: FIXED_MTIME,
+            claimed_method: 0,
         }
     }
 }
 
 /// Writes a RAR5 archive holding `entries` in order.
 pub fn build(entries: &[Entry], options: &Options) -> Result<Vec<u8>> {
+    if options.claimed_method > 5 {
+        bail!(
+            "compression method {}: RAR methods are 0 to 5",
+            options.claimed_method
+        );
+    }
     let mut out = SIGNATURE.to_vec();
     let mut body = Vec::new();
     vint(&mut body, HEAD_MAIN);
@@ -118,12 +130,13 @@ pub fn build(entries: &[Entry], options: &Options) -> Result<Vec<u8>> {
         if !is_dir {
             body.extend_from_slice(&crc32(data).to_le_bytes());
         }
-        // Version 0 (RAR 5.0), method 0 (store), smallest dictionary.
-        let comp = if options.solid && i > 0 {
-            COMP_SOLID
-        } else {
-            0
-        };
+        // Version 0 (RAR 5.0), method 0 (store) unless another is claimed
+        // (folders always stored, as RAR writes them), smallest dictionary.
+        let method = if is_dir { 0 } else { options.claimed_method };
+        let mut comp = u64::from(method) << 7;
+        if options.solid && i > 0 {
+            comp |= COMP_SOLID;
+        }
         vint(&mut body, comp);
         vint(&mut body, HOST_UNIX);
         vint(&mut body, entry.path().len() as u64);

@@ -265,13 +265,10 @@ fn write_file(path: &Path, rel: &str, spec: &FileSpec) -> Result<()> {
             &rar_entries(members)?,
             &crate::rar::Options {
                 solid: spec.solid,
+                claimed_method: spec.method.unwrap_or(0),
                 ..Default::default()
             },
         )?;
-        let archive = match spec.method {
-            Some(m) => mark_compressed(&archive, m)?,
-            None => archive,
-        };
         return Ok(std::fs::write(path, archive)?);
     }
     if let Some(text) = &spec.contents {
@@ -303,97 +300,6 @@ fn generator(rel: &str, seed: Option<u64>) -> rand::rngs::StdRng {
     key.update(rel.as_bytes());
     key.update(seed.unwrap_or(0).to_le_bytes());
     rand::rngs::StdRng::from_seed(key.finalize().into())
-}
-
-fn read_vint(b: &[u8], at: &mut usize) -> Result<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *b.get(*at).context("RAR header ends inside a number")?;
-        *at += 1;
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    bail!("RAR number longer than 64 bits")
-}
-
-fn push_vint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// Rewrites every file (not folder) header of a RAR5 archive to claim compression
-/// `method` (1–5) while the data stays stored, with fresh header CRCs: a
-/// valid-looking compressed archive, which this project cannot otherwise
-/// write, for checking that stream-install refuses compressed entries.
-fn mark_compressed(archive: &[u8], method: u64) -> Result<Vec<u8>> {
-    const SIG: usize = 8;
-    const HEAD_FILE: u64 = 2;
-    if !(1..=5).contains(&method) {
-        bail!("`method` {method}: RAR compression methods are 1 to 5");
-    }
-    let mut out = archive
-        .get(..SIG)
-        .context("archive shorter than its signature")?
-        .to_vec();
-    let mut at = SIG;
-    while at < archive.len() {
-        let mut p = at + 4;
-        let size = read_vint(archive, &mut p)? as usize;
-        let body = archive
-            .get(p..p + size)
-            .context("RAR header past the end")?;
-        let mut q = 0;
-        let kind = read_vint(body, &mut q)?;
-        let flags = read_vint(body, &mut q)?;
-        if flags & 1 != 0 {
-            read_vint(body, &mut q)?;
-        }
-        let data = if flags & 2 != 0 {
-            read_vint(body, &mut q)? as usize
-        } else {
-            0
-        };
-        let mut new_body = body.to_vec();
-        let file_flags = if kind == HEAD_FILE {
-            read_vint(body, &mut q)?
-        } else {
-            0
-        };
-        // Folders stay "stored", as RAR writes them.
-        if kind == HEAD_FILE && file_flags & 1 == 0 {
-            read_vint(body, &mut q)?; // unpacked size
-            read_vint(body, &mut q)?; // attributes
-            q += 4 * usize::from(file_flags & 2 != 0) + 4 * usize::from(file_flags & 4 != 0);
-            let comp_at = q;
-            let comp = read_vint(body, &mut q)?;
-            let mut patched = body[..comp_at].to_vec();
-            push_vint(&mut patched, (comp & !(7 << 7)) | (method << 7));
-            patched.extend_from_slice(&body[q..]);
-            new_body = patched;
-        }
-        let mut sized = Vec::new();
-        push_vint(&mut sized, new_body.len() as u64);
-        sized.extend_from_slice(&new_body);
-        out.extend_from_slice(&crate::rar::crc32(&sized).to_le_bytes());
-        out.extend_from_slice(&sized);
-        let data_at = p + size;
-        out.extend_from_slice(
-            archive
-                .get(data_at..data_at + data)
-                .context("RAR data past the end")?,
-        );
-        at = data_at + data;
-    }
-    Ok(out)
 }
 
 /// The entries of a `rar = {…}` spec: parent folders first, then each file.
