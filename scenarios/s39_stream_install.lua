@@ -7,28 +7,23 @@
 -- game is listed installed, not downloaded, LocalOnly; and local/ holds the
 -- same bytes as an ordinary install (the unrar library) of the same archive
 -- on ref.
+local archive = { rar = {
+	["bin/ggoo.exe"] = { size = "3MiB", seed = 39 },
+	["bin/engine.dll"] = { size = "700001", seed = 40 },
+	["data/maps/map01.dat"] = { size = "1500KiB", seed = 41 },
+	["data/readme.txt"] = "GGOO, streamed\r\nsecond line\r\n",
+	["data/empty.cfg"] = "",
+} }
+
 scenario
 {
 	name = "s39_stream_install",
 	timeout = "90s",
 
 	makeGame { dir = "s", id = "ggoo", files = { ["docs/manual.txt"] = "not in the archive: never fetched" },
-		eti = { rar = {
-			["bin/ggoo.exe"] = { size = "3MiB", seed = 39 },
-			["bin/engine.dll"] = { size = "700001", seed = 40 },
-			["data/maps/map01.dat"] = { size = "1500KiB", seed = 41 },
-			["data/readme.txt"] = "GGOO, streamed\r\nsecond line\r\n",
-			["data/empty.cfg"] = "",
-		} } },
+		eti = archive },
 	-- The same archive for the reference install (makeGame is deterministic).
-	makeGame { dir = "ref", id = "ggoo",
-		eti = { rar = {
-			["bin/ggoo.exe"] = { size = "3MiB", seed = 39 },
-			["bin/engine.dll"] = { size = "700001", seed = 40 },
-			["data/maps/map01.dat"] = { size = "1500KiB", seed = 41 },
-			["data/readme.txt"] = "GGOO, streamed\r\nsecond line\r\n",
-			["data/empty.cfg"] = "",
-		} } },
+	makeGame { dir = "ref", id = "ggoo", eti = archive },
 
 	peer { name = "s", games = "s", readonly = true },
 	peer { name = "ref", games = "ref" },
