@@ -96,27 +96,26 @@ echo "file: ${SIZE_MIB} MiB sparse; destination: $WORK/dst; load: $(cut -d' ' -f
 # Each copy: the clock runs from starting the client to the file being
 # synced. Ours: `bench transfer` times from its `download` command to
 # `download-finished`, which the peer prints after syncing every file.
-copy_curl() {
-	local t0 t1
+# Runs a copy command that writes $WORK/dst/NAME.eti, syncs the file, checks
+# its size and prints the MiB/s from starting the command to the sync.
+timed_copy() {
+	local name=$1 t0 t1
+	shift
 	t0=$(now)
-	curl -fsS -o "$WORK/dst/curl.eti" "http://127.0.0.1:$HTTP_PORT/bf1942.eti"
-	sync "$WORK/dst/curl.eti"
+	"$@"
+	sync "$WORK/dst/$name.eti"
 	t1=$(now)
-	[ "$(stat -c %s "$WORK/dst/curl.eti")" = $((SIZE_MIB << 20)) ] || { echo "curl got a short file" >&2; exit 3; }
-	rm -f "$WORK/dst/curl.eti"
+	[ "$(stat -c %s "$WORK/dst/$name.eti")" = $((SIZE_MIB << 20)) ] || { echo "$name got a short file" >&2; exit 3; }
+	rm -f "$WORK/dst/$name.eti"
 	rate "$t0" "$t1"
 }
+copy_curl() {
+	timed_copy curl curl -fsS -o "$WORK/dst/curl.eti" "http://127.0.0.1:$HTTP_PORT/bf1942.eti"
+}
 copy_scp() {
-	local t0 t1
-	t0=$(now)
-	scp -q -c aes128-gcm@openssh.com -P "$SSH_PORT" -i "$WORK/ssh/user_key" \
+	timed_copy scp scp -q -c aes128-gcm@openssh.com -P "$SSH_PORT" -i "$WORK/ssh/user_key" \
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
 		"$(id -un)@127.0.0.1:$WORK/src/bf1942.eti" "$WORK/dst/scp.eti"
-	sync "$WORK/dst/scp.eti"
-	t1=$(now)
-	[ "$(stat -c %s "$WORK/dst/scp.eti")" = $((SIZE_MIB << 20)) ] || { echo "scp got a short file" >&2; exit 3; }
-	rm -f "$WORK/dst/scp.eti"
-	rate "$t0" "$t1"
 }
 # Prints "MiB/s peak-RSS-KiB".
 ours() {

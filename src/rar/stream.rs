@@ -34,7 +34,7 @@ use anyhow::{Result, anyhow, bail};
 
 use super::{
     Crc32, FHFL_CRC32, FHFL_DIRECTORY, FHFL_UTIME, HEAD_END, HEAD_FILE, HEAD_MAIN, HFL_DATA,
-    SIGNATURE, check_name, crc32,
+    HOST_UNIX, SIGNATURE, check_name, crc32,
 };
 
 /// The RAR 1.5–4.x signature.
@@ -60,7 +60,6 @@ const FHEXTRA_CRYPT: u64 = 0x01;
 const FHEXTRA_REDIR: u64 = 0x05;
 
 const HOST_WINDOWS: u64 = 0;
-const HOST_UNIX: u64 = 1;
 const WIN_ATTR_REPARSE_POINT: u64 = 0x400;
 const UNIX_TYPE_MASK: u64 = 0o170000;
 const UNIX_TYPE_SYMLINK: u64 = 0o120000;
