@@ -485,17 +485,23 @@ pub trait StreamSink: Send {
     fn end(&mut self) -> Result<()>;
 }
 
-/// The files a stream fetches: the root's top-level archives, in path order.
-pub fn stream_files(files: &[FileDesc]) -> Result<Vec<FileDesc>> {
+/// A root's top-level archives, in path order: what install extracts.
+pub fn root_archives(files: &[FileDesc]) -> Vec<FileDesc> {
     let mut out: Vec<FileDesc> = files
         .iter()
         .filter(|f| !f.path.contains('/') && f.path.ends_with(ARCHIVE_EXT))
         .cloned()
         .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// The files a stream fetches: the sources' root archives.
+pub fn stream_files(files: &[FileDesc]) -> Result<Vec<FileDesc>> {
+    let out = root_archives(files);
     if out.is_empty() {
         bail!("the sources' root has no {ARCHIVE_EXT} archive to stream");
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 

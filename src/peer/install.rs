@@ -51,10 +51,8 @@ fn preflight(node: &Node, game_id: &str) -> Result<Vec<PathBuf>, CommandError> {
 
 /// The root's top-level archives, in path order, through the file layer.
 fn archives(files: &Files, game_id: &str) -> Result<Vec<PathBuf>> {
-    files
-        .list_files(game_id)?
+    crate::peer::download::root_archives(&files.list_files(game_id)?)
         .into_iter()
-        .filter(|f| !f.path.contains('/') && f.path.ends_with(ARCHIVE_EXT))
         .map(|f| files.game_file(game_id, &f.path))
         .collect()
 }
@@ -199,7 +197,8 @@ pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError>
     crate::peer::library::check_game_id(game_id)
         .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
     node.begin_operation(game_id, Operation::Uninstalling)?;
-    let result = (|| {
+    // A whole installed game can take a while to remove: off the async workers.
+    let result = tokio::task::block_in_place(|| {
         let local = installed_local_dir(node, game_id)?;
         std::fs::remove_dir_all(&local).map_err(|e| {
             CommandError::new(
@@ -207,7 +206,7 @@ pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError>
                 format!("removing {}: {e}", local.display()),
             )
         })
-    })();
+    });
     node.end_operation(game_id);
     if let Err(e) = node.refresh_library() {
         tracing::warn!("library rescan after uninstall failed: {e:#}");

@@ -336,10 +336,6 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     Ok(())
 }
 
-/// glibc gives every thread that allocates its own malloc arena; the
-/// blocking threads that write downloads each kept megabytes of freed write
-/// buffers, doubling a downloading peer's peak RSS. Two arenas suffice for
-/// two runtime workers.
 /// Caps the size of files this process writes. SIGXFSZ is ignored so that a
 /// write past the cap fails with EFBIG (an ordinary I/O error) instead of
 /// killing the peer.
@@ -361,6 +357,10 @@ fn limit_file_size(limit: u64) -> Result<()> {
     Ok(())
 }
 
+/// glibc gives every thread that allocates its own malloc arena; the
+/// blocking threads that write downloads each kept megabytes of freed write
+/// buffers, doubling a downloading peer's peak RSS. Two arenas suffice for
+/// two runtime workers.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

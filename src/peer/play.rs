@@ -46,16 +46,21 @@ pub fn play(
             ));
         }
     }
-    let local = crate::peer::install::installed_local_dir(node, game_id)?;
+    // Claimed first, so an uninstall cannot remove local/ under the walk;
+    // the walk and writes run off the async workers.
     node.begin_operation(game_id, Operation::Launching)?;
-    let result = apply_once(
-        &local,
-        &marker_path(&node.state_dir, game_id),
-        username,
-        language,
-    );
+    let result = tokio::task::block_in_place(|| {
+        let local = crate::peer::install::installed_local_dir(node, game_id)?;
+        apply_once(
+            &local,
+            &marker_path(&node.state_dir, game_id),
+            username,
+            language,
+        )
+        .map_err(|e| CommandError::new("play-failed", format!("{e:#}")))
+    });
     node.end_operation(game_id);
-    let outcome = result.map_err(|e| CommandError::new("play-failed", format!("{e:#}")))?;
+    let outcome = result?;
     Ok(json!({
         "game_id": game_id,
         "outcome": {
