@@ -80,6 +80,16 @@ pub enum DownloadOutcome {
     Failed,
 }
 
+impl DownloadOutcome {
+    /// The event suffix: `download-finished`, `install-failed`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            DownloadOutcome::Finished => "finished",
+            DownloadOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// `download{}`: run a download and (unless `wait = false`) wait for its outcome.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,7 +298,7 @@ pub struct MakeGameStep {
     pub eti: Option<FileSpec>,
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 

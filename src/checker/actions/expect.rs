@@ -29,11 +29,7 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
         lab.peer(name)
             .map_err(|e| Failure::invalid(format!("{e:#}")))?;
     }
-    let log = lab
-        .peer(&s.peer)
-        .map_err(|e| Failure::invalid(format!("{e:#}")))?
-        .log
-        .clone();
+    let log = super::peer(lab, &s.peer)?.log.clone();
     let game = |v: &serde_json::Value| v["game_id"] == s.game.as_str();
     let events: Vec<_> = log
         .events(start, "download-chunk-finished")
@@ -440,11 +436,7 @@ pub fn overlap(lab: &mut Lab, s: &ExpectOverlapStep) -> StepResult {
         names.push(to.into_iter().chain(of).collect::<Vec<_>>().join(" "));
         groups.push((addr, u.game.clone()));
     }
-    let log = lab
-        .peer(&s.peer)
-        .map_err(|e| Failure::invalid(format!("{e:#}")))?
-        .log
-        .clone();
+    let log = super::peer(lab, &s.peer)?.log.clone();
     let marks: Vec<UploadMark> = log
         .since(0)
         .iter()
@@ -531,11 +523,7 @@ pub fn throughput(lab: &mut Lab, s: &ExpectThroughputStep) -> StepResult {
             s.peer, s.game
         )));
     };
-    let log = lab
-        .peer(&s.peer)
-        .map_err(|e| Failure::invalid(format!("{e:#}")))?
-        .log
-        .clone();
+    let log = super::peer(lab, &s.peer)?.log.clone();
     let game = |v: &Value| v["game_id"] == s.game.as_str();
     let begin = log.events(start, "download-begin").into_iter().find(game);
     let finished = log

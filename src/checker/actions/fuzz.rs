@@ -4,6 +4,7 @@
 //! target survived, changed nothing outside its games dir, and still serves a
 //! normal download to a fresh probe peer.
 
+use crate::checker::actions::timeout_or;
 use crate::checker::lab::{Lab, Spawn, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::wire_client::{self, Reply, WireClient};
@@ -224,7 +225,7 @@ pub fn fuzz_command(lab: &mut Lab, s: &FuzzCommandStep) -> StepResult {
         cmd: s.cmd.clone(),
         fields,
     };
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(DEFAULT_INPUT_TIMEOUT);
+    let timeout = timeout_or(s.timeout, DEFAULT_INPUT_TIMEOUT);
     let plan = Plan::new(vec![target], &s.choices, s.min_len, s.max_len, None, 0)?;
     run_control_fuzz(lab, &s.peer, &plan, &s.choices, timeout)
 }
@@ -239,7 +240,7 @@ pub fn fuzz_all_commands(lab: &mut Lab, s: &FuzzAllCommandsStep) -> StepResult {
     for t in &targets {
         check_fields(&t.fields)?;
     }
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(DEFAULT_INPUT_TIMEOUT);
+    let timeout = timeout_or(s.timeout, DEFAULT_INPUT_TIMEOUT);
     // The run's seed unless the scenario pins one (printed on failure).
     let seed = s.seed.unwrap_or(lab.seed);
     let plan = Plan::new(targets, &s.choices, s.min_len, s.max_len, s.limit, seed)?;

@@ -1,6 +1,6 @@
 //! Install actions: `install`, `streamInstall`, `uninstall` and `play`.
 
-use crate::checker::actions::{COMMAND_TIMEOUT, peer};
+use crate::checker::actions::{COMMAND_TIMEOUT, peer, timeout_or};
 use crate::checker::lab::{Answer, Lab, PeerProc, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{DownloadOutcome, OneOrMany};
@@ -31,7 +31,7 @@ pub struct StreamInstallStep {
     #[serde(default)]
     pub expect: DownloadOutcome,
     /// `false`: pass once the peer accepted the command.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::checker::steps::yes")]
     pub wait: bool,
     /// With `expect = "failed"`: the command must be refused with this code.
     pub code: Option<String>,
@@ -39,10 +39,6 @@ pub struct StreamInstallStep {
     /// contains this text (or each of these), case-insensitive.
     pub error: Option<OneOrMany<String>>,
     pub timeout: Option<Span>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// `uninstall{}`: remove a game's `local/`.
@@ -75,15 +71,8 @@ pub struct PlayStep {
     pub expect: PlayExpect,
 }
 
-fn outcome_name(o: DownloadOutcome) -> &'static str {
-    match o {
-        DownloadOutcome::Finished => "finished",
-        DownloadOutcome::Failed => "failed",
-    }
-}
-
 pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(60));
+    let timeout = timeout_or(s.timeout, Duration::from_secs(60));
     let p = peer(lab, &s.peer)?;
     let start = p.log.len();
     let answer = p
@@ -129,10 +118,7 @@ fn wait_install_outcome(
             "timed out"
         };
         return Err(Failure::expect(
-            format!(
-                "install-{} for {game} within {timeout:?}",
-                outcome_name(expect)
-            ),
+            format!("install-{} for {game} within {timeout:?}", expect.name()),
             format!("no install outcome ({why})"),
             &[&name],
         ));
@@ -146,12 +132,12 @@ fn wait_install_outcome(
         return Ok(hit.value["data"].clone());
     }
     Err(Failure::expect(
-        format!("install-{} for {game}", outcome_name(expect)),
+        format!("install-{} for {game}", expect.name()),
         with_cause(
             p,
             start,
             game,
-            format!("install-{}: {}", outcome_name(got), hit.value["data"]),
+            format!("install-{}: {}", got.name(), hit.value["data"]),
         ),
         &[&name],
     ))
@@ -171,7 +157,7 @@ fn with_cause(p: &PeerProc, start: usize, game: &str, seen: String) -> String {
 }
 
 pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(120));
+    let timeout = timeout_or(s.timeout, Duration::from_secs(120));
     let failed = s.expect == DownloadOutcome::Failed;
     if !s.wait && failed {
         return Err(Failure::invalid(

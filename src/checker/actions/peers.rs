@@ -1,6 +1,7 @@
 //! Peer actions: `peer`, `connect`, `killPeer`.
 
 use crate::checker::actions::fs::inside;
+use crate::checker::actions::timeout_or;
 use crate::checker::lab::{Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
@@ -41,7 +42,7 @@ pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
         games_dir,
         chunk_size: s.chunk_size.map(|c| c.0),
         args: s.args.clone(),
-        ready_timeout: s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(15)),
+        ready_timeout: timeout_or(s.timeout, Duration::from_secs(15)),
         redirects: lab.redirects.clone(),
     };
     let games = spec.games_dir.clone();
@@ -120,7 +121,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()>
 }
 
 pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(10));
+    let timeout = timeout_or(s.timeout, Duration::from_secs(10));
     for to in s.to.to_vec() {
         let addr = lab
             .peer(&to)
@@ -195,7 +196,7 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
 }
 
 pub fn restart_peer(lab: &mut Lab, s: &RestartPeerStep) -> StepResult {
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(10));
+    let timeout = timeout_or(s.timeout, Duration::from_secs(10));
     crate::checker::actions::peer(lab, &s.name)?;
     let old_id = lab
         .peer(&s.name)
@@ -215,7 +216,7 @@ pub fn restart_peer(lab: &mut Lab, s: &RestartPeerStep) -> StepResult {
 }
 
 pub fn shutdown_peer(lab: &mut Lab, s: &ShutdownPeerStep) -> StepResult {
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(10));
+    let timeout = timeout_or(s.timeout, Duration::from_secs(10));
     let p = crate::checker::actions::peer(lab, &s.name)?;
     if !p.is_alive() {
         return Err(Failure::invalid(format!("peer {} is not running", s.name)));

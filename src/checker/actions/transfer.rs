@@ -64,15 +64,13 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
 }
 
 pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
-    let timeout = s.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(120));
+    let timeout = timeout_or(s.timeout, Duration::from_secs(120));
     if !s.wait && s.expect == DownloadOutcome::Failed {
         return Err(Failure::invalid(
             "download{ wait = false } cannot expect \"failed\": nothing waits for the outcome",
         ));
     }
-    let peer = lab
-        .peer(&s.peer)
-        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    let peer = super::peer(lab, &s.peer)?;
     let start = peer.log.len();
     let answer = peer
         .request(
@@ -82,9 +80,7 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
         .map_err(|e| Failure::harness(e, &[&s.peer]))?;
     lab.downloads
         .insert((s.peer.clone(), s.game.clone()), start);
-    let peer = lab
-        .peer(&s.peer)
-        .map_err(|e| Failure::invalid(format!("{e:#}")))?;
+    let peer = super::peer(lab, &s.peer)?;
     if let Answer::Error { code, message } = answer {
         return match s.expect {
             DownloadOutcome::Failed => Ok(()),
@@ -117,7 +113,7 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
         return Err(Failure::expect(
             format!(
                 "download-{} for {} within {timeout:?}",
-                outcome_name(s.expect),
+                s.expect.name(),
                 s.game
             ),
             format!("no download outcome ({why})"),
@@ -156,17 +152,10 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
         };
     }
     Err(Failure::expect(
-        format!("download-{} for {}", outcome_name(s.expect), s.game),
-        format!("download-{}: {}", outcome_name(got), outcome["data"]),
+        format!("download-{} for {}", s.expect.name(), s.game),
+        format!("download-{}: {}", got.name(), outcome["data"]),
         &[&s.peer],
     ))
-}
-
-fn outcome_name(o: DownloadOutcome) -> &'static str {
-    match o {
-        DownloadOutcome::Finished => "finished",
-        DownloadOutcome::Failed => "failed",
-    }
 }
 
 pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
