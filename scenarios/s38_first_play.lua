@@ -9,6 +9,10 @@ scenario
 	timeout = "60s",
 
 	peer { name = "a", games = "../fixtures/fixture-persona" },
+	-- Not installed yet: play is refused and leaves no operation behind.
+	send { peer = "a", cmd = { cmd = "play", game_id = "css", username = "alice", language = "german" },
+		expect = "error", match = { code = "not-installed" } },
+	expectStatus { peer = "a", activeOperations = {} },
 	install { peer = "a", game = "css" },
 	expectFile { peer = "a", path = "css/local/profiles/local/account_name.txt", contents = "stubplayer" },
 	expectFile { peer = "a", path = "css/local/profiles/local/language.txt", contents = "english" },
