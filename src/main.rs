@@ -82,6 +82,10 @@ enum BenchCmd {
         /// a new sparse file; `--size` is then its size.
         #[arg(long, value_name = "FILE")]
         eti: Option<PathBuf>,
+        /// Start the receiving peer with `--buffered-writes` (through the
+        /// page cache), to compare with the default direct writes.
+        #[arg(long)]
+        buffered_writes: bool,
     },
     /// Time stream extraction alone: a stored RAR archive held in memory is
     /// fed to the stream extractor in 4 MiB pieces (as stream-install does)
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
             dir,
             keep,
             eti,
+            buffered_writes,
         })) => {
             let opts = checker::bench::TransferOptions {
                 size,
@@ -169,6 +174,7 @@ fn main() -> ExitCode {
                 dir,
                 keep,
                 eti,
+                buffered_writes,
             };
             match checker::bench::transfer(&opts) {
                 Ok(report) => {

@@ -25,6 +25,8 @@ pub struct TransferOptions {
     /// An existing file to serve as the `.eti` (hard-linked), so
     /// bench/compare.sh can give every tool the very same file.
     pub eti: Option<PathBuf>,
+    /// Start the receiving peer with `--buffered-writes`.
+    pub buffered_writes: bool,
 }
 
 /// What one bench run measured.
@@ -60,7 +62,7 @@ impl BenchPeer {
         name: &str,
         games: &Path,
         state: &Path,
-        chunk: Option<u64>,
+        extra: &[String],
     ) -> Result<Self> {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
         let mut cmd = Command::new(exec);
@@ -71,9 +73,7 @@ impl BenchPeer {
             .arg(state)
             .arg("--listen")
             .arg("127.0.0.1:0");
-        if let Some(c) = chunk {
-            cmd.arg("--chunk-size").arg(c.to_string());
-        }
+        cmd.args(extra);
         let stderr = std::fs::File::create(state.join("stderr.log"))
             .with_context(|| format!("creating {}/stderr.log", state.display()))?;
         let mut child = cmd
@@ -266,7 +266,14 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     for i in 0..opts.sources {
         let name = format!("source{}", i + 1);
         let state = work.join("state").join(&name);
-        sources.push(BenchPeer::start(exec, &name, &games, &state, None)?);
+        sources.push(BenchPeer::start(exec, &name, &games, &state, &[])?);
+    }
+    let mut client_args = Vec::new();
+    if let Some(c) = opts.chunk_size {
+        client_args.extend(["--chunk-size".to_string(), c.to_string()]);
+    }
+    if opts.buffered_writes {
+        client_args.push("--buffered-writes".to_string());
     }
     let client_games = work.join("client");
     std::fs::create_dir_all(&client_games)
@@ -276,7 +283,7 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
         "client",
         &client_games,
         &work.join("state").join("client"),
-        opts.chunk_size,
+        &client_args,
     )?;
     let t = Duration::from_secs(10);
     for s in &sources {

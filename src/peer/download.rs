@@ -7,12 +7,12 @@ use crate::peer::control::CommandError;
 use crate::peer::files::Files;
 use crate::peer::library::{self, SENTINEL};
 use crate::peer::mesh::RemotePeer;
+use crate::peer::target_file::{AlignedBlock, TargetFile};
 use crate::peer::wire::{self, FileDesc, Request, Response};
 use crate::peer::{Node, Operation, lock};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -287,21 +287,21 @@ enum ChunkError {
 /// Write buffers reused across the chunks of one download, so a long
 /// download allocates a handful of blocks instead of one per chunk.
 #[derive(Default)]
-struct BufferPool(std::sync::Mutex<Vec<Vec<u8>>>);
+struct BufferPool(std::sync::Mutex<Vec<AlignedBlock>>);
 
 impl BufferPool {
     /// An empty buffer that holds at least `len` bytes.
-    fn take(&self, len: usize) -> Vec<u8> {
+    fn take(&self, len: usize) -> AlignedBlock {
         if len < WRITE_BLOCK {
             // Short chunks (small files, a file's tail) need no full block.
-            return Vec::with_capacity(len);
+            return AlignedBlock::new(len);
         }
         lock(&self.0)
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(WRITE_BLOCK))
+            .unwrap_or_else(|| AlignedBlock::new(WRITE_BLOCK))
     }
 
-    fn give(&self, mut buf: Vec<u8>) {
+    fn give(&self, mut buf: AlignedBlock) {
         let mut free = lock(&self.0);
         if buf.capacity() >= WRITE_BLOCK && free.len() < 2 * STREAMS_PER_SOURCE {
             buf.clear();
@@ -331,7 +331,7 @@ async fn open_bulk(node: &Node, addr: &str) -> Option<quinn::Connection> {
 /// Where a fetched chunk goes: written at its offset, or kept in memory for
 /// a stream (`StreamSink`).
 enum Dest {
-    File(Arc<std::fs::File>),
+    File(Arc<TargetFile>),
     Memory,
 }
 
@@ -369,7 +369,7 @@ async fn fetch_chunk(
     let mut written = 0u64;
     let mut got = 0u64;
     while got < chunk.len {
-        let want = ((chunk.len - got) as usize).min(block - buf.len());
+        let want = ((chunk.len - got) as usize).min(buf.spare());
         let Some(data) = recv
             .read_chunk(want, true)
             .await
@@ -382,11 +382,11 @@ async fn fetch_chunk(
         };
         buf.extend_from_slice(&data.bytes);
         got += data.bytes.len() as u64;
-        if buf.len() == block || got == chunk.len {
+        if buf.spare() == 0 || got == chunk.len {
             let at = chunk.offset + written;
             tokio::task::block_in_place(|| {
                 let _one_writer = lock(&WRITE_LOCK);
-                file.write_all_at(&buf, at)
+                file.write_all_at(buf.as_slice(), at)
             })
             .with_context(|| format!("writing {} at {at}", chunk.path))
             .map_err(ChunkError::Local)?;
@@ -426,7 +426,8 @@ fn prepare_files(
     layer: &Files,
     game_id: &str,
     files: &[FileDesc],
-) -> Result<Vec<(String, Arc<std::fs::File>)>> {
+    direct: bool,
+) -> Result<Vec<(String, Arc<TargetFile>)>> {
     let root = layer.root(game_id)?;
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     // A stale root being replaced stops being ready at once.
@@ -451,19 +452,16 @@ fn prepare_files(
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&target)
+        let target_file = TargetFile::open(&target, direct)
             .with_context(|| format!("opening {}", target.display()))?;
+        let file = target_file.file();
         // Only shrink a longer leftover; the chunks' positioned writes grow
         // the file, so a full disk shows up as a failed chunk write.
         if file.metadata().map(|m| m.len() > f.size).unwrap_or(true) {
             file.set_len(f.size)
                 .with_context(|| format!("sizing {} to {} bytes", target.display(), f.size))?;
         }
-        out.push((f.path.clone(), Arc::new(file)));
+        out.push((f.path.clone(), Arc::new(target_file)));
     }
     Ok(out)
 }
@@ -562,7 +560,9 @@ pub async fn run(
         let piece = node.chunk_size.min(STREAM_CHUNK_MAX);
         (Vec::new(), stream_files(&files)?, piece)
     } else {
-        let handles = tokio::task::block_in_place(|| prepare_files(&node.files, game_id, &files))?;
+        let handles = tokio::task::block_in_place(|| {
+            prepare_files(&node.files, game_id, &files, node.direct_writes)
+        })?;
         (handles, files.clone(), node.chunk_size)
     };
     let chunks = plan_chunks(&fetched, piece);
@@ -710,7 +710,9 @@ pub async fn run(
     } else {
         tokio::task::block_in_place(|| -> Result<()> {
             for (path, file) in &handles {
-                file.sync_all().with_context(|| format!("syncing {path}"))?;
+                file.file()
+                    .sync_all()
+                    .with_context(|| format!("syncing {path}"))?;
             }
             let sentinel = node.files.sentinel(game_id)?;
             std::fs::rename(sentinel.with_file_name(SENTINEL_PART), &sentinel)
@@ -825,6 +827,7 @@ mod tests {
             &layer,
             "g",
             &[f("big.eti", 5), f("a/b.txt", 2), f("version.ini", 1)],
+            true,
         )?;
         assert_eq!(handles.len(), 3);
         // The old (redirected) sentinel is gone at once; the new one waits

@@ -15,6 +15,7 @@ pub mod mesh;
 pub mod play;
 pub mod serve;
 pub mod stream_install;
+pub mod target_file;
 pub mod tls;
 pub mod wire;
 
@@ -69,6 +70,11 @@ pub struct PeerArgs {
     /// (requester, game) downloads are in (at most 10 s), see `serve::UploadHold`.
     #[arg(long, value_name = "N")]
     pub hold_uploads: Option<usize>,
+    /// Write downloads through the page cache instead of around it
+    /// (O_DIRECT): slower and costlier in CPU for big games, but the game is
+    /// then warm in memory. Unaligned pieces always go through the cache.
+    #[arg(long)]
+    pub buffered_writes: bool,
 }
 
 fn parse_chunk_size(s: &str) -> Result<u64, String> {
@@ -107,6 +113,9 @@ pub struct Node {
     /// Every file access goes through this layer (it applies `--redirects`).
     pub files: Files,
     pub chunk_size: u64,
+    /// Downloads write aligned blocks around the page cache (see
+    /// `target_file`); off with `--buffered-writes`.
+    pub direct_writes: bool,
     pub catalog: Catalog,
     pub endpoint: quinn::Endpoint,
     pub out: Output,
@@ -298,6 +307,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         state_dir: args.state_dir.clone(),
         files,
         chunk_size: args.chunk_size,
+        direct_writes: !args.buffered_writes,
         catalog,
         endpoint,
         out,

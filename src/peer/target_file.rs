@@ -1,0 +1,281 @@
+//! Where a download's bytes land: positioned writes that skip the page cache
+//! (`O_DIRECT`) for whole, aligned blocks, and ordinary buffered writes for
+//! everything else (a file's tail, odd chunk sizes, file systems without
+//! direct I/O).
+//!
+//! Why: a game is written once and read back rarely, and copying tens of GiB
+//! through the page cache costs the receiver most of its CPU (≈70 % of its
+//! profile samples were the kernel's copy into the cache) and then a long
+//! writeback at the final sync. Direct writes hand the block to the disk as
+//! it is. See README.md, "Benchmarks", for what it changed.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Alignment of direct writes: offset, length and memory address. 4 KiB
+/// covers every common logical block size (512 B and 4 KiB sectors).
+pub const ALIGN: usize = 4096;
+
+/// One download target, opened twice: buffered for anything, direct for
+/// aligned blocks while the file system accepts them.
+pub struct TargetFile {
+    buffered: File,
+    direct: Option<File>,
+    /// Cleared on the first direct write the file system refuses as
+    /// invalid; every later write then goes through the page cache.
+    direct_ok: AtomicBool,
+}
+
+impl TargetFile {
+    /// Opens (creating) `path` for writing without truncating it; with
+    /// `direct` false every write goes through the page cache.
+    pub fn open(path: &Path, direct: bool) -> io::Result<Self> {
+        let buffered = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)?;
+        // tmpfs before Linux 6.6, FUSE and some network file systems refuse
+        // O_DIRECT at open: such files are written through the cache.
+        let opened = match direct {
+            true => OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path),
+            false => Err(io::Error::other("--buffered-writes")),
+        };
+        let direct = match opened {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::debug!(path = %path.display(), "no direct writes: {e}");
+                None
+            }
+        };
+        Ok(Self {
+            direct_ok: AtomicBool::new(direct.is_some()),
+            buffered,
+            direct,
+        })
+    }
+
+    /// The buffered handle, for sizing, syncing and metadata.
+    pub fn file(&self) -> &File {
+        &self.buffered
+    }
+
+    /// Whether writes may still go around the page cache (for tests and logs).
+    pub fn writes_direct(&self) -> bool {
+        self.direct_ok.load(Ordering::Relaxed)
+    }
+
+    /// Writes all of `buf` at `offset`: the aligned front part directly when
+    /// `buf` and `offset` allow it, the rest through the page cache.
+    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let mut done = 0usize;
+        if let Some(direct) = self.direct.as_ref().filter(|_| self.writes_direct()) {
+            while done < buf.len() {
+                let rest = &buf[done..];
+                let at = offset + done as u64;
+                let len = rest.len() / ALIGN * ALIGN;
+                if len == 0
+                    || !at.is_multiple_of(ALIGN as u64)
+                    || !(rest.as_ptr() as usize).is_multiple_of(ALIGN)
+                {
+                    break;
+                }
+                match direct.write_at(&rest[..len], at) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // The device wants a larger alignment, or the file system
+                    // took the open but not the write: use the cache from now.
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        tracing::info!(
+                            "direct write refused ({e}); writing through the page cache"
+                        );
+                        self.direct_ok.store(false, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if done < buf.len() {
+            self.buffered
+                .write_all_at(&buf[done..], offset + done as u64)?;
+        }
+        Ok(())
+    }
+}
+
+/// A write buffer whose bytes start on an `ALIGN` boundary, so a full block
+/// can be written directly. Safe code only: it over-allocates by `ALIGN` and
+/// uses the aligned window inside.
+pub struct AlignedBlock {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+    cap: usize,
+}
+
+impl AlignedBlock {
+    /// An empty block that holds `cap` bytes.
+    pub fn new(cap: usize) -> Self {
+        let mem = vec![0u8; cap + ALIGN];
+        // align_offset may decline (usize::MAX); the block then just is not
+        // aligned and its writes go through the cache.
+        let start = match mem.as_ptr().align_offset(ALIGN) {
+            n if n < ALIGN => n,
+            _ => 0,
+        };
+        Self {
+            mem,
+            start,
+            len: 0,
+            cap,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Room left before the block is full.
+    pub fn spare(&self) -> usize {
+        self.cap - self.len
+    }
+
+    /// Appends `data`; panics past the capacity, which callers size for.
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        let at = self.start + self.len;
+        self.mem[at..at + data.len()].copy_from_slice(data);
+        self.len += data.len();
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Result;
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn blocks_are_aligned_and_hold_what_was_put_in() {
+        for cap in [1, 4095, 4096, 256 << 10] {
+            let mut b = AlignedBlock::new(cap);
+            assert_eq!(b.as_slice().as_ptr() as usize % ALIGN, 0, "cap {cap}");
+            let data = pattern(cap, 7);
+            b.extend_from_slice(&data[..cap / 2]);
+            b.extend_from_slice(&data[cap / 2..]);
+            assert_eq!(b.as_slice(), &data[..]);
+            assert_eq!(b.spare(), 0);
+            b.clear();
+            assert!(b.is_empty());
+        }
+    }
+
+    /// Aligned blocks, a tail, an unaligned offset and out-of-order writes
+    /// all land where they belong, whichever path each one takes.
+    #[test]
+    fn mixed_direct_and_buffered_writes_make_the_exact_file() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("game.eti");
+        let size = 3 * (256 << 10) + 1234;
+        let want = pattern(size, 3);
+        let target = TargetFile::open(&path, true)?;
+        // Chunks of 256 KiB + a tail, written back to front through aligned
+        // blocks, then one unaligned rewrite in the middle.
+        let mut offsets: Vec<usize> = (0..size).step_by(256 << 10).collect();
+        offsets.reverse();
+        for at in offsets {
+            let end = (at + (256 << 10)).min(size);
+            let mut block = AlignedBlock::new(256 << 10);
+            block.extend_from_slice(&want[at..end]);
+            target.write_all_at(block.as_slice(), at as u64)?;
+        }
+        target.write_all_at(&want[5000..9000], 5000)?;
+        target.file().sync_all()?;
+        assert_eq!(std::fs::read(&path)?, want);
+        Ok(())
+    }
+
+    /// Aligned blocks really go direct: the page cache does not hold them
+    /// afterwards (mincore). The file sits under the crate folder (tests run
+    /// there), which is on a real disk, unlike a tmpfs /tmp.
+    #[test]
+    fn aligned_blocks_skip_the_page_cache() -> Result<()> {
+        let dir = tempfile::tempdir_in(".")?;
+        let path = dir.path().join("direct.eti");
+        let target = TargetFile::open(&path, true)?;
+        assert!(
+            target.writes_direct(),
+            "{} refuses O_DIRECT",
+            dir.path().display()
+        );
+        let mut block = AlignedBlock::new(1 << 20);
+        block.extend_from_slice(&pattern(1 << 20, 9));
+        target.write_all_at(block.as_slice(), 0)?;
+        assert!(target.writes_direct(), "the file system refused the write");
+        assert_eq!(
+            cached_pages(&path)?,
+            0,
+            "direct write left pages in the cache"
+        );
+        // A buffered write of the same size does fill the cache, so the
+        // check above can tell the two apart.
+        let other = dir.path().join("buffered.eti");
+        std::fs::write(&other, pattern(1 << 20, 9))?;
+        assert!(cached_pages(&other)? > 0);
+        Ok(())
+    }
+
+    /// How many of `path`'s pages are in the page cache.
+    fn cached_pages(path: &Path) -> Result<usize> {
+        use std::os::fd::AsRawFd;
+        let file = File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        let pages = len.div_ceil(ALIGN);
+        // SAFETY: a shared read-only mapping of a file we hold open, only
+        // passed to mincore and unmapped before returning.
+        unsafe {
+            let addr = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            anyhow::ensure!(addr != libc::MAP_FAILED, "mmap failed");
+            let mut vec = vec![0u8; pages];
+            let rc = libc::mincore(addr, len, vec.as_mut_ptr());
+            libc::munmap(addr, len);
+            anyhow::ensure!(rc == 0, "mincore failed");
+            Ok(vec.iter().filter(|b| **b & 1 == 1).count())
+        }
+    }
+}
