@@ -3,6 +3,9 @@
 -- exactly one chunk long and a large file that is not a whole number of
 -- chunks (so its last chunk is short). Two identical sources split the
 -- chunks. Every file on the client must equal the source's, byte for byte.
+-- A second client uses chunks of 1000003 bytes, so almost no chunk starts
+-- on a 4 KiB boundary: its writes mix the direct (O_DIRECT) path and the
+-- buffered one inside one file, and must still give the exact bytes.
 scenario
 {
 	name = "s13_exact_equality",
@@ -36,4 +39,13 @@ scenario
 	expectFile { peer = "client", path = "coh/data/empty.bin", size = 0 },
 	expectFile { peer = "client", path = "coh/data/byte.bin", contents = "x" },
 	expectFile { peer = "client", path = "coh/coh.eti", size = 9 * 1048576 + 4099 },
+
+	peer { name = "odd", chunkSize = "1000003" },
+	connect { from = "odd", to = { "a", "b" } },
+	waitGame { peer = "odd", game = "coh", peerCount = 2 },
+	download { peer = "odd", game = "coh" },
+	-- coh.eti: 9 chunks of 1000003 bytes and a short tenth; one-chunk.bin:
+	-- 2 (1 MiB > 1000003 bytes); three small files and version.ini.
+	expectChunks { peer = "odd", game = "coh", servedBy = { "a", "b" }, chunks = 16 },
+	expectSameFiles { game = "coh", source = "a", target = "odd" },
 }
