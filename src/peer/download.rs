@@ -26,11 +26,6 @@ const STREAMS_PER_SOURCE: usize = 4;
 /// 2.08 / 2.28 s against 1.67 / 1.56 s), most likely because a smaller block
 /// is still in the CPU cache when the kernel copies it into the page cache.
 const WRITE_BLOCK: usize = 256 << 10;
-/// One positioned write at a time in this process. ext4 serialises
-/// buffered writes to a file on its inode lock anyway, and writers queued
-/// there spin in the kernel (~8% of a 2 GiB download's CPU in a profile);
-/// waiting here, they sleep and leave the CPU to the network.
-static WRITE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest piece a streamed download asks for: streamed pieces wait in memory
 /// until every earlier byte has arrived, so they must stay small.
@@ -312,11 +307,13 @@ impl BufferPool {
 
 /// Opens a chunk-requests-only connection to a source; `None` (and the
 /// mesh connection alone) when that does not work.
-async fn open_bulk(node: &Node, addr: &str) -> Option<quinn::Connection> {
+async fn open_bulk(
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: String,
+) -> Option<quinn::Connection> {
     let target: std::net::SocketAddr = addr.parse().ok()?;
-    let config = crate::peer::tls::client_config(crate::peer::tls::ALPN_BULK).ok()?;
-    let connecting = node
-        .endpoint
+    let connecting = endpoint
         .connect_with(config, target, crate::peer::tls::SERVER_NAME)
         .ok()?;
     match tokio::time::timeout(Duration::from_secs(3), connecting).await {
@@ -384,12 +381,9 @@ async fn fetch_chunk(
         got += data.bytes.len() as u64;
         if buf.spare() == 0 || got == chunk.len {
             let at = chunk.offset + written;
-            tokio::task::block_in_place(|| {
-                let _one_writer = lock(&WRITE_LOCK);
-                file.write_all_at(buf.as_slice(), at)
-            })
-            .with_context(|| format!("writing {} at {at}", chunk.path))
-            .map_err(ChunkError::Local)?;
+            tokio::task::block_in_place(|| file.write_all_at(buf.as_slice(), at))
+                .with_context(|| format!("writing {} at {at}", chunk.path))
+                .map_err(ChunkError::Local)?;
             written += buf.len() as u64;
             buf.clear();
         }
@@ -595,12 +589,27 @@ pub async fn run(
     // Each source's chunks alternate between its mesh connection and one
     // bulk connection (see `tls::ALPN_BULK`); without one, the mesh
     // connection carries them all.
-    let mut conns: Vec<Vec<quinn::Connection>> = Vec::new();
-    for source in &live {
-        let mut list = vec![source.conn.clone()];
-        list.extend(open_bulk(node, &source.addr).await);
-        conns.push(list);
+    // Opened side by side: each may wait up to 3 s for a slow source.
+    let mut bulk: Vec<Option<quinn::Connection>> = vec![None; live.len()];
+    match crate::peer::tls::client_config(crate::peer::tls::ALPN_BULK) {
+        Ok(config) => {
+            let mut opening = JoinSet::new();
+            for (i, s) in live.iter().enumerate() {
+                let open = open_bulk(node.endpoint.clone(), config.clone(), s.addr.clone());
+                opening.spawn(async move { (i, open.await) });
+            }
+            while let Some(joined) = opening.join_next().await {
+                let (i, conn) = joined.context("bulk connection task failed")?;
+                bulk[i] = conn;
+            }
+        }
+        Err(e) => tracing::info!("no bulk connections, using the mesh connections only: {e:#}"),
     }
+    let conns: Vec<Vec<quinn::Connection>> = live
+        .iter()
+        .zip(bulk)
+        .map(|(source, bulk)| std::iter::once(source.conn.clone()).chain(bulk).collect())
+        .collect();
     let mut turn = vec![0usize; live.len()];
     let mut alive = vec![true; live.len()];
     let mut in_flight = vec![0usize; live.len()];
