@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -76,12 +77,16 @@ impl BenchPeer {
         cmd.args(extra);
         let stderr = std::fs::File::create(state.join("stderr.log"))
             .with_context(|| format!("creating {}/stderr.log", state.display()))?;
+        // Its own process group, reaped by the checker's Ctrl-C handler
+        // like a scenario's peers.
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", exec.display()))?;
+        crate::checker::lab::track_process_group(child.id() as i32);
         let stdout = child.stdout.take().context("peer stdout")?;
         let stdin = child.stdin.take();
         let (tx, lines) = mpsc::channel();
@@ -157,12 +162,13 @@ impl Drop for BenchPeer {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        crate::checker::lab::untrack_process_group(self.child.id() as i32);
     }
 }
 
@@ -213,14 +219,19 @@ pub fn transfer(opts: &TransferOptions) -> Result<TransferReport> {
         bail!("--sources must be at least 1");
     }
     let exec = std::env::current_exe().context("finding this binary")?;
+    crate::checker::lab::install_signal_handler();
     let base = match &opts.dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir(),
     };
     let work = base.join(format!("lanspread-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    if !opts.keep {
+        crate::checker::lab::remove_on_interrupt(&work);
+    }
     let result = run_in(&work, &exec, opts);
     if !opts.keep {
+        crate::checker::lab::forget_scratch_dir(&work);
         // A failed clean-up leaves a temp folder; the figures still count.
         if let Err(e) = std::fs::remove_dir_all(&work) {
             eprintln!("bench: could not remove {}: {e}", work.display());

@@ -19,6 +19,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Process groups of every live peer, for the signal handler and panics.
 static PROCESS_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
+/// Puts a peer started in its own process group (`process_group(0)`, so
+/// its pid is the group id) under the care of `kill_all_peers`.
+pub fn track_process_group(pid: i32) {
+    lock(&PROCESS_GROUPS).push(pid);
+}
+
+/// The peer's group is gone (reaped); a later `kill_all_peers` skips it.
+pub fn untrack_process_group(pid: i32) {
+    lock(&PROCESS_GROUPS).retain(|p| *p != pid);
+}
+
 /// Kills every peer process group this process started.
 pub fn kill_all_peers() {
     for pgid in lock(&PROCESS_GROUPS).drain(..) {
@@ -29,10 +40,26 @@ pub fn kill_all_peers() {
     }
 }
 
+/// Scratch folders that an interrupt removes once the peers are dead (the
+/// bench's: it has no logs worth keeping, and gigabytes of game).
+static SCRATCH_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes `dir` if the run is interrupted; `forget_scratch_dir` undoes it.
+pub fn remove_on_interrupt(dir: &Path) {
+    lock(&SCRATCH_DIRS).push(dir.to_path_buf());
+}
+
+pub fn forget_scratch_dir(dir: &Path) {
+    lock(&SCRATCH_DIRS).retain(|d| d != dir);
+}
+
 /// Installs the Ctrl-C / SIGTERM handler that reaps peers before exiting.
 pub fn install_signal_handler() {
     let _ = ctrlc::set_handler(|| {
         kill_all_peers();
+        for dir in lock(&SCRATCH_DIRS).drain(..) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         eprintln!("interrupted: peers killed");
         std::process::exit(130);
     });
@@ -242,7 +269,7 @@ impl PeerProc {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        lock(&PROCESS_GROUPS).retain(|p| *p != self.pid);
+        untrack_process_group(self.pid);
     }
 
     /// Asks the peer to shut down and waits for it to exit; `false` if it
@@ -483,7 +510,7 @@ impl Lab {
             .spawn()
             .with_context(|| format!("starting {}", proc.spec.exec.display()))?;
         let pid = child.id() as i32;
-        lock(&PROCESS_GROUPS).push(pid);
+        track_process_group(pid);
         let stdout = child.stdout.take().context("peer stdout")?;
         let stdin = child.stdin.take();
         let log = proc.log.clone();
