@@ -1,6 +1,6 @@
 //! Install actions: `install`, `streamInstall`, `uninstall` and `play`.
 
-use crate::checker::actions::{COMMAND_TIMEOUT, peer, timeout_or};
+use crate::checker::actions::{COMMAND_TIMEOUT, peer, refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, PeerProc, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{DownloadOutcome, OneOrMany};
@@ -84,9 +84,10 @@ pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
     if let Answer::Error { code, message } = answer {
         return match s.expect {
             DownloadOutcome::Failed => Ok(()),
-            DownloadOutcome::Finished => Err(Failure::expect(
+            DownloadOutcome::Finished => Err(refused(
                 format!("{} accepts install {}", s.peer, s.game),
-                format!("error {code}: {message}"),
+                &code,
+                &message,
                 &[&s.peer],
             )),
         };
@@ -198,13 +199,15 @@ pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
         d
     };
     match (answer, failed) {
-        (Answer::Error { code, message }, false) => fail(
+        (Answer::Error { code, message }, false) => Err(refused(
             format!("{} accepts stream-install {}", s.peer, s.game),
-            format!("error {code}: {message}"),
-        ),
+            &code,
+            &message,
+            &[&s.peer],
+        )),
         (Answer::Error { code, message }, true) => {
             if s.code.as_ref().is_some_and(|c| *c != code) || !wanted_text(&message) {
-                return fail(describe(), format!("error {code}: {message}"));
+                return Err(refused(describe(), &code, &message, &[&s.peer]));
             }
             Ok(())
         }
@@ -236,9 +239,10 @@ pub fn uninstall(lab: &mut Lab, s: &UninstallStep) -> StepResult {
         .map_err(|e| Failure::harness(e, &[&s.peer]))?;
     match answer {
         Answer::Result(_) => Ok(()),
-        Answer::Error { code, message } => Err(Failure::expect(
+        Answer::Error { code, message } => Err(refused(
             format!("{} uninstalls {}", s.peer, s.game),
-            format!("error {code}: {message}"),
+            &code,
+            &message,
             &[&s.peer],
         )),
     }
@@ -255,9 +259,10 @@ pub fn play(lab: &mut Lab, s: &PlayStep) -> StepResult {
     let data = match answer {
         Answer::Result(data) => data,
         Answer::Error { code, message } => {
-            return Err(Failure::expect(
+            return Err(refused(
                 format!("{} plays {}", s.peer, s.game),
-                format!("error {code}: {message}"),
+                &code,
+                &message,
                 &[&s.peer],
             ));
         }

@@ -1,6 +1,6 @@
 //! Transfer actions: `waitGame`, `download` and `cancelDownload`.
 
-use crate::checker::actions::{COMMAND_TIMEOUT, observe, peer, poll, timeout_or};
+use crate::checker::actions::{COMMAND_TIMEOUT, observe, peer, poll, refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
@@ -84,9 +84,10 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     if let Answer::Error { code, message } = answer {
         return match s.expect {
             DownloadOutcome::Failed => Ok(()),
-            DownloadOutcome::Finished => Err(Failure::expect(
+            DownloadOutcome::Finished => Err(refused(
                 format!("{} accepts download {}", s.peer, s.game),
-                format!("error {code}: {message}"),
+                &code,
+                &message,
                 &[&s.peer],
             )),
         };
@@ -171,9 +172,10 @@ pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
         .map_err(|e| Failure::harness(e, &[&s.peer]))?;
     match answer {
         Answer::Result(_) => Ok(()),
-        Answer::Error { code, message } => Err(Failure::expect(
+        Answer::Error { code, message } => Err(refused(
             format!("{} accepts cancel-download {}", s.peer, s.game),
-            format!("error {code}: {message}"),
+            &code,
+            &message,
             &[&s.peer],
         )),
     }
