@@ -99,7 +99,7 @@ pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
 /// `start` on and compares it with `expect`; returns the outcome's data. A
 /// failure shows that data and any `download-failed`/`download-cancelled`
 /// that led to it.
-fn wait_install_outcome(
+pub(crate) fn wait_install_outcome(
     p: &mut PeerProc,
     start: usize,
     game: &str,
