@@ -41,6 +41,21 @@ pub struct StreamInstallStep {
     pub timeout: Option<Span>,
 }
 
+impl StreamInstallStep {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let failed = self.expect == DownloadOutcome::Failed;
+        if !self.wait && failed {
+            return Err(
+                "`wait = false` cannot expect \"failed\": nothing waits for the outcome".into(),
+            );
+        }
+        if (self.code.is_some() || self.error.is_some()) && !failed {
+            return Err("`code` and `error` describe a failure; add expect = \"failed\"".into());
+        }
+        Ok(())
+    }
+}
+
 /// `uninstall{}`: remove a game's `local/`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,17 +174,8 @@ fn with_cause(p: &PeerProc, start: usize, game: &str, seen: String) -> String {
 
 pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(120));
+    // Contradictory parameters were refused at load time (`check`).
     let failed = s.expect == DownloadOutcome::Failed;
-    if !s.wait && failed {
-        return Err(Failure::invalid(
-            "streamInstall{ wait = false } cannot expect \"failed\": nothing waits for the outcome",
-        ));
-    }
-    if (s.code.is_some() || s.error.is_some()) && !failed {
-        return Err(Failure::invalid(
-            "streamInstall: `code` and `error` describe a failure; add expect = \"failed\"",
-        ));
-    }
     let p = peer(lab, &s.peer)?;
     let start = p.log.len();
     let answer = p
