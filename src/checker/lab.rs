@@ -162,6 +162,38 @@ impl EventLog {
     }
 }
 
+/// Reads an `EventLog` from a position on, each line once, so a step that
+/// waits on a growing log looks at every line once rather than rereading
+/// the log from its start whenever a line arrives.
+pub struct LogCursor<'a> {
+    log: &'a EventLog,
+    next: usize,
+}
+
+impl LogCursor<'_> {
+    /// The lines that arrived since the last call.
+    pub fn fresh(&mut self) -> Vec<Logged> {
+        let lines = self.log.since(self.next);
+        self.next += lines.len();
+        lines
+    }
+
+    /// Waits for a line `fresh` has not returned yet; gives up at `deadline`
+    /// or when the peer's stdout closes.
+    pub fn wait(&self, deadline: Instant) {
+        self.log.wait_for(self.next, deadline, |_| true);
+    }
+}
+
+impl EventLog {
+    pub fn cursor(&self, from: usize) -> LogCursor<'_> {
+        LogCursor {
+            log: self,
+            next: from,
+        }
+    }
+}
+
 pub fn is_event(v: &Value, name: &str) -> bool {
     v["type"] == "event" && v["event"] == name
 }
@@ -639,5 +671,33 @@ fn fire_triggers(triggers: &Triggers, watch: &str, v: &Value) {
                 libc::kill(-t.target_pgid, libc::SIGKILL);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_returns_each_line_once_from_its_start() {
+        let log = EventLog::default();
+        for i in 0..3 {
+            log.push(json!({ "n": i }));
+        }
+        let mut cursor = log.cursor(1);
+        let ns = |lines: Vec<Logged>| {
+            lines
+                .iter()
+                .map(|l| l.value["n"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ns(cursor.fresh()), [json!(1), json!(2)]);
+        assert!(cursor.fresh().is_empty());
+        log.push(json!({ "n": 3 }));
+        // A line already there ends the wait at once.
+        let began = Instant::now();
+        cursor.wait(began + Duration::from_secs(5));
+        assert!(began.elapsed() < Duration::from_secs(5));
+        assert_eq!(ns(cursor.fresh()), [json!(3)]);
     }
 }

@@ -443,4 +443,54 @@ mod tests {
             assert!(err.0.contains(want), "{src}\n got: {}\nwant: {want}", err.0);
         }
     }
+
+    #[test]
+    fn contradictory_parameters_fail_at_load_time() {
+        let at_line_3 =
+            |step: &str| format!("scenario {{\n log {{ message = \"m\" }},\n {step},\n}}");
+        let cases = [
+            (
+                r#"download { peer = "a", game = "g", wait = false, expect = "failed" }"#,
+                r#"t.lua:3: download: `wait = false` cannot expect "failed""#,
+            ),
+            (
+                r#"streamInstall { peer = "a", game = "g", wait = false, expect = "failed" }"#,
+                r#"t.lua:3: streamInstall: `wait = false` cannot expect "failed""#,
+            ),
+            (
+                r#"streamInstall { peer = "a", game = "g", code = "no-source" }"#,
+                "t.lua:3: streamInstall: `code` and `error` describe a failure",
+            ),
+            (
+                r#"streamInstall { peer = "a", game = "g", expect = "finished", error = "crc" }"#,
+                "t.lua:3: streamInstall: `code` and `error` describe a failure",
+            ),
+            (
+                r#"expectOverlap { peer = "s", uploads = { { to = "c1" } } }"#,
+                "t.lua:3: expectOverlap: needs at least two upload groups",
+            ),
+            (
+                r#"expectOverlap { peer = "s", uploads = { { to = "c1" }, {} } }"#,
+                "t.lua:3: expectOverlap: needs at least two upload groups, each with `to` and/or `game`",
+            ),
+        ];
+        for (step, want) in cases {
+            let src = at_line_3(step);
+            match load_text(&src) {
+                Ok(_) => panic!("{step} loaded"),
+                Err(e) => assert!(e.0.contains(want), "{step}\n got: {}\nwant: {want}", e.0),
+            }
+        }
+        // Their sound neighbours load.
+        for step in [
+            r#"download { peer = "a", game = "g", wait = false }"#,
+            r#"download { peer = "a", game = "g", expect = "failed" }"#,
+            r#"streamInstall { peer = "a", game = "g", wait = false }"#,
+            r#"streamInstall { peer = "a", game = "g", expect = "failed", code = "no-source", error = "x" }"#,
+            r#"expectOverlap { peer = "s", uploads = { { to = "c1" }, { game = "g" } } }"#,
+        ] {
+            let src = at_line_3(step);
+            assert!(load_text(&src).is_ok(), "{step} is refused");
+        }
+    }
 }

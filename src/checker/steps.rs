@@ -109,6 +109,17 @@ pub struct DownloadStep {
     pub timeout: Option<Span>,
 }
 
+impl DownloadStep {
+    fn check(&self) -> Result<(), String> {
+        if !self.wait && self.expect == DownloadOutcome::Failed {
+            return Err(
+                "`wait = false` cannot expect \"failed\": nothing waits for the outcome".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// `cancelDownload{}`: ask a peer to stop its running download of a game.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +174,20 @@ pub struct UploadGroup {
 pub struct ExpectOverlapStep {
     pub peer: String,
     pub uploads: Vec<UploadGroup>,
+}
+
+impl ExpectOverlapStep {
+    fn check(&self) -> Result<(), String> {
+        if self.uploads.len() < 2
+            || self
+                .uploads
+                .iter()
+                .any(|u| u.to.is_none() && u.game.is_none())
+        {
+            return Err("needs at least two upload groups, each with `to` and/or `game`".into());
+        }
+        Ok(())
+    }
 }
 
 /// `expectSameFiles{}`: two peers' copies of a game hold the same bytes.
@@ -627,7 +652,9 @@ macro_rules! actions {
         pub const ACTIONS: &[(&str, Parser)] = &[
             $(($name, |lua, v| {
                 use mlua::LuaSerdeExt;
-                Ok(Action::$variant(lua.from_value(v)?))
+                let action = Action::$variant(lua.from_value(v)?);
+                action.check().map_err(mlua::Error::RuntimeError)?;
+                Ok(action)
             }),)*
         ];
     };
@@ -690,6 +717,17 @@ pub struct Step {
 }
 
 impl Action {
+    /// Combinations of parameters that no single field's type rules out,
+    /// rejected when the file loads rather than when the step runs.
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Action::Download(s) => s.check(),
+            Action::StreamInstall(s) => s.check(),
+            Action::ExpectOverlap(s) => s.check(),
+            _ => Ok(()),
+        }
+    }
+
     /// Where an event expectation starts looking, for the steps that have one.
     pub fn from_mut(&mut self) -> Option<&mut From> {
         match self {

@@ -52,7 +52,7 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
         ));
     }
     let sources = catalog_sources(node, game_id, &version)?;
-    let cancel = node.begin_operation(game_id, Operation::Downloading)?;
+    let claim = node.begin_operation(game_id, Operation::Downloading)?;
     let node = node.clone();
     let game_id = game_id.to_string();
     tokio::spawn(async move {
@@ -62,14 +62,18 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
         let outcome = tokio::select! {
             biased;
             r = run(&node, &game_id, &version, sources, None) => Some(r),
-            () = cancel.notified() => None,
+            () = claim.cancelled() => None,
         };
         let then_install = install && matches!(outcome, Some(Ok(_)));
-        if then_install {
-            node.switch_operation(&game_id, Operation::Installing);
+        // The install keeps the claim (no gap); otherwise the game is free
+        // before the rescan advertises it again.
+        let claim = if then_install {
+            claim.switch(Operation::Installing);
+            Some(claim)
         } else {
-            node.end_operation(&game_id);
-        }
+            drop(claim);
+            None
+        };
         if let Err(e) = node.refresh_library() {
             tracing::warn!("library rescan after download failed: {e:#}");
         }
@@ -85,8 +89,8 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
                     "download-finished",
                     json!({ "game_id": game_id, "version": version, "throughput": stats.to_json() }),
                 );
-                if then_install {
-                    crate::peer::install::run_claimed(&node, &game_id).await;
+                if let Some(claim) = claim {
+                    crate::peer::install::run_claimed(&node, claim).await;
                 }
             }
             Some(Err(e)) => {

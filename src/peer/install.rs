@@ -5,7 +5,7 @@
 
 use crate::peer::control::CommandError;
 use crate::peer::files::{Files, SCRATCH_PREFIX};
-use crate::peer::{Node, Operation};
+use crate::peer::{Node, Operation, OperationClaim};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -60,16 +60,17 @@ fn archives(files: &Files, game_id: &str) -> Result<Vec<PathBuf>> {
 /// The `install` command: claims the game and extracts in the background.
 pub fn start(node: &Arc<Node>, game_id: &str) -> Result<(), CommandError> {
     preflight(node, game_id)?;
-    node.begin_operation(game_id, Operation::Installing)?;
+    let claim = node.begin_operation(game_id, Operation::Installing)?;
     let node = node.clone();
-    let game_id = game_id.to_string();
-    tokio::spawn(async move { run_claimed(&node, &game_id).await });
+    tokio::spawn(async move { run_claimed(&node, claim).await });
     Ok(())
 }
 
-/// Installs a game whose operation slot this caller already holds (as
-/// `Installing`), emits the events and releases the slot.
-pub async fn run_claimed(node: &Arc<Node>, game_id: &str) {
+/// Installs the game of `claim` (held as `Installing`), emits the events
+/// and drops the claim.
+pub async fn run_claimed(node: &Arc<Node>, claim: OperationClaim) {
+    let game_id = claim.game_id().to_string();
+    let game_id = game_id.as_str();
     node.out
         .event("install-begin", json!({ "game_id": game_id }));
     let outcome = match preflight(node, game_id) {
@@ -82,7 +83,7 @@ pub async fn run_claimed(node: &Arc<Node>, game_id: &str) {
                 .unwrap_or_else(|e| Err(anyhow::anyhow!("extraction task failed: {e}")))
         }
     };
-    node.end_operation(game_id);
+    drop(claim);
     if let Err(e) = node.refresh_library() {
         tracing::warn!("library rescan after install failed: {e:#}");
     }
@@ -196,7 +197,7 @@ pub fn installed_local_dir(node: &Node, game_id: &str) -> Result<std::path::Path
 pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
     crate::peer::library::check_game_id(game_id)
         .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
-    node.begin_operation(game_id, Operation::Uninstalling)?;
+    let claim = node.begin_operation(game_id, Operation::Uninstalling)?;
     // A whole installed game can take a while to remove: off the async workers.
     let result = tokio::task::block_in_place(|| {
         let local = installed_local_dir(node, game_id)?;
@@ -207,7 +208,7 @@ pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError>
             )
         })
     });
-    node.end_operation(game_id);
+    drop(claim);
     if let Err(e) = node.refresh_library() {
         tracing::warn!("library rescan after uninstall failed: {e:#}");
     }

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod install;
 pub mod library;
 pub mod mesh;
+pub mod operations;
 pub mod play;
 pub mod serve;
 pub mod stream_install;
@@ -26,7 +27,7 @@ use control::Output;
 use files::Files;
 use library::LocalGame;
 use mesh::Mesh;
-use serde::Serialize;
+pub use operations::{Operation, OperationClaim};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,20 +89,6 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     crate::units::parse_duration(s)
 }
 
-/// What kind of operation holds a game (same-game operations are single-flight).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Operation {
-    Downloading,
-    /// Extracting the root's archives into `local/`.
-    Installing,
-    /// Extracting archives into `local/` while they download (`stream-install`).
-    StreamInstalling,
-    /// Removing `local/`.
-    Uninstalling,
-    /// Applying first-play launch settings.
-    Launching,
-}
-
 /// Everything a running peer knows; shared by all its tasks.
 pub struct Node {
     pub id: String,
@@ -122,8 +109,7 @@ pub struct Node {
     library: Mutex<BTreeMap<String, LocalGame>>,
     adverts: watch::Sender<Vec<GameAd>>,
     pub mesh: Mutex<Mesh>,
-    /// Each active operation and the signal that cancels it.
-    operations: Mutex<BTreeMap<String, (Operation, Arc<tokio::sync::Notify>)>>,
+    operations: operations::Operations,
     outbound: Mutex<BTreeMap<String, usize>>,
     /// `--hold-uploads`.
     pub upload_hold: Option<serve::UploadHold>,
@@ -148,7 +134,7 @@ impl Node {
     /// when what this peer advertises changed.
     pub fn refresh_library(&self) -> Result<()> {
         let games = library::scan(&self.files)?;
-        let busy = lock(&self.operations).clone();
+        let busy = self.operations();
         let ads: Vec<GameAd> = library::adverts(&games)
             .into_iter()
             .filter(|ad| !busy.contains_key(&ad.game_id))
@@ -167,61 +153,27 @@ impl Node {
     }
 
     /// Claims a game for an operation; `operation-in-progress` names the one
-    /// already running. The returned signal fires when the operation is
-    /// cancelled.
+    /// already running. The game stays claimed until the claim drops.
     pub fn begin_operation(
         &self,
         game_id: &str,
         op: Operation,
-    ) -> Result<Arc<tokio::sync::Notify>, control::CommandError> {
-        let mut ops = lock(&self.operations);
-        if let Some((existing, _)) = ops.get(game_id) {
-            return Err(control::CommandError::new(
-                "operation-in-progress",
-                format!("{game_id} already has an active operation ({existing:?})"),
-            ));
-        }
-        let cancel = Arc::new(tokio::sync::Notify::new());
-        ops.insert(game_id.to_string(), (op, cancel.clone()));
-        Ok(cancel)
-    }
-
-    /// Hands a claimed game over to its next operation (download → install)
-    /// without a gap in which another request could claim it.
-    pub fn switch_operation(&self, game_id: &str, op: Operation) {
-        if let Some(entry) = lock(&self.operations).get_mut(game_id) {
-            entry.0 = op;
-        }
-    }
-
-    pub fn end_operation(&self, game_id: &str) {
-        lock(&self.operations).remove(game_id);
+    ) -> Result<OperationClaim, control::CommandError> {
+        self.operations.begin(game_id, op)
     }
 
     /// Asks a running `op` on a game to stop; `false` when no such operation
-    /// runs. The operation itself clears its entry once it has stopped.
+    /// runs. The operation itself drops its claim once it has stopped.
     pub fn cancel_operation(&self, game_id: &str, op: Operation) -> bool {
-        let ops = lock(&self.operations);
-        match ops.get(game_id) {
-            Some((running, cancel)) if *running == op => {
-                // notify_one keeps a permit, so a cancel that arrives before
-                // the operation first waits on the signal is not lost.
-                cancel.notify_one();
-                true
-            }
-            _ => false,
-        }
+        self.operations.cancel(game_id, op)
     }
 
     pub fn operation(&self, game_id: &str) -> Option<Operation> {
-        lock(&self.operations).get(game_id).map(|(op, _)| *op)
+        self.operations.get(game_id)
     }
 
     pub fn operations(&self) -> BTreeMap<String, Operation> {
-        lock(&self.operations)
-            .iter()
-            .map(|(g, (op, _))| (g.clone(), *op))
-            .collect()
+        self.operations.all()
     }
 
     pub fn outbound_transfers(&self) -> BTreeMap<String, usize> {
@@ -314,7 +266,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         library: Mutex::new(BTreeMap::new()),
         adverts,
         mesh: Mutex::new(Mesh::default()),
-        operations: Mutex::new(BTreeMap::new()),
+        operations: operations::Operations::default(),
         outbound: Mutex::new(BTreeMap::new()),
         upload_hold: args.hold_uploads.map(serve::UploadHold::new),
     });

@@ -48,7 +48,7 @@ pub fn play(
     }
     // Claimed first, so an uninstall cannot remove local/ under the walk;
     // the walk and writes run off the async workers.
-    node.begin_operation(game_id, Operation::Launching)?;
+    let claim = node.begin_operation(game_id, Operation::Launching)?;
     let result = tokio::task::block_in_place(|| {
         let local = crate::peer::install::installed_local_dir(node, game_id)?;
         apply_once(
@@ -59,7 +59,7 @@ pub fn play(
         )
         .map_err(|e| CommandError::new("play-failed", format!("{e:#}")))
     });
-    node.end_operation(game_id);
+    drop(claim);
     let outcome = result?;
     Ok(json!({
         "game_id": game_id,

@@ -43,7 +43,7 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
         None => {}
     }
     let sources = download::catalog_sources(node, game_id, &version)?;
-    let cancel = node.begin_operation(game_id, Operation::StreamInstalling)?;
+    let claim = node.begin_operation(game_id, Operation::StreamInstalling)?;
     let node = node.clone();
     let id = game_id.to_string();
     tokio::spawn(async move {
@@ -52,7 +52,7 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
         let outcome = tokio::select! {
             biased;
             r = stream(&node, &id, &version, sources) => Some(r),
-            () = cancel.notified() => None,
+            () = claim.cancelled() => None,
         };
         // The scratch folder is gone before anyone can claim the game again.
         let outcome = match outcome {
@@ -65,7 +65,7 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
         {
             tracing::warn!(game_id = %id, "cleaning up after a failed stream-install: {e:#}");
         }
-        node.end_operation(&id);
+        drop(claim);
         if let Err(e) = node.refresh_library() {
             tracing::warn!("library rescan after stream-install failed: {e:#}");
         }

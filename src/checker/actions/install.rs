@@ -1,6 +1,6 @@
 //! Install actions: `install`, `streamInstall`, `uninstall` and `play`.
 
-use crate::checker::actions::{COMMAND_TIMEOUT, peer, timeout_or};
+use crate::checker::actions::{COMMAND_TIMEOUT, peer, refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, PeerProc, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{DownloadOutcome, OneOrMany};
@@ -39,6 +39,21 @@ pub struct StreamInstallStep {
     /// contains this text (or each of these), case-insensitive.
     pub error: Option<OneOrMany<String>>,
     pub timeout: Option<Span>,
+}
+
+impl StreamInstallStep {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let failed = self.expect == DownloadOutcome::Failed;
+        if !self.wait && failed {
+            return Err(
+                "`wait = false` cannot expect \"failed\": nothing waits for the outcome".into(),
+            );
+        }
+        if (self.code.is_some() || self.error.is_some()) && !failed {
+            return Err("`code` and `error` describe a failure; add expect = \"failed\"".into());
+        }
+        Ok(())
+    }
 }
 
 /// `uninstall{}`: remove a game's `local/`.
@@ -84,9 +99,10 @@ pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
     if let Answer::Error { code, message } = answer {
         return match s.expect {
             DownloadOutcome::Failed => Ok(()),
-            DownloadOutcome::Finished => Err(Failure::expect(
+            DownloadOutcome::Finished => Err(refused(
                 format!("{} accepts install {}", s.peer, s.game),
-                format!("error {code}: {message}"),
+                &code,
+                &message,
                 &[&s.peer],
             )),
         };
@@ -98,7 +114,7 @@ pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
 /// `start` on and compares it with `expect`; returns the outcome's data. A
 /// failure shows that data and any `download-failed`/`download-cancelled`
 /// that led to it.
-fn wait_install_outcome(
+pub(crate) fn wait_install_outcome(
     p: &mut PeerProc,
     start: usize,
     game: &str,
@@ -158,17 +174,8 @@ fn with_cause(p: &PeerProc, start: usize, game: &str, seen: String) -> String {
 
 pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(120));
+    // Contradictory parameters were refused at load time (`check`).
     let failed = s.expect == DownloadOutcome::Failed;
-    if !s.wait && failed {
-        return Err(Failure::invalid(
-            "streamInstall{ wait = false } cannot expect \"failed\": nothing waits for the outcome",
-        ));
-    }
-    if (s.code.is_some() || s.error.is_some()) && !failed {
-        return Err(Failure::invalid(
-            "streamInstall: `code` and `error` describe a failure; add expect = \"failed\"",
-        ));
-    }
     let p = peer(lab, &s.peer)?;
     let start = p.log.len();
     let answer = p
@@ -198,13 +205,15 @@ pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
         d
     };
     match (answer, failed) {
-        (Answer::Error { code, message }, false) => fail(
+        (Answer::Error { code, message }, false) => Err(refused(
             format!("{} accepts stream-install {}", s.peer, s.game),
-            format!("error {code}: {message}"),
-        ),
+            &code,
+            &message,
+            &[&s.peer],
+        )),
         (Answer::Error { code, message }, true) => {
             if s.code.as_ref().is_some_and(|c| *c != code) || !wanted_text(&message) {
-                return fail(describe(), format!("error {code}: {message}"));
+                return Err(refused(describe(), &code, &message, &[&s.peer]));
             }
             Ok(())
         }
@@ -236,9 +245,10 @@ pub fn uninstall(lab: &mut Lab, s: &UninstallStep) -> StepResult {
         .map_err(|e| Failure::harness(e, &[&s.peer]))?;
     match answer {
         Answer::Result(_) => Ok(()),
-        Answer::Error { code, message } => Err(Failure::expect(
+        Answer::Error { code, message } => Err(refused(
             format!("{} uninstalls {}", s.peer, s.game),
-            format!("error {code}: {message}"),
+            &code,
+            &message,
             &[&s.peer],
         )),
     }
@@ -255,9 +265,10 @@ pub fn play(lab: &mut Lab, s: &PlayStep) -> StepResult {
     let data = match answer {
         Answer::Result(data) => data,
         Answer::Error { code, message } => {
-            return Err(Failure::expect(
+            return Err(refused(
                 format!("{} plays {}", s.peer, s.game),
-                format!("error {code}: {message}"),
+                &code,
+                &message,
                 &[&s.peer],
             ));
         }

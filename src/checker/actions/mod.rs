@@ -85,6 +85,12 @@ pub fn peer<'a>(lab: &'a mut Lab, name: &str) -> Result<&'a mut PeerProc, Failur
         .map_err(|e| Failure::invalid(format!("{e:#}")))
 }
 
+/// The failure of a step whose command the peer refused (with `code` and
+/// `message`) when `expected` says what should have happened instead.
+pub fn refused(expected: String, code: &str, message: &str, peers: &[&str]) -> Failure {
+    Failure::expect(expected, format!("error {code}: {message}"), peers)
+}
+
 /// Runs `check` until it reports success or `timeout` passes. `check`
 /// returns `Ok(Ok(()))` when satisfied and `Ok(Err(seen))` while not yet;
 /// on timeout the last `seen` is returned.
@@ -132,5 +138,23 @@ mod tests {
         assert!(!json_contains(&v, &json!({"b": {"c": "y"}})));
         assert!(!json_contains(&v, &json!({"b": {"d": [1]}})));
         assert!(!json_contains(&v, &json!({"z": null})));
+    }
+
+    #[test]
+    fn a_refusal_shows_its_code_and_message() {
+        let f = refused(
+            "a accepts install g".into(),
+            "not-downloaded",
+            "no root",
+            &["a"],
+        );
+        assert_eq!(
+            f,
+            Failure::expect(
+                "a accepts install g",
+                "error not-downloaded: no root",
+                &["a"]
+            )
+        );
     }
 }

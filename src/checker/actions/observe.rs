@@ -215,9 +215,11 @@ pub fn event(lab: &mut Lab, s: &ExpectEventStep, line: u32) -> StepResult {
     let log = peer(lab, &s.peer)?.log.clone();
     let want = s.count.unwrap_or(1);
     let deadline = Instant::now() + timeout;
+    let mut cursor = log.cursor(start);
+    let mut found = 0;
     loop {
-        let found = log
-            .since(start)
+        found += cursor
+            .fresh()
             .iter()
             .filter(|l| matches(&l.value, &s.event, &s.pattern))
             .count();
@@ -244,11 +246,8 @@ pub fn event(lab: &mut Lab, s: &ExpectEventStep, line: u32) -> StepResult {
                 &[&s.peer],
             ));
         }
-        // Wake on the next line, whatever it is, then recount.
-        let next = log.len();
-        log.wait_for(next, deadline.min(now + Duration::from_millis(500)), |_| {
-            true
-        });
+        // Wake on the next line, whatever it is, then count the new ones.
+        cursor.wait(deadline.min(now + Duration::from_millis(500)));
     }
 }
 
@@ -297,30 +296,57 @@ pub(crate) enum SeqMatch {
     Mismatch,
 }
 
-/// Matches event names against a sequence where `name*` stands for one or
-/// more `name` in a row and every other name for exactly one.
-pub(crate) fn match_sequence(seen: &[String], sequence: &[String]) -> SeqMatch {
-    let mut i = 0;
-    for want in sequence {
+/// Matches event names, fed one at a time, against a sequence where
+/// `name*` stands for one or more `name` in a row (greedily) and every other
+/// name for exactly one.
+pub(crate) struct SeqMatcher<'a> {
+    sequence: &'a [String],
+    /// The sequence items matched so far.
+    next: usize,
+    /// The name of the last matched item when it was `name*`: more of it fit.
+    repeating: Option<&'a str>,
+    mismatch: bool,
+}
+
+impl<'a> SeqMatcher<'a> {
+    pub(crate) fn new(sequence: &'a [String]) -> Self {
+        Self {
+            sequence,
+            next: 0,
+            repeating: None,
+            mismatch: false,
+        }
+    }
+
+    pub(crate) fn push(&mut self, seen: &str) {
+        if self.mismatch || self.repeating == Some(seen) {
+            return;
+        }
+        let Some(want) = self.sequence.get(self.next) else {
+            // Anything after the end.
+            self.mismatch = true;
+            return;
+        };
         let (name, many) = match want.strip_suffix('*') {
             Some(n) => (n, true),
             None => (want.as_str(), false),
         };
-        if i == seen.len() {
-            return SeqMatch::Prefix;
+        if seen != name {
+            self.mismatch = true;
+            return;
         }
-        if seen[i] != name {
-            return SeqMatch::Mismatch;
-        }
-        i += 1;
-        while many && i < seen.len() && seen[i] == name {
-            i += 1;
-        }
+        self.next += 1;
+        self.repeating = many.then_some(name);
     }
-    if i == seen.len() {
-        SeqMatch::Full
-    } else {
-        SeqMatch::Mismatch
+
+    pub(crate) fn verdict(&self) -> SeqMatch {
+        if self.mismatch {
+            SeqMatch::Mismatch
+        } else if self.next == self.sequence.len() {
+            SeqMatch::Full
+        } else {
+            SeqMatch::Prefix
+        }
     }
 }
 
@@ -353,10 +379,16 @@ pub fn sequence(lab: &mut Lab, s: &ExpectSequenceStep, line: u32) -> StepResult 
     let start = start_of(lab, &s.peer, &s.from, line)?;
     let log = peer(lab, &s.peer)?.log.clone();
     let deadline = Instant::now() + timeout;
+    let mut cursor = log.cursor(start);
+    let mut matcher = SeqMatcher::new(&s.sequence);
+    let mut seen = Vec::new();
     loop {
-        let lines: Vec<Value> = log.since(start).into_iter().map(|l| l.value).collect();
-        let seen = event_names(&lines, &s.pattern);
-        let verdict = match_sequence(&seen, &s.sequence);
+        let lines: Vec<Value> = cursor.fresh().into_iter().map(|l| l.value).collect();
+        for name in event_names(&lines, &s.pattern) {
+            matcher.push(&name);
+            seen.push(name);
+        }
+        let verdict = matcher.verdict();
         if verdict == SeqMatch::Full {
             return Ok(());
         }
@@ -377,16 +409,90 @@ pub fn sequence(lab: &mut Lab, s: &ExpectSequenceStep, line: u32) -> StepResult 
                 &[&s.peer],
             ));
         }
-        let next = log.len();
-        log.wait_for(next, deadline.min(now + Duration::from_millis(500)), |_| {
-            true
-        });
+        cursor.wait(deadline.min(now + Duration::from_millis(500)));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn match_sequence(seen: &[String], sequence: &[String]) -> SeqMatch {
+        let mut m = SeqMatcher::new(sequence);
+        for name in seen {
+            m.push(name);
+        }
+        m.verdict()
+    }
+
+    /// The whole-list matcher `SeqMatcher` replaced, kept as the reference.
+    fn reference_match(seen: &[String], sequence: &[String]) -> SeqMatch {
+        let mut i = 0;
+        for want in sequence {
+            let (name, many) = match want.strip_suffix('*') {
+                Some(n) => (n, true),
+                None => (want.as_str(), false),
+            };
+            if i == seen.len() {
+                return SeqMatch::Prefix;
+            }
+            if seen[i] != name {
+                return SeqMatch::Mismatch;
+            }
+            i += 1;
+            while many && i < seen.len() && seen[i] == name {
+                i += 1;
+            }
+        }
+        if i == seen.len() {
+            SeqMatch::Full
+        } else {
+            SeqMatch::Mismatch
+        }
+    }
+
+    /// Every list of up to `len` items drawn from `alphabet`.
+    fn all_lists(alphabet: &[&str], len: usize) -> Vec<Vec<String>> {
+        let mut out = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..len {
+            let mut longer = Vec::new();
+            for l in &last {
+                for a in alphabet {
+                    let mut l = l.clone();
+                    l.push(a.to_string());
+                    longer.push(l);
+                }
+            }
+            out.extend(longer.iter().cloned());
+            last = longer;
+        }
+        out
+    }
+
+    #[test]
+    fn fed_one_at_a_time_the_matcher_agrees_with_the_whole_list_match() {
+        let sequences = all_lists(&["a", "b", "a*", "b*"], 3);
+        let seens = all_lists(&["a", "b"], 5);
+        for sequence in &sequences {
+            for seen in &seens {
+                let mut m = SeqMatcher::new(sequence);
+                for (n, name) in seen.iter().enumerate() {
+                    m.push(name);
+                    assert_eq!(
+                        m.verdict(),
+                        reference_match(&seen[..=n], sequence),
+                        "{sequence:?} after {:?}",
+                        &seen[..=n]
+                    );
+                }
+                assert_eq!(
+                    match_sequence(seen, sequence),
+                    reference_match(seen, sequence)
+                );
+            }
+        }
+    }
 
     #[test]
     fn sequences_match_stars_and_filter_by_match() {

@@ -1,7 +1,7 @@
 //! Peer actions: `peer`, `connect`, `killPeer`.
 
 use crate::checker::actions::fs::inside;
-use crate::checker::actions::timeout_or;
+use crate::checker::actions::{refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
@@ -134,7 +134,7 @@ pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
         let answer = from
             .request(json!({ "cmd": "connect", "addr": addr }), timeout)
             .map_err(|e| Failure::harness(e, &[&s.from, &to]))?;
-        let refused = format!(
+        let refusal = format!(
             "{} refuses to connect to {to} ({addr}){}",
             s.from,
             s.code
@@ -148,22 +148,19 @@ pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
                 if s.code.as_ref().is_none_or(|c| *c == code) => {}
             (Answer::Result(data), AnswerKind::Error) => {
                 return Err(Failure::expect(
-                    refused,
+                    refusal,
                     format!("connected: {data}"),
                     &[&s.from, &to],
                 ));
             }
             (Answer::Error { code, message }, AnswerKind::Error) => {
-                return Err(Failure::expect(
-                    refused,
-                    format!("error {code}: {message}"),
-                    &[&s.from, &to],
-                ));
+                return Err(refused(refusal, &code, &message, &[&s.from, &to]));
             }
             (Answer::Error { code, message }, AnswerKind::Result) => {
-                return Err(Failure::expect(
+                return Err(refused(
                     format!("{} connects to {to} ({addr})", s.from),
-                    format!("error {code}: {message}"),
+                    &code,
+                    &message,
                     &[&s.from, &to],
                 ));
             }

@@ -1,6 +1,7 @@
 //! Transfer actions: `waitGame`, `download` and `cancelDownload`.
 
-use crate::checker::actions::{COMMAND_TIMEOUT, observe, peer, poll, timeout_or};
+use crate::checker::actions::install::wait_install_outcome;
+use crate::checker::actions::{COMMAND_TIMEOUT, observe, peer, poll, refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::steps::{
@@ -65,11 +66,6 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
 
 pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(120));
-    if !s.wait && s.expect == DownloadOutcome::Failed {
-        return Err(Failure::invalid(
-            "download{ wait = false } cannot expect \"failed\": nothing waits for the outcome",
-        ));
-    }
     let peer = super::peer(lab, &s.peer)?;
     let start = peer.log.len();
     let answer = peer
@@ -84,9 +80,10 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     if let Answer::Error { code, message } = answer {
         return match s.expect {
             DownloadOutcome::Failed => Ok(()),
-            DownloadOutcome::Finished => Err(Failure::expect(
+            DownloadOutcome::Finished => Err(refused(
                 format!("{} accepts download {}", s.peer, s.game),
-                format!("error {code}: {message}"),
+                &code,
+                &message,
                 &[&s.peer],
             )),
         };
@@ -125,37 +122,19 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     } else {
         DownloadOutcome::Failed
     };
-    if got == s.expect && !(s.install && got == DownloadOutcome::Finished) {
-        return Ok(());
+    if got != s.expect {
+        return Err(Failure::expect(
+            format!("download-{} for {}", s.expect.name(), s.game),
+            format!("download-{}: {}", got.name(), outcome["data"]),
+            &[&s.peer],
+        ));
     }
-    if got == s.expect {
+    if s.install && got == DownloadOutcome::Finished {
         // install = true: the install outcome follows the download's.
-        let game = s.game.clone();
-        let installed = peer
-            .log
-            .wait_for(start, Instant::now() + timeout, move |v| {
-                (is_event(v, "install-finished") || is_event(v, "install-failed"))
-                    && v["data"]["game_id"] == game.as_str()
-            });
-        return match installed {
-            Some(hit) if hit.value["event"] == "install-finished" => Ok(()),
-            Some(hit) => Err(Failure::expect(
-                format!("install-finished for {} after its download", s.game),
-                format!("install-failed: {}", hit.value["data"]),
-                &[&s.peer],
-            )),
-            None => Err(Failure::expect(
-                format!("install-finished for {} within {timeout:?}", s.game),
-                "no install outcome",
-                &[&s.peer],
-            )),
-        };
+        return wait_install_outcome(peer, start, &s.game, DownloadOutcome::Finished, timeout)
+            .map(drop);
     }
-    Err(Failure::expect(
-        format!("download-{} for {}", s.expect.name(), s.game),
-        format!("download-{}: {}", got.name(), outcome["data"]),
-        &[&s.peer],
-    ))
+    Ok(())
 }
 
 pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
@@ -171,9 +150,10 @@ pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
         .map_err(|e| Failure::harness(e, &[&s.peer]))?;
     match answer {
         Answer::Result(_) => Ok(()),
-        Answer::Error { code, message } => Err(Failure::expect(
+        Answer::Error { code, message } => Err(refused(
             format!("{} accepts cancel-download {}", s.peer, s.game),
-            format!("error {code}: {message}"),
+            &code,
+            &message,
             &[&s.peer],
         )),
     }
