@@ -4,7 +4,8 @@
 //! so a failed install never leaves a half-written `local/`.
 
 use crate::peer::control::CommandError;
-use crate::peer::files::{Files, SCRATCH_PREFIX};
+use crate::peer::files::Files;
+use crate::peer::scratch;
 use crate::peer::{Node, Operation, OperationClaim};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -105,20 +106,16 @@ pub async fn run_claimed(node: &Arc<Node>, claim: OperationClaim) {
     }
 }
 
-/// Extracts `archives` into a scratch folder beside `local/`, then renames
-/// it into place. On any error the scratch folder is removed.
+/// Extracts `archives` into a scratch folder beside `local/`, then syncs
+/// it and renames it into place (`scratch::commit`). On any error the
+/// scratch folder is removed.
 pub fn extract_into_local(files: &Files, game_id: &str, archives: &[PathBuf]) -> Result<Extracted> {
     let local = files.local_dir(game_id)?;
     if local.exists() {
         bail!("{} already exists", local.display());
     }
-    let parent = local
-        .parent()
-        .with_context(|| format!("{} has no parent folder", local.display()))?;
-    let scratch = parent.join(format!("{SCRATCH_PREFIX}-install"));
-    // A leftover from a peer killed mid-install is never a valid install.
-    remove_if_present(&scratch)?;
-    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let scratch = scratch::path_for(&local, "install")?;
+    scratch::create(&scratch)?;
     let extracted = archives
         .iter()
         .try_fold(
@@ -137,25 +134,13 @@ pub fn extract_into_local(files: &Files, game_id: &str, archives: &[PathBuf]) ->
                 })
             },
         )
-        .and_then(|x| {
-            std::fs::rename(&scratch, &local)
-                .with_context(|| format!("moving {} to {}", scratch.display(), local.display()))?;
-            Ok(x)
-        });
+        .and_then(|x| scratch::commit(&scratch, &local).map(|()| x));
     if extracted.is_err()
-        && let Err(e) = remove_if_present(&scratch)
+        && let Err(e) = scratch::remove_if_present(&scratch)
     {
         tracing::warn!("cleaning up after a failed install: {e:#}");
     }
     extracted
-}
-
-pub fn remove_if_present(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
-    }
 }
 
 /// Extracts one RAR archive below `dest`; returns (files, bytes).

@@ -14,6 +14,7 @@ pub mod library;
 pub mod mesh;
 pub mod operations;
 pub mod play;
+pub mod scratch;
 pub mod serve;
 pub mod stream_install;
 pub mod target_file;

@@ -7,8 +7,7 @@
 
 use crate::peer::control::CommandError;
 use crate::peer::download::{self, StreamSink};
-use crate::peer::files::SCRATCH_PREFIX;
-use crate::peer::install::remove_if_present;
+use crate::peer::scratch;
 use crate::peer::{Node, Operation};
 use crate::rar::stream::{Extracted, StreamExtractor};
 use anyhow::{Context, Result};
@@ -117,11 +116,7 @@ async fn stream(
     sources: Vec<crate::peer::mesh::RemotePeer>,
 ) -> Result<(), Failed> {
     let scratch = scratch_dir(node, game_id).map_err(Failed::Install)?;
-    tokio::task::block_in_place(|| -> Result<()> {
-        remove_if_present(&scratch)?;
-        std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))
-    })
-    .map_err(Failed::Install)?;
+    tokio::task::block_in_place(|| scratch::create(&scratch)).map_err(Failed::Install)?;
     let mut sink = Extraction::new(scratch.clone());
     let stats = download::run(node, game_id, version, sources, Some(&mut sink))
         .await
@@ -130,12 +125,8 @@ async fn stream(
         "download-finished",
         json!({ "game_id": game_id, "version": version, "throughput": stats.to_json(), "stream": true }),
     );
-    tokio::task::block_in_place(|| {
-        let local = node.files.local_dir(game_id)?;
-        std::fs::rename(&scratch, &local)
-            .with_context(|| format!("moving {} to {}", scratch.display(), local.display()))
-    })
-    .map_err(Failed::Install)?;
+    tokio::task::block_in_place(|| scratch::commit(&scratch, &node.files.local_dir(game_id)?))
+        .map_err(Failed::Install)?;
     let x = sink.total;
     tracing::info!(%game_id, files = x.files, bytes = x.bytes, "stream-install finished");
     node.out.event(
@@ -150,18 +141,14 @@ async fn stream(
 
 /// Where a stream-install extracts before the rename to `local/`.
 fn scratch_dir(node: &Node, game_id: &str) -> Result<PathBuf> {
-    let local = node.files.local_dir(game_id)?;
-    let root = local
-        .parent()
-        .with_context(|| format!("{} has no parent folder", local.display()))?;
-    Ok(root.join(format!("{SCRATCH_PREFIX}-stream-install")))
+    scratch::path_for(&node.files.local_dir(game_id)?, "stream-install")
 }
 
 /// Removes the scratch folder, and the game root too when that is left
 /// empty (it was made for this stream-install).
 fn clean_up(node: &Node, game_id: &str) -> Result<()> {
     let scratch = scratch_dir(node, game_id)?;
-    remove_if_present(&scratch)?;
+    scratch::remove_if_present(&scratch)?;
     if let Some(root) = scratch.parent() {
         remove_if_empty(root);
     }
