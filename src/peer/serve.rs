@@ -236,8 +236,17 @@ async fn send_range(
         // A fresh block per read, handed to quinn as it is: quinn keeps
         // it until the receiver acknowledges it, so this saves copying
         // every byte into quinn's send buffer.
-        let block = tokio::task::block_in_place(|| read_block(file, offset + done, want))
-            .with_context(|| format!("reading at {}", offset + done))?;
+        let at = offset + done;
+        // Data already in the page cache is read right here: handing the
+        // worker thread over (block_in_place) for a ~30 µs copy costs more
+        // than the copy. Only a read that would wait for the disk is moved.
+        // (2 GiB benches, five pairs: the source's CPU 1.50 s against 1.71 s.)
+        let block = match read_block(file, at, want, true) {
+            Ok(block) if !block.is_empty() => block,
+            // EAGAIN (not cached), or a file system without RWF_NOWAIT.
+            _ => tokio::task::block_in_place(|| read_block(file, at, want, false))
+                .with_context(|| format!("reading at {at}"))?,
+        };
         if block.is_empty() {
             bail!("file shrank while it was being served");
         }
@@ -248,8 +257,14 @@ async fn send_range(
 }
 
 /// Up to `len` bytes at `offset`, read straight into a new buffer (no
-/// zero-filling first).
-fn read_block(file: &std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+/// zero-filling first). With `cached_only`, only what the page cache holds
+/// (`RWF_NOWAIT`: `EAGAIN` instead of waiting for the disk).
+fn read_block(
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+    cached_only: bool,
+) -> std::io::Result<Vec<u8>> {
     use std::os::fd::AsRawFd;
     let mut block = Vec::<u8>::with_capacity(len);
     let spare = block.spare_capacity_mut();
@@ -257,12 +272,12 @@ fn read_block(file: &std::fs::File, offset: u64, len: usize) -> std::io::Result<
     // capacity, which is at least `len` bytes long, and `set_len` below
     // covers only the bytes it reported as written.
     let n = unsafe {
-        libc::pread(
-            file.as_raw_fd(),
-            spare.as_mut_ptr().cast(),
-            len,
-            offset as libc::off_t,
-        )
+        let iov = libc::iovec {
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        let flags = if cached_only { libc::RWF_NOWAIT } else { 0 };
+        libc::preadv2(file.as_raw_fd(), &iov, 1, offset as libc::off_t, flags)
     };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
@@ -277,6 +292,36 @@ mod tests {
     use super::*;
     use crate::peer::library::LOCAL_DIR;
     use std::fs;
+
+    /// A cached-only read of pages the cache no longer holds says so
+    /// instead of waiting, and the waiting read then gets the bytes: the
+    /// path `send_range` takes for a cold file.
+    #[test]
+    fn cached_only_reads_refuse_to_wait_for_the_disk() -> Result<()> {
+        use std::os::fd::AsRawFd;
+        // Under the crate folder (a real disk; tmpfs pages are never cold).
+        let dir = tempfile::tempdir_in(".")?;
+        let path = dir.path().join("cold.eti");
+        let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        fs::write(&path, &data)?;
+        let file = fs::File::open(&path)?;
+        file.sync_all()?;
+        // SAFETY: advice on a file we hold open; it only drops clean pages.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+        let cold = read_block(&file, 4096, 65536, true);
+        assert_eq!(
+            cold.as_ref().map_err(|e| e.kind()).err(),
+            Some(std::io::ErrorKind::WouldBlock),
+            "a cold read did not refuse: {:?}",
+            cold.map(|b| b.len())
+        );
+        let read = read_block(&file, 4096, 65536, false)?;
+        assert_eq!(read, data[4096..4096 + 65536]);
+        // Now cached: the cached-only read gets the bytes too.
+        assert_eq!(read_block(&file, 4096, 65536, true)?, read);
+        Ok(())
+    }
 
     #[test]
     fn gates_refuse_what_must_not_be_served() -> Result<()> {
