@@ -18,8 +18,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
-/// Chunk requests in flight per source at once.
-const STREAMS_PER_SOURCE: usize = 4;
+/// Chunk requests in flight at once, over all sources...
+const STREAMS_IN_FLIGHT: usize = 4;
+/// ...but at least this many per source, so each source has its next
+/// request queued when one finishes. More streams than this at once only
+/// spread the receiver's buffers and writes: with two sources, two each
+/// instead of four each ran at 1446 / 1490 / 1613 against 1300 / 1556 /
+/// 1466 MiB/s (2 GiB benches) with 37 instead of 58 MiB peak RSS.
+const MIN_STREAMS_PER_SOURCE: usize = 2;
+/// How far a stream-install's pieces may run ahead of the extractor, per
+/// source: they wait in memory.
+const STREAM_PIECES_PER_SOURCE: usize = 4;
+
+/// Chunk requests each of `sources` live sources may have in flight.
+fn streams_per_source(sources: usize) -> usize {
+    (STREAMS_IN_FLIGHT / sources.max(1)).max(MIN_STREAMS_PER_SOURCE)
+}
 /// Bytes collected per chunk stream before one positioned write, writing
 /// around the page cache: each write is one disk request (a virtio kick and
 /// a wake-up of the writing task), so fewer, larger ones cost the receiver
@@ -317,7 +331,7 @@ impl BufferPool {
 
     fn give(&self, mut buf: AlignedBlock) {
         let mut free = lock(&self.free);
-        if buf.capacity() == self.block && free.len() < 2 * STREAMS_PER_SOURCE {
+        if buf.capacity() == self.block && free.len() < 2 * STREAMS_IN_FLIGHT {
             buf.clear();
             free.push(buf);
         }
@@ -596,7 +610,7 @@ pub async fn run(
         queues[i % live.len()].insert(i, c.clone());
     }
     let window = if streaming {
-        STREAMS_PER_SOURCE * live.len()
+        STREAM_PIECES_PER_SOURCE * live.len()
     } else {
         usize::MAX
     };
@@ -638,8 +652,10 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     let mut failures = Vec::new();
     loop {
+        // Survivors of a failed source take over its share.
+        let per_source = streams_per_source(alive.iter().filter(|a| **a).count());
         for i in 0..live.len() {
-            while alive[i] && in_flight[i] < STREAMS_PER_SOURCE {
+            while alive[i] && in_flight[i] < per_source {
                 let Some(entry) = queues[i].first_entry() else {
                     break;
                 };
@@ -767,6 +783,15 @@ mod tests {
             path: path.into(),
             size,
         }
+    }
+
+    #[test]
+    fn requests_in_flight_are_shared_by_the_sources() {
+        assert_eq!(streams_per_source(1), 4);
+        assert_eq!(streams_per_source(2), 2);
+        assert_eq!(streams_per_source(3), 2);
+        assert_eq!(streams_per_source(8), 2);
+        assert_eq!(streams_per_source(0), 4);
     }
 
     #[test]
