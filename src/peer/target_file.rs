@@ -261,6 +261,20 @@ mod tests {
         Ok(())
     }
 
+    /// `--buffered-writes`: the same aligned block stays in the page cache.
+    #[test]
+    fn buffered_targets_write_through_the_page_cache() -> Result<()> {
+        let dir = tempfile::tempdir_in(".")?;
+        let path = dir.path().join("buffered.eti");
+        let target = TargetFile::open(&path, false)?;
+        assert!(!target.writes_direct());
+        let mut block = AlignedBlock::new(1 << 20);
+        block.extend_from_slice(&pattern(1 << 20, 5));
+        target.write_all_at(block.as_slice(), 0)?;
+        assert_eq!(cached_pages(&path)?, (1 << 20) / ALIGN);
+        Ok(())
+    }
+
     /// How many of `path`'s pages are in the page cache.
     fn cached_pages(path: &Path) -> Result<usize> {
         use std::os::fd::AsRawFd;
