@@ -444,11 +444,33 @@ mod tests {
         }
     }
 
+    /// `step` as the third line of a scenario.
+    fn at_line_3(step: &str) -> String {
+        format!("scenario {{\n log {{ message = \"m\" }},\n {step},\n}}")
+    }
+
+    /// Each step, on line 3, fails to load with an error containing its text.
+    fn refused_at_load(cases: &[(&str, &str)]) {
+        for (step, want) in cases {
+            match load_text(&at_line_3(step)) {
+                Ok(_) => panic!("{step} loaded"),
+                Err(e) => assert!(e.0.contains(want), "{step}\n got: {}\nwant: {want}", e.0),
+            }
+        }
+    }
+
+    /// Each step, on line 3, loads.
+    fn loads(steps: &[&str]) {
+        for step in steps {
+            if let Err(e) = load_text(&at_line_3(step)) {
+                panic!("{step} is refused: {}", e.0);
+            }
+        }
+    }
+
     #[test]
     fn contradictory_parameters_fail_at_load_time() {
-        let at_line_3 =
-            |step: &str| format!("scenario {{\n log {{ message = \"m\" }},\n {step},\n}}");
-        let cases = [
+        refused_at_load(&[
             (
                 r#"download { peer = "a", game = "g", wait = false, expect = "failed" }"#,
                 r#"t.lua:3: download: `wait = false` cannot expect "failed""#,
@@ -473,24 +495,24 @@ mod tests {
                 r#"expectOverlap { peer = "s", uploads = { { to = "c1" }, {} } }"#,
                 "t.lua:3: expectOverlap: needs at least two upload groups, each with `to` and/or `game`",
             ),
-        ];
-        for (step, want) in cases {
-            let src = at_line_3(step);
-            match load_text(&src) {
-                Ok(_) => panic!("{step} loaded"),
-                Err(e) => assert!(e.0.contains(want), "{step}\n got: {}\nwant: {want}", e.0),
-            }
-        }
+            (
+                r#"connect { from = "a", to = "b", code = "self-connect" }"#,
+                r#"t.lua:3: connect: `code` describes a refusal; add expect = "error""#,
+            ),
+            (
+                r#"connect { from = "a", to = "b", expect = "result", code = "self-connect" }"#,
+                r#"t.lua:3: connect: `code` describes a refusal; add expect = "error""#,
+            ),
+        ]);
         // Their sound neighbours load.
-        for step in [
+        loads(&[
             r#"download { peer = "a", game = "g", wait = false }"#,
             r#"download { peer = "a", game = "g", expect = "failed" }"#,
             r#"streamInstall { peer = "a", game = "g", wait = false }"#,
             r#"streamInstall { peer = "a", game = "g", expect = "failed", code = "no-source", error = "x" }"#,
             r#"expectOverlap { peer = "s", uploads = { { to = "c1" }, { game = "g" } } }"#,
-        ] {
-            let src = at_line_3(step);
-            assert!(load_text(&src).is_ok(), "{step} is refused");
-        }
+            r#"connect { from = "a", to = "a", expect = "error", code = "self-connect" }"#,
+            r#"connect { from = "a", to = "b", expect = "error" }"#,
+        ]);
     }
 }

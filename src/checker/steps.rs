@@ -61,6 +61,15 @@ pub struct ConnectStep {
     pub timeout: Option<Span>,
 }
 
+impl ConnectStep {
+    fn check(&self) -> Result<(), String> {
+        if self.code.is_some() && self.expect != AnswerKind::Error {
+            return Err("`code` describes a refusal; add expect = \"error\"".into());
+        }
+        Ok(())
+    }
+}
+
 /// `waitGame{}`: a `list-games` row appears with the given fields.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -721,6 +730,7 @@ impl Action {
     /// rejected when the file loads rather than when the step runs.
     fn check(&self) -> Result<(), String> {
         match self {
+            Action::Connect(s) => s.check(),
             Action::Download(s) => s.check(),
             Action::StreamInstall(s) => s.check(),
             Action::ExpectOverlap(s) => s.check(),
