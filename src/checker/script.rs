@@ -503,6 +503,26 @@ mod tests {
                 r#"connect { from = "a", to = "b", expect = "result", code = "self-connect" }"#,
                 r#"t.lua:3: connect: `code` describes a refusal; add expect = "error""#,
             ),
+            (
+                r#"send { peer = "a" }"#,
+                "t.lua:3: send: give exactly one of `cmd` or `raw`",
+            ),
+            (
+                r#"send { peer = "a", cmd = { cmd = "status" }, raw = "{}" }"#,
+                "t.lua:3: send: give exactly one of `cmd` or `raw`",
+            ),
+            (
+                r#"send { peer = "a", cmd = "status" }"#,
+                "t.lua:3: send: `cmd` must be a table with a string `cmd` field",
+            ),
+            (
+                r#"send { peer = "a", cmd = { game_id = "g" } }"#,
+                "t.lua:3: send: `cmd` must be a table with a string `cmd` field",
+            ),
+            (
+                r#"send { peer = "a", cmd = { cmd = 5 } }"#,
+                "t.lua:3: send: `cmd` must be a table with a string `cmd` field",
+            ),
         ]);
         // Their sound neighbours load.
         loads(&[
@@ -513,6 +533,8 @@ mod tests {
             r#"expectOverlap { peer = "s", uploads = { { to = "c1" }, { game = "g" } } }"#,
             r#"connect { from = "a", to = "a", expect = "error", code = "self-connect" }"#,
             r#"connect { from = "a", to = "b", expect = "error" }"#,
+            r#"send { peer = "a", cmd = { cmd = "status" }, match = { peers = 0 } }"#,
+            r#"send { peer = "a", raw = "not json", expect = "error" }"#,
         ]);
     }
 }
