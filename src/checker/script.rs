@@ -523,6 +523,10 @@ mod tests {
                 r#"send { peer = "a", cmd = { cmd = 5 } }"#,
                 "t.lua:3: send: `cmd` must be a table with a string `cmd` field",
             ),
+            (
+                r#"fsCreateFile { path = "x", contents = "y", size = "1KiB" }"#,
+                "t.lua:3: fsCreateFile: give `contents` or `size`, not both",
+            ),
         ]);
         // Their sound neighbours load.
         loads(&[
@@ -535,6 +539,8 @@ mod tests {
             r#"connect { from = "a", to = "b", expect = "error" }"#,
             r#"send { peer = "a", cmd = { cmd = "status" }, match = { peers = 0 } }"#,
             r#"send { peer = "a", raw = "not json", expect = "error" }"#,
+            r#"fsCreateFile { path = "x", contents = "y" }"#,
+            r#"fsCreateFile { path = "x", size = "1KiB" }"#,
         ]);
     }
 }

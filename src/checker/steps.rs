@@ -614,6 +614,15 @@ pub struct FsCreateFileStep {
     pub size: Option<Size>,
 }
 
+impl FsCreateFileStep {
+    fn check(&self) -> Result<(), String> {
+        if self.contents.is_some() && self.size.is_some() {
+            return Err("give `contents` or `size`, not both".into());
+        }
+        Ok(())
+    }
+}
+
 /// `fsCopyFile{}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -775,6 +784,7 @@ impl Action {
         match self {
             Action::Connect(s) => s.check(),
             Action::Download(s) => s.check(),
+            Action::FsCreateFile(s) => s.check(),
             Action::StreamInstall(s) => s.check(),
             Action::ExpectOverlap(s) => s.check(),
             _ => Ok(()),
