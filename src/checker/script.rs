@@ -543,4 +543,31 @@ mod tests {
             r#"fsCreateFile { path = "x", size = "1KiB" }"#,
         ]);
     }
+
+    #[test]
+    fn unusable_values_fail_at_load_time() {
+        refused_at_load(&[
+            (
+                r#"fsPatch { path = "x", offset = 0, hex = "zz" }"#,
+                r#"t.lua:3: fsPatch: `hex` "zz" is not hex: Invalid character 'z' at position 0"#,
+            ),
+            (
+                r#"fsPatch { path = "x", offset = 0, hex = "abc" }"#,
+                r#"t.lua:3: fsPatch: `hex` "abc" is not hex: Odd number of digits"#,
+            ),
+            (
+                r#"fsPatch { path = "x", offset = 0, hex = "" }"#,
+                "t.lua:3: fsPatch: `hex` is empty: a patch needs at least one byte",
+            ),
+            (
+                r#"expectFile { path = "x", bytes = { offset = 4, hex = "0g" } }"#,
+                r#"t.lua:3: expectFile: `bytes.hex` "0g" is not hex: Invalid character 'g' at position 1"#,
+            ),
+        ]);
+        // Their sound neighbours load.
+        loads(&[
+            r#"fsPatch { path = "x", offset = "1KiB", hex = "DEADbeef", xor = true }"#,
+            r#"expectFile { path = "x", bytes = { offset = 4, hex = "00ff" } }"#,
+        ]);
+    }
 }

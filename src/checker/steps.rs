@@ -552,12 +552,42 @@ pub struct ExpectNoEventStep {
     pub window: Option<Span>,
 }
 
+/// Bytes written in hex (`hex = "deadbeef"`), decoded when the file loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hex {
+    /// As written, for messages.
+    pub text: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Hex {
+    /// Reads a hex string; `field` names it when it is not hex.
+    fn named<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Hex, D::Error> {
+        let text = String::deserialize(d)?;
+        match hex::decode(&text) {
+            Ok(bytes) => Ok(Hex { text, bytes }),
+            Err(e) => Err(de::Error::custom(format!(
+                "`{field}` {text:?} is not hex: {e}"
+            ))),
+        }
+    }
+}
+
+fn hex_field<'de, D: Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
+    Hex::named(d, "hex")
+}
+
+fn bytes_hex_field<'de, D: Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
+    Hex::named(d, "bytes.hex")
+}
+
 /// `bytes = { offset = …, hex = "…" }` of `expectFile`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BytesAt {
     pub offset: Size,
-    pub hex: String,
+    #[serde(deserialize_with = "bytes_hex_field")]
+    pub hex: Hex,
 }
 
 /// `expectFile{}`: a file exists with the given properties.
@@ -668,10 +698,20 @@ pub struct FsPatchStep {
     pub peer: Option<String>,
     pub path: String,
     pub offset: Size,
-    pub hex: String,
+    #[serde(deserialize_with = "hex_field")]
+    pub hex: Hex,
     /// XOR the bytes in instead (`hex = "01"` surely changes one byte).
     #[serde(default)]
     pub xor: bool,
+}
+
+impl FsPatchStep {
+    fn check(&self) -> Result<(), String> {
+        if self.hex.bytes.is_empty() {
+            return Err("`hex` is empty: a patch needs at least one byte".into());
+        }
+        Ok(())
+    }
 }
 
 /// `log{}`.
@@ -785,6 +825,7 @@ impl Action {
             Action::Connect(s) => s.check(),
             Action::Download(s) => s.check(),
             Action::FsCreateFile(s) => s.check(),
+            Action::FsPatch(s) => s.check(),
             Action::StreamInstall(s) => s.check(),
             Action::ExpectOverlap(s) => s.check(),
             _ => Ok(()),

@@ -172,7 +172,6 @@ pub fn patch(lab: &mut Lab, s: &FsPatchStep) -> StepResult {
     use std::os::unix::fs::FileExt;
     let path = resolve(lab, &s.peer, &s.path)?;
     check_kind(&path, Kind::File, &s.path)?;
-    let bytes = hex::decode(&s.hex).map_err(|e| Failure::invalid(format!("hex: {e}")))?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -183,15 +182,15 @@ pub fn patch(lab: &mut Lab, s: &FsPatchStep) -> StepResult {
         .map_err(|e| io(e, format!("reading {}", path.display())))?
         .len();
     // A patch never grows the file: it stands for damage in place.
-    if bytes.is_empty() || s.offset.0.saturating_add(bytes.len() as u64) > len {
+    if s.offset.0.saturating_add(s.hex.bytes.len() as u64) > len {
         return Err(Failure::invalid(format!(
             "fsPatch: {} bytes at offset {} do not fit {} ({len} bytes)",
-            bytes.len(),
+            s.hex.bytes.len(),
             s.offset.0,
             s.path
         )));
     }
-    let mut new = bytes;
+    let mut new = s.hex.bytes.clone();
     if s.xor {
         let mut old = vec![0u8; new.len()];
         file.read_exact_at(&mut old, s.offset.0)
