@@ -527,6 +527,10 @@ mod tests {
                 r#"fsCreateFile { path = "x", contents = "y", size = "1KiB" }"#,
                 "t.lua:3: fsCreateFile: give `contents` or `size`, not both",
             ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { size = 1 }, files = { ["g.eti"] = "x" } }"#,
+                "t.lua:3: makeGame: g.eti is given both as `eti` and in `files`",
+            ),
         ]);
         // Their sound neighbours load.
         loads(&[
@@ -541,6 +545,7 @@ mod tests {
             r#"send { peer = "a", raw = "not json", expect = "error" }"#,
             r#"fsCreateFile { path = "x", contents = "y" }"#,
             r#"fsCreateFile { path = "x", size = "1KiB" }"#,
+            r#"makeGame { dir = "a", id = "g", eti = { size = 1 }, files = { ["h.eti"] = "x" } }"#,
         ]);
     }
 
@@ -563,11 +568,32 @@ mod tests {
                 r#"expectFile { path = "x", bytes = { offset = 4, hex = "0g" } }"#,
                 r#"t.lua:3: expectFile: `bytes.hex` "0g" is not hex: Invalid character 'g' at position 1"#,
             ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { x = { rar = { y = "z" } } } } }"#,
+                "t.lua:3: makeGame: archive member x: only `contents` or `size`/`seed` are allowed inside `rar`",
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { x = { size = 8, sparse = true } } } }"#,
+                "t.lua:3: makeGame: archive member x: only `contents` or `size`/`seed` are allowed inside `rar`",
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", files = { ["g.eti"] = { rar = { x = { size = "65MiB" } } } } }"#,
+                "t.lua:3: makeGame: archive member x: 68157440 is over the 64 MiB limit",
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { ["../x"] = "y" } } }"#,
+                r#"t.lua:3: makeGame: invalid archive entry name "../x""#,
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { x = "y" }, method = 6 } }"#,
+                "t.lua:3: makeGame: `method` 6: RAR methods are 0 to 5",
+            ),
         ]);
         // Their sound neighbours load.
         loads(&[
             r#"fsPatch { path = "x", offset = "1KiB", hex = "DEADbeef", xor = true }"#,
             r#"expectFile { path = "x", bytes = { offset = 4, hex = "00ff" } }"#,
+            r#"makeGame { dir = "a", id = "g", eti = { rar = { ["bin/x"] = { size = "64MiB", seed = 2 }, y = "z" }, solid = true, method = 5 } }"#,
         ]);
     }
 }
