@@ -531,6 +531,14 @@ mod tests {
                 r#"makeGame { dir = "a", id = "g", eti = { size = 1 }, files = { ["g.eti"] = "x" } }"#,
                 "t.lua:3: makeGame: g.eti is given both as `eti` and in `files`",
             ),
+            (
+                r#"fuzzCommand { peer = "s", cmd = "status", choices = { 1 }, minLen = 3, maxLen = 2 }"#,
+                "t.lua:3: fuzzCommand: `minLen` (3) is above `maxLen` (2)",
+            ),
+            (
+                r#"fuzzAllCommands { peer = "s", choices = { 1 }, minLen = 1, maxLen = 0 }"#,
+                "t.lua:3: fuzzAllCommands: `minLen` (1) is above `maxLen` (0)",
+            ),
         ]);
         // Their sound neighbours load.
         loads(&[
@@ -546,6 +554,8 @@ mod tests {
             r#"fsCreateFile { path = "x", contents = "y" }"#,
             r#"fsCreateFile { path = "x", size = "1KiB" }"#,
             r#"makeGame { dir = "a", id = "g", eti = { size = 1 }, files = { ["h.eti"] = "x" } }"#,
+            r#"fuzzCommand { peer = "s", cmd = "status", choices = { 1 }, minLen = 2, maxLen = 2 }"#,
+            r#"fuzzAllCommands { peer = "s", choices = { 1 }, maxLen = 0 }"#,
         ]);
     }
 
@@ -588,12 +598,17 @@ mod tests {
                 r#"makeGame { dir = "a", id = "g", eti = { rar = { x = "y" }, method = 6 } }"#,
                 "t.lua:3: makeGame: `method` 6: RAR methods are 0 to 5",
             ),
+            (
+                r#"fuzzCommand { peer = "s", cmd = "download", fields = { "game_id", "id" }, choices = { 1 }, maxLen = 2 }"#,
+                r#"t.lua:3: fuzzCommand: `fields`: "id" cannot be fuzzed: the fuzzer needs it to match answers"#,
+            ),
         ]);
         // Their sound neighbours load.
         loads(&[
             r#"fsPatch { path = "x", offset = "1KiB", hex = "DEADbeef", xor = true }"#,
             r#"expectFile { path = "x", bytes = { offset = 4, hex = "00ff" } }"#,
             r#"makeGame { dir = "a", id = "g", eti = { rar = { ["bin/x"] = { size = "64MiB", seed = 2 }, y = "z" }, solid = true, method = 5 } }"#,
+            r#"fuzzCommand { peer = "s", cmd = "download", fields = { "game_id", "bogus" }, choices = { 1 }, maxLen = 2 }"#,
         ]);
     }
 }

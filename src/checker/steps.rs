@@ -870,6 +870,8 @@ impl Action {
             Action::FsCreateFile(s) => s.check(),
             Action::FsPatch(s) => s.check(),
             Action::MakeGame(s) => s.check(),
+            Action::FuzzCommand(s) => s.check(),
+            Action::FuzzAllCommands(s) => s.check(),
             Action::StreamInstall(s) => s.check(),
             Action::ExpectOverlap(s) => s.check(),
             _ => Ok(()),
