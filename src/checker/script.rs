@@ -611,4 +611,78 @@ mod tests {
             r#"fuzzCommand { peer = "s", cmd = "download", fields = { "game_id", "bogus" }, choices = { 1 }, maxLen = 2 }"#,
         ]);
     }
+
+    #[test]
+    fn paths_leaving_their_folder_fail_at_load_time() {
+        refused_at_load(&[
+            (
+                r#"fsCreateFile { path = "../x" }"#,
+                r#"t.lua:3: fsCreateFile: `path` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsDeleteFolder { peer = "a", path = "/etc" }"#,
+                r#"t.lua:3: fsDeleteFolder: `path` "/etc" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsRenameFile { from = "a", to = "a/../../b" }"#,
+                r#"t.lua:3: fsRenameFile: `to` "a/../../b" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsCopyFile { from = "../../x", fromScenario = true, to = "y" }"#,
+                r#"t.lua:3: fsCopyFile: `from` "../../x" leaves the project folder"#,
+            ),
+            (
+                r#"fsCopyFile { from = "../x", to = "y" }"#,
+                r#"t.lua:3: fsCopyFile: `from` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsAppend { path = "..", contents = "x" }"#,
+                r#"t.lua:3: fsAppend: `path` ".." leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsPatch { path = "/x", offset = 0, hex = "01" }"#,
+                r#"t.lua:3: fsPatch: `path` "/x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"expectFile { path = "x", sameAs = "/etc/passwd" }"#,
+                r#"t.lua:3: expectFile: `sameAs` "/etc/passwd" leaves the project folder"#,
+            ),
+            (
+                r#"expectNoFile { path = "../x" }"#,
+                r#"t.lua:3: expectNoFile: `path` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"expectEntries { path = "../x", only = {} }"#,
+                r#"t.lua:3: expectEntries: `path` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"makeGame { dir = "..", id = "g" }"#,
+                r#"t.lua:3: makeGame: `dir` ".." leaves the folder it is relative to"#,
+            ),
+            (
+                r#"makeGame { dir = "a", id = "../g" }"#,
+                r#"t.lua:3: makeGame: `id` "../g" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", files = { ["../../x"] = "y" } }"#,
+                r#"t.lua:3: makeGame: `files` entry "../../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"peer { name = "a", catalog = "../../game.db" }"#,
+                r#"t.lua:3: peer: `catalog` "../../game.db" leaves the project folder"#,
+            ),
+            (
+                r#"peer { name = "a", games = "/srv/games" }"#,
+                r#"t.lua:3: peer: `games` "/srv/games" leaves the project folder"#,
+            ),
+        ]);
+        // Their sound neighbours load.
+        loads(&[
+            r#"fsCreateFile { path = "a/../b" }"#,
+            r#"fsCopyFile { from = "../redirects/files/payload.txt", fromScenario = true, to = "s/x" }"#,
+            r#"expectFile { peer = "c", path = "g/./x", sameAs = "../fixtures/x" }"#,
+            r#"makeGame { dir = "a", id = "g", files = { ["data/../readme.txt"] = "y" } }"#,
+            r#"peer { name = "a", games = "../fixtures/fixture-a", catalog = "../redirects/catalogs/c.json" }"#,
+        ]);
+    }
 }

@@ -7,6 +7,31 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
+
+/// A path relative to the workspace or a peer's games folder stays inside
+/// it. The run joins it with `fs::inside`, whose rule does not depend on the
+/// folder, so the same call decides here.
+fn check_inside(what: &str, rel: &str) -> Result<(), String> {
+    match crate::checker::actions::fs::inside(Path::new(""), rel) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!(
+            "{what} {rel:?} leaves the folder it is relative to (an absolute path, or `..` too far up)"
+        )),
+    }
+}
+
+/// A path relative to the scenario file may reach the scenario folder's
+/// parent, the project, but nothing above it (`fs::scenario_path`).
+fn check_in_project(what: &str, rel: &str) -> Result<(), String> {
+    let joined = Path::new("scenarios").join(rel);
+    match crate::checker::actions::fs::inside(Path::new(""), &joined.to_string_lossy()) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!(
+            "{what} {rel:?} leaves the project folder (the scenario folder's parent)"
+        )),
+    }
+}
 
 /// A value that may be written as one item or a list: `to = "a"` or `to = {"a","b"}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -45,6 +70,20 @@ pub struct PeerStep {
     #[serde(default)]
     pub args: Vec<String>,
     pub timeout: Option<Span>,
+}
+
+impl PeerStep {
+    fn check(&self) -> Result<(), String> {
+        // `games` is tried in the workspace first, but it must at least be
+        // usable from the scenario file.
+        if let Some(games) = &self.games {
+            check_in_project("`games`", games)?;
+        }
+        if let Some(catalog) = &self.catalog {
+            check_in_project("`catalog`", catalog)?;
+        }
+        Ok(())
+    }
 }
 
 /// `connect{}`: `from` dials each peer in `to`.
@@ -367,6 +406,11 @@ pub struct MakeGameStep {
 
 impl MakeGameStep {
     fn check(&self) -> Result<(), String> {
+        check_inside("`dir`", &self.dir)?;
+        check_inside("`id`", &self.id)?;
+        for rel in self.files.keys() {
+            check_inside("`files` entry", rel)?;
+        }
         let eti = format!("{}.eti", self.id);
         if self.eti.is_some() && self.files.contains_key(&eti) {
             return Err(format!("{eti} is given both as `eti` and in `files`"));
@@ -648,12 +692,28 @@ pub struct ExpectFileStep {
     pub bytes: Option<BytesAt>,
 }
 
+impl ExpectFileStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)?;
+        if let Some(other) = &self.same_as {
+            check_in_project("`sameAs`", other)?;
+        }
+        Ok(())
+    }
+}
+
 /// `expectNoFile{}`: nothing exists at the path.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectNoFileStep {
     pub peer: Option<String>,
     pub path: String,
+}
+
+impl ExpectNoFileStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)
+    }
 }
 
 /// `expectEntries{}`: a folder holds nothing besides these entries.
@@ -664,6 +724,12 @@ pub struct ExpectEntriesStep {
     pub path: String,
     /// Names allowed directly in the folder; `{}`: empty or absent.
     pub only: Vec<String>,
+}
+
+impl ExpectEntriesStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)
+    }
 }
 
 /// `expectStatus{}`: a peer's active operations and outbound transfers.
@@ -689,6 +755,7 @@ pub struct FsCreateFileStep {
 
 impl FsCreateFileStep {
     fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)?;
         if self.contents.is_some() && self.size.is_some() {
             return Err("give `contents` or `size`, not both".into());
         }
@@ -708,6 +775,17 @@ pub struct FsCopyStep {
     pub from_scenario: bool,
 }
 
+impl FsCopyStep {
+    fn check(&self) -> Result<(), String> {
+        if self.from_scenario {
+            check_in_project("`from`", &self.from)?;
+        } else {
+            check_inside("`from`", &self.from)?;
+        }
+        check_inside("`to`", &self.to)
+    }
+}
+
 /// `fsRenameFile{}`, `fsRenameFolder{}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -715,6 +793,13 @@ pub struct FsMoveStep {
     pub peer: Option<String>,
     pub from: String,
     pub to: String,
+}
+
+impl FsMoveStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`from`", &self.from)?;
+        check_inside("`to`", &self.to)
+    }
 }
 
 /// `fsDeleteFile{}`, `fsCreateFolder{}`, `fsDeleteFolder{}`.
@@ -725,6 +810,12 @@ pub struct FsPathStep {
     pub path: String,
 }
 
+impl FsPathStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)
+    }
+}
+
 /// `fsAppend{}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -732,6 +823,12 @@ pub struct FsAppendStep {
     pub peer: Option<String>,
     pub path: String,
     pub contents: String,
+}
+
+impl FsAppendStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)
+    }
 }
 
 /// `fsPatch{}`: overwrite (or XOR) bytes of an existing file in place.
@@ -750,6 +847,7 @@ pub struct FsPatchStep {
 
 impl FsPatchStep {
     fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)?;
         if self.hex.bytes.is_empty() {
             return Err("`hex` is empty: a patch needs at least one byte".into());
         }
@@ -861,13 +959,25 @@ pub struct Step {
 }
 
 impl Action {
-    /// Combinations of parameters that no single field's type rules out,
-    /// rejected when the file loads rather than when the step runs.
+    /// What no single field's type rules out but the parameters alone
+    /// decide (combinations that contradict each other, values no run could
+    /// use, paths leaving their folder), rejected when the file loads rather
+    /// than when the step runs.
     fn check(&self) -> Result<(), String> {
         match self {
+            Action::Peer(s) => s.check(),
             Action::Connect(s) => s.check(),
             Action::Download(s) => s.check(),
+            Action::ExpectFile(s) => s.check(),
+            Action::ExpectNoFile(s) => s.check(),
+            Action::ExpectEntries(s) => s.check(),
             Action::FsCreateFile(s) => s.check(),
+            Action::FsCopyFile(s) => s.check(),
+            Action::FsRenameFile(s) | Action::FsRenameFolder(s) => s.check(),
+            Action::FsDeleteFile(s) | Action::FsCreateFolder(s) | Action::FsDeleteFolder(s) => {
+                s.check()
+            }
+            Action::FsAppend(s) => s.check(),
             Action::FsPatch(s) => s.check(),
             Action::MakeGame(s) => s.check(),
             Action::FuzzCommand(s) => s.check(),

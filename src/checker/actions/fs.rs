@@ -63,7 +63,8 @@ pub fn base(lab: &mut Lab, peer: &Option<String>) -> Result<PathBuf, Failure> {
     }
 }
 
-/// Resolves a scenario path against `base`; leaving it is an invalid scenario.
+/// Resolves a scenario path against `base`. A path leaving it was refused
+/// when the file loaded (`steps::check_inside`); the join still says so.
 pub fn resolve(lab: &mut Lab, peer: &Option<String>, rel: &str) -> Result<PathBuf, Failure> {
     let base = base(lab, peer)?;
     inside(&base, rel).map_err(|e| Failure::invalid(format!("{e:#}")))
