@@ -444,11 +444,33 @@ mod tests {
         }
     }
 
+    /// `step` as the third line of a scenario.
+    fn at_line_3(step: &str) -> String {
+        format!("scenario {{\n log {{ message = \"m\" }},\n {step},\n}}")
+    }
+
+    /// Each step, on line 3, fails to load with an error containing its text.
+    fn refused_at_load(cases: &[(&str, &str)]) {
+        for (step, want) in cases {
+            match load_text(&at_line_3(step)) {
+                Ok(_) => panic!("{step} loaded"),
+                Err(e) => assert!(e.0.contains(want), "{step}\n got: {}\nwant: {want}", e.0),
+            }
+        }
+    }
+
+    /// Each step, on line 3, loads.
+    fn loads(steps: &[&str]) {
+        for step in steps {
+            if let Err(e) = load_text(&at_line_3(step)) {
+                panic!("{step} is refused: {}", e.0);
+            }
+        }
+    }
+
     #[test]
     fn contradictory_parameters_fail_at_load_time() {
-        let at_line_3 =
-            |step: &str| format!("scenario {{\n log {{ message = \"m\" }},\n {step},\n}}");
-        let cases = [
+        refused_at_load(&[
             (
                 r#"download { peer = "a", game = "g", wait = false, expect = "failed" }"#,
                 r#"t.lua:3: download: `wait = false` cannot expect "failed""#,
@@ -473,24 +495,194 @@ mod tests {
                 r#"expectOverlap { peer = "s", uploads = { { to = "c1" }, {} } }"#,
                 "t.lua:3: expectOverlap: needs at least two upload groups, each with `to` and/or `game`",
             ),
-        ];
-        for (step, want) in cases {
-            let src = at_line_3(step);
-            match load_text(&src) {
-                Ok(_) => panic!("{step} loaded"),
-                Err(e) => assert!(e.0.contains(want), "{step}\n got: {}\nwant: {want}", e.0),
-            }
-        }
+            (
+                r#"connect { from = "a", to = "b", code = "self-connect" }"#,
+                r#"t.lua:3: connect: `code` describes a refusal; add expect = "error""#,
+            ),
+            (
+                r#"connect { from = "a", to = "b", expect = "result", code = "self-connect" }"#,
+                r#"t.lua:3: connect: `code` describes a refusal; add expect = "error""#,
+            ),
+            (
+                r#"send { peer = "a" }"#,
+                "t.lua:3: send: give exactly one of `cmd` or `raw`",
+            ),
+            (
+                r#"send { peer = "a", cmd = { cmd = "status" }, raw = "{}" }"#,
+                "t.lua:3: send: give exactly one of `cmd` or `raw`",
+            ),
+            (
+                r#"send { peer = "a", cmd = "status" }"#,
+                "t.lua:3: send: `cmd` must be a table with a string `cmd` field",
+            ),
+            (
+                r#"send { peer = "a", cmd = { game_id = "g" } }"#,
+                "t.lua:3: send: `cmd` must be a table with a string `cmd` field",
+            ),
+            (
+                r#"send { peer = "a", cmd = { cmd = 5 } }"#,
+                "t.lua:3: send: `cmd` must be a table with a string `cmd` field",
+            ),
+            (
+                r#"fsCreateFile { path = "x", contents = "y", size = "1KiB" }"#,
+                "t.lua:3: fsCreateFile: give `contents` or `size`, not both",
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { size = 1 }, files = { ["g.eti"] = "x" } }"#,
+                "t.lua:3: makeGame: g.eti is given both as `eti` and in `files`",
+            ),
+            (
+                r#"fuzzCommand { peer = "s", cmd = "status", choices = { 1 }, minLen = 3, maxLen = 2 }"#,
+                "t.lua:3: fuzzCommand: `minLen` (3) is above `maxLen` (2)",
+            ),
+            (
+                r#"fuzzAllCommands { peer = "s", choices = { 1 }, minLen = 1, maxLen = 0 }"#,
+                "t.lua:3: fuzzAllCommands: `minLen` (1) is above `maxLen` (0)",
+            ),
+        ]);
         // Their sound neighbours load.
-        for step in [
+        loads(&[
             r#"download { peer = "a", game = "g", wait = false }"#,
             r#"download { peer = "a", game = "g", expect = "failed" }"#,
             r#"streamInstall { peer = "a", game = "g", wait = false }"#,
             r#"streamInstall { peer = "a", game = "g", expect = "failed", code = "no-source", error = "x" }"#,
             r#"expectOverlap { peer = "s", uploads = { { to = "c1" }, { game = "g" } } }"#,
-        ] {
-            let src = at_line_3(step);
-            assert!(load_text(&src).is_ok(), "{step} is refused");
-        }
+            r#"connect { from = "a", to = "a", expect = "error", code = "self-connect" }"#,
+            r#"connect { from = "a", to = "b", expect = "error" }"#,
+            r#"send { peer = "a", cmd = { cmd = "status" }, match = { peers = 0 } }"#,
+            r#"send { peer = "a", raw = "not json", expect = "error" }"#,
+            r#"fsCreateFile { path = "x", contents = "y" }"#,
+            r#"fsCreateFile { path = "x", size = "1KiB" }"#,
+            r#"makeGame { dir = "a", id = "g", eti = { size = 1 }, files = { ["h.eti"] = "x" } }"#,
+            r#"fuzzCommand { peer = "s", cmd = "status", choices = { 1 }, minLen = 2, maxLen = 2 }"#,
+            r#"fuzzAllCommands { peer = "s", choices = { 1 }, maxLen = 0 }"#,
+        ]);
+    }
+
+    #[test]
+    fn unusable_values_fail_at_load_time() {
+        refused_at_load(&[
+            (
+                r#"fsPatch { path = "x", offset = 0, hex = "zz" }"#,
+                r#"t.lua:3: fsPatch: `hex` "zz" is not hex: Invalid character 'z' at position 0"#,
+            ),
+            (
+                r#"fsPatch { path = "x", offset = 0, hex = "abc" }"#,
+                r#"t.lua:3: fsPatch: `hex` "abc" is not hex: Odd number of digits"#,
+            ),
+            (
+                r#"fsPatch { path = "x", offset = 0, hex = "" }"#,
+                "t.lua:3: fsPatch: `hex` is empty: a patch needs at least one byte",
+            ),
+            (
+                r#"expectFile { path = "x", bytes = { offset = 4, hex = "0g" } }"#,
+                r#"t.lua:3: expectFile: `bytes.hex` "0g" is not hex: Invalid character 'g' at position 1"#,
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { x = { rar = { y = "z" } } } } }"#,
+                "t.lua:3: makeGame: archive member x: only `contents` or `size`/`seed` are allowed inside `rar`",
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { x = { size = 8, sparse = true } } } }"#,
+                "t.lua:3: makeGame: archive member x: only `contents` or `size`/`seed` are allowed inside `rar`",
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", files = { ["g.eti"] = { rar = { x = { size = "65MiB" } } } } }"#,
+                "t.lua:3: makeGame: archive member x: 68157440 is over the 64 MiB limit",
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { ["../x"] = "y" } } }"#,
+                r#"t.lua:3: makeGame: invalid archive entry name "../x""#,
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", eti = { rar = { x = "y" }, method = 6 } }"#,
+                "t.lua:3: makeGame: `method` 6: RAR methods are 0 to 5",
+            ),
+            (
+                r#"fuzzCommand { peer = "s", cmd = "download", fields = { "game_id", "id" }, choices = { 1 }, maxLen = 2 }"#,
+                r#"t.lua:3: fuzzCommand: `fields`: "id" cannot be fuzzed: the fuzzer needs it to match answers"#,
+            ),
+        ]);
+        // Their sound neighbours load.
+        loads(&[
+            r#"fsPatch { path = "x", offset = "1KiB", hex = "DEADbeef", xor = true }"#,
+            r#"expectFile { path = "x", bytes = { offset = 4, hex = "00ff" } }"#,
+            r#"makeGame { dir = "a", id = "g", eti = { rar = { ["bin/x"] = { size = "64MiB", seed = 2 }, y = "z" }, solid = true, method = 5 } }"#,
+            r#"fuzzCommand { peer = "s", cmd = "download", fields = { "game_id", "bogus" }, choices = { 1 }, maxLen = 2 }"#,
+        ]);
+    }
+
+    #[test]
+    fn paths_leaving_their_folder_fail_at_load_time() {
+        refused_at_load(&[
+            (
+                r#"fsCreateFile { path = "../x" }"#,
+                r#"t.lua:3: fsCreateFile: `path` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsDeleteFolder { peer = "a", path = "/etc" }"#,
+                r#"t.lua:3: fsDeleteFolder: `path` "/etc" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsRenameFile { from = "a", to = "a/../../b" }"#,
+                r#"t.lua:3: fsRenameFile: `to` "a/../../b" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsCopyFile { from = "../../x", fromScenario = true, to = "y" }"#,
+                r#"t.lua:3: fsCopyFile: `from` "../../x" leaves the project folder"#,
+            ),
+            (
+                r#"fsCopyFile { from = "../x", to = "y" }"#,
+                r#"t.lua:3: fsCopyFile: `from` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsAppend { path = "..", contents = "x" }"#,
+                r#"t.lua:3: fsAppend: `path` ".." leaves the folder it is relative to"#,
+            ),
+            (
+                r#"fsPatch { path = "/x", offset = 0, hex = "01" }"#,
+                r#"t.lua:3: fsPatch: `path` "/x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"expectFile { path = "x", sameAs = "/etc/passwd" }"#,
+                r#"t.lua:3: expectFile: `sameAs` "/etc/passwd" leaves the project folder"#,
+            ),
+            (
+                r#"expectNoFile { path = "../x" }"#,
+                r#"t.lua:3: expectNoFile: `path` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"expectEntries { path = "../x", only = {} }"#,
+                r#"t.lua:3: expectEntries: `path` "../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"makeGame { dir = "..", id = "g" }"#,
+                r#"t.lua:3: makeGame: `dir` ".." leaves the folder it is relative to"#,
+            ),
+            (
+                r#"makeGame { dir = "a", id = "../g" }"#,
+                r#"t.lua:3: makeGame: `id` "../g" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"makeGame { dir = "a", id = "g", files = { ["../../x"] = "y" } }"#,
+                r#"t.lua:3: makeGame: `files` entry "../../x" leaves the folder it is relative to"#,
+            ),
+            (
+                r#"peer { name = "a", catalog = "../../game.db" }"#,
+                r#"t.lua:3: peer: `catalog` "../../game.db" leaves the project folder"#,
+            ),
+            (
+                r#"peer { name = "a", games = "/srv/games" }"#,
+                r#"t.lua:3: peer: `games` "/srv/games" leaves the project folder"#,
+            ),
+        ]);
+        // Their sound neighbours load.
+        loads(&[
+            r#"fsCreateFile { path = "a/../b" }"#,
+            r#"fsCopyFile { from = "../redirects/files/payload.txt", fromScenario = true, to = "s/x" }"#,
+            r#"expectFile { peer = "c", path = "g/./x", sameAs = "../fixtures/x" }"#,
+            r#"makeGame { dir = "a", id = "g", files = { ["data/../readme.txt"] = "y" } }"#,
+            r#"peer { name = "a", games = "../fixtures/fixture-a", catalog = "../redirects/catalogs/c.json" }"#,
+        ]);
     }
 }

@@ -3,20 +3,15 @@
 use crate::checker::actions::{COMMAND_TIMEOUT, json_contains, peer, timeout_or};
 use crate::checker::lab::{Answer, Lab};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{AnswerKind, SendStep};
+use crate::checker::steps::{AnswerKind, SendLine, SendStep};
 use serde_json::json;
 use std::time::Instant;
 
 pub fn send(lab: &mut Lab, s: &SendStep) -> StepResult {
     let timeout = timeout_or(s.timeout, COMMAND_TIMEOUT);
     let p = peer(lab, &s.peer)?;
-    let (shown, answer) = match (&s.cmd, &s.raw) {
-        (Some(cmd), None) => {
-            if cmd.get("cmd").is_none_or(|c| !c.is_string()) {
-                return Err(Failure::invalid(
-                    "send: `cmd` must be a table with a string `cmd` field",
-                ));
-            }
+    let (shown, answer) = match &s.line {
+        SendLine::Cmd(cmd) => {
             let answer = p
                 .request(cmd.clone(), timeout)
                 .map_err(|e| Failure::harness(e, &[&s.peer]))?;
@@ -28,7 +23,7 @@ pub fn send(lab: &mut Lab, s: &SendStep) -> StepResult {
             };
             (cmd.to_string(), answer)
         }
-        (None, Some(raw)) => {
+        SendLine::Raw(raw) => {
             let start = p.log.len();
             p.send_line(raw)
                 .map_err(|e| Failure::harness(e, &[&s.peer]))?;
@@ -53,7 +48,6 @@ pub fn send(lab: &mut Lab, s: &SendStep) -> StepResult {
             };
             (format!("{raw:?}"), answer)
         }
-        _ => return Err(Failure::invalid("send: give exactly one of `cmd` or `raw`")),
     };
     let (kind, body) = answer;
     let label = |k: AnswerKind| match k {

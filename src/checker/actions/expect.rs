@@ -264,15 +264,15 @@ pub fn file(lab: &mut Lab, s: &ExpectFileStep) -> StepResult {
         }
     }
     if let Some(at) = &s.bytes {
-        let want = hex::decode(&at.hex).map_err(|e| Failure::invalid(format!("bytes.hex: {e}")))?;
+        let want = &at.hex.bytes;
         let mut got = vec![0u8; want.len()];
         let read = std::fs::File::open(&path).and_then(|f| {
             use std::os::unix::fs::FileExt;
             f.read_exact_at(&mut got, at.offset.0)
         });
-        if read.is_err() || got != want {
+        if read.is_err() || got != *want {
             return fail(
-                format!("{name} holding {} at offset {}", at.hex, at.offset.0),
+                format!("{name} holding {} at offset {}", at.hex.text, at.offset.0),
                 if read.is_err() {
                     "the file is too short".into()
                 } else {

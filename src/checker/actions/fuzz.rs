@@ -78,6 +78,32 @@ fn default_cases() -> usize {
     200
 }
 
+/// `minLen` above `maxLen` would send nothing.
+fn check_lengths(min_len: usize, max_len: usize) -> Result<(), String> {
+    if min_len > max_len {
+        return Err(format!(
+            "`minLen` ({min_len}) is above `maxLen` ({max_len})"
+        ));
+    }
+    Ok(())
+}
+
+impl FuzzCommandStep {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        check_lengths(self.min_len, self.max_len)?;
+        if let Some(f) = self.fields.as_deref().and_then(unfuzzable) {
+            return Err(format!("`fields`: {}", cannot_fuzz(f)));
+        }
+        Ok(())
+    }
+}
+
+impl FuzzAllCommandsStep {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        check_lengths(self.min_len, self.max_len)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Enumeration of inputs
 
@@ -193,14 +219,23 @@ fn listed_commands(lab: &mut Lab, peer: &str) -> Result<BTreeMap<String, Vec<Str
     Ok(out)
 }
 
-fn check_fields(fields: &[String]) -> Result<(), Failure> {
-    match fields
+/// The first of `fields` that the fuzzer sets itself to match answers.
+fn unfuzzable(fields: &[String]) -> Option<&str> {
+    fields
         .iter()
-        .find(|f| ["id", "cmd", "command"].contains(&f.as_str()))
-    {
-        Some(f) => Err(Failure::invalid(format!(
-            "field {f:?} cannot be fuzzed: the fuzzer needs it to match answers"
-        ))),
+        .map(String::as_str)
+        .find(|f| ["id", "cmd", "command"].contains(f))
+}
+
+fn cannot_fuzz(field: &str) -> String {
+    format!("{field:?} cannot be fuzzed: the fuzzer needs it to match answers")
+}
+
+/// The fields a peer lists for a command (a scenario's own `fields` were
+/// checked when the file loaded).
+fn check_listed_fields(fields: &[String]) -> Result<(), Failure> {
+    match unfuzzable(fields) {
+        Some(f) => Err(Failure::invalid(format!("field {}", cannot_fuzz(f)))),
         None => Ok(()),
     }
 }
@@ -210,17 +245,18 @@ pub fn fuzz_command(lab: &mut Lab, s: &FuzzCommandStep) -> StepResult {
         Some(f) => f.clone(),
         None => {
             let listed = listed_commands(lab, &s.peer)?;
-            listed.get(&s.cmd).cloned().ok_or_else(|| {
+            let fields = listed.get(&s.cmd).cloned().ok_or_else(|| {
                 Failure::invalid(format!(
                     "{} does not list a command {:?} (it lists {}); give `fields`",
                     s.peer,
                     s.cmd,
                     listed.keys().cloned().collect::<Vec<_>>().join(", ")
                 ))
-            })?
+            })?;
+            check_listed_fields(&fields)?;
+            fields
         }
     };
-    check_fields(&fields)?;
     let target = Target {
         cmd: s.cmd.clone(),
         fields,
@@ -238,7 +274,7 @@ pub fn fuzz_all_commands(lab: &mut Lab, s: &FuzzAllCommandsStep) -> StepResult {
         .map(|(cmd, fields)| Target { cmd, fields })
         .collect();
     for t in &targets {
-        check_fields(&t.fields)?;
+        check_listed_fields(&t.fields)?;
     }
     let timeout = timeout_or(s.timeout, DEFAULT_INPUT_TIMEOUT);
     // The run's seed unless the scenario pins one (printed on failure).
@@ -265,11 +301,7 @@ impl Plan {
         limit: Option<u64>,
         seed: u64,
     ) -> Result<Self, Failure> {
-        if min_len > max_len {
-            return Err(Failure::invalid(format!(
-                "minLen {min_len} is larger than maxLen {max_len}"
-            )));
-        }
+        // `minLen` ≤ `maxLen` was checked when the file loaded.
         let n = choices.len();
         let mut counts = Vec::new();
         for t in &targets {
