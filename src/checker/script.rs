@@ -624,6 +624,18 @@ mod tests {
                 r#"t.lua:3: fsDeleteFolder: `path` "/etc" leaves the folder it is relative to"#,
             ),
             (
+                r#"fsDeleteFolder { peer = "a", path = "" }"#,
+                r#"t.lua:3: fsDeleteFolder: `path` "" is the folder itself"#,
+            ),
+            (
+                r#"fsDeleteFolder { path = "games/.." }"#,
+                r#"t.lua:3: fsDeleteFolder: `path` "games/.." is the folder itself"#,
+            ),
+            (
+                r#"fsDeleteFile { peer = "a", path = "." }"#,
+                r#"t.lua:3: fsDeleteFile: `path` "." is the folder itself"#,
+            ),
+            (
                 r#"fsRenameFile { from = "a", to = "a/../../b" }"#,
                 r#"t.lua:3: fsRenameFile: `to` "a/../../b" leaves the folder it is relative to"#,
             ),

@@ -814,6 +814,19 @@ impl FsPathStep {
     fn check(&self) -> Result<(), String> {
         check_inside("`path`", &self.path)
     }
+
+    /// A delete must name something below its folder: `""`, `"."` or
+    /// `"a/.."` would remove the whole workspace or games folder.
+    fn check_delete(&self) -> Result<(), String> {
+        self.check()?;
+        match crate::checker::actions::fs::inside(Path::new(""), &self.path) {
+            Ok(p) if p.as_os_str().is_empty() => Err(format!(
+                "`path` {:?} is the folder itself; name what to delete inside it",
+                self.path
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `fsAppend{}`.
@@ -974,9 +987,8 @@ impl Action {
             Action::FsCreateFile(s) => s.check(),
             Action::FsCopyFile(s) => s.check(),
             Action::FsRenameFile(s) | Action::FsRenameFolder(s) => s.check(),
-            Action::FsDeleteFile(s) | Action::FsCreateFolder(s) | Action::FsDeleteFolder(s) => {
-                s.check()
-            }
+            Action::FsCreateFolder(s) => s.check(),
+            Action::FsDeleteFile(s) | Action::FsDeleteFolder(s) => s.check_delete(),
             Action::FsAppend(s) => s.check(),
             Action::FsPatch(s) => s.check(),
             Action::MakeGame(s) => s.check(),
