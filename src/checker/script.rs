@@ -624,6 +624,14 @@ mod tests {
                 r#"t.lua:3: fsDeleteFolder: `path` "/etc" leaves the folder it is relative to"#,
             ),
             (
+                r#"expectFile { path = "x", sha256 = "abc" }"#,
+                r#"t.lua:3: expectFile: `sha256` "abc" is not 64 hex digits"#,
+            ),
+            (
+                r#"expectFile { path = "x", bytes = { offset = 0, hex = "" } }"#,
+                r#"t.lua:3: expectFile: `bytes.hex` is empty"#,
+            ),
+            (
                 r#"fsDeleteFolder { peer = "a", path = "" }"#,
                 r#"t.lua:3: fsDeleteFolder: `path` "" is the folder itself"#,
             ),

@@ -695,6 +695,18 @@ pub struct ExpectFileStep {
 impl ExpectFileStep {
     fn check(&self) -> Result<(), String> {
         check_inside("`path`", &self.path)?;
+        // A typo here would only ever show up as a mismatch at run time.
+        if let Some(sha) = &self.sha256
+            && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!("`sha256` {sha:?} is not 64 hex digits"));
+        }
+        // An empty pattern matches any file: the check would prove nothing.
+        if let Some(b) = &self.bytes
+            && b.hex.bytes.is_empty()
+        {
+            return Err("`bytes.hex` is empty: give the bytes expected at `offset`".to_string());
+        }
         if let Some(other) = &self.same_as {
             check_in_project("`sameAs`", other)?;
         }
