@@ -399,18 +399,9 @@ async fn fetch_chunk(
     let mut got = 0u64;
     while got < chunk.len {
         let want = ((chunk.len - got) as usize).min(buf.spare());
-        let Some(data) = recv
-            .read_chunk(want, true)
-            .await
-            .map_err(|e| src(e.into()))?
-        else {
-            return Err(src(anyhow!(
-                "stream ended after {got} of {} bytes",
-                chunk.len
-            )));
-        };
-        buf.extend_from_slice(&data.bytes);
-        got += data.bytes.len() as u64;
+        let data = read_piece(&mut recv, want, got, chunk.len).await?;
+        buf.extend_from_slice(&data);
+        got += data.len() as u64;
         if buf.spare() == 0 || got == chunk.len {
             let at = chunk.offset + written;
             tokio::task::block_in_place(|| file.write_all_at(buf.as_slice(), at))
@@ -426,23 +417,29 @@ async fn fetch_chunk(
 
 /// Reads exactly `len` bytes of a chunk answer into memory.
 async fn read_all(recv: &mut quinn::RecvStream, len: u64) -> Result<Vec<u8>, ChunkError> {
-    let src = ChunkError::Source;
     let mut data = Vec::with_capacity(len as usize);
     while (data.len() as u64) < len {
         let want = (len - data.len() as u64) as usize;
-        let Some(got) = recv
-            .read_chunk(want, true)
-            .await
-            .map_err(|e| src(e.into()))?
-        else {
-            return Err(src(anyhow!(
-                "stream ended after {} of {len} bytes",
-                data.len()
-            )));
-        };
-        data.extend_from_slice(&got.bytes);
+        data.extend_from_slice(&read_piece(recv, want, data.len() as u64, len).await?);
     }
     Ok(data)
+}
+
+/// The next at most `want` bytes of a chunk answer of `len` bytes, of which
+/// `got` arrived already; an early end is the source's failure.
+async fn read_piece(
+    recv: &mut quinn::RecvStream,
+    want: usize,
+    got: u64,
+    len: u64,
+) -> Result<bytes::Bytes, ChunkError> {
+    match recv.read_chunk(want, true).await {
+        Ok(Some(piece)) => Ok(piece.bytes),
+        Ok(None) => Err(ChunkError::Source(anyhow!(
+            "stream ended after {got} of {len} bytes"
+        ))),
+        Err(e) => Err(ChunkError::Source(e.into())),
+    }
 }
 
 /// Opens (creating and sizing) every target file, each where the file layer
