@@ -18,6 +18,7 @@ const MEMBER: u64 = 128 << 20;
 pub struct ExtractReport {
     pub bytes: u64,
     pub files: u64,
+    /// The folder the (since removed) extraction folder was made in.
     pub dest: PathBuf,
     pub extract_mib_per_s: f64,
     pub crc_mib_per_s: f64,
@@ -26,7 +27,7 @@ pub struct ExtractReport {
 impl ExtractReport {
     pub fn print(&self) {
         println!(
-            "extract: {} MiB ({} files) into {}: {:.1} MiB/s; crc32 alone: {:.1} MiB/s",
+            "extract: {} MiB ({} files) into a folder in {}: {:.1} MiB/s; crc32 alone: {:.1} MiB/s",
             self.bytes >> 20,
             self.files,
             self.dest.display(),
@@ -81,7 +82,10 @@ pub fn extract(size: u64, dir: Option<&Path>) -> Result<ExtractReport> {
     Ok(ExtractReport {
         bytes: archive.len() as u64,
         files: got.files,
-        dest: tmp.path().to_path_buf(),
+        dest: tmp
+            .path()
+            .parent()
+            .map_or_else(|| tmp.path().to_path_buf(), Path::to_path_buf),
         extract_mib_per_s: mib / extract_secs.max(1e-9),
         crc_mib_per_s: mib / crc_secs.max(1e-9),
     })

@@ -26,18 +26,25 @@ pub fn track_process_group(pid: i32) {
 }
 
 /// The peer's group is gone (reaped); a later `kill_all_peers` skips it.
-pub fn untrack_process_group(pid: i32) {
+fn untrack_process_group(pid: i32) {
     lock(&PROCESS_GROUPS).retain(|p| *p != pid);
+}
+
+/// SIGKILLs a peer's process group (its pid, see `track_process_group`)
+/// and stops tracking it, before the caller reaps it: once reaped, the pid
+/// may be reused by a process that is not ours.
+pub fn kill_group(pid: i32) {
+    // SAFETY: kill(2) with a negative pid signals a process group we created.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+    untrack_process_group(pid);
 }
 
 /// Kills every peer process group this process started.
 pub fn kill_all_peers() {
-    for pgid in lock(&PROCESS_GROUPS).drain(..) {
-        // SAFETY: kill(2) with a negative pid signals a process group we created.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
+    let groups: Vec<i32> = lock(&PROCESS_GROUPS).clone();
+    groups.into_iter().for_each(kill_group);
 }
 
 /// Scratch folders that an interrupt removes once the peers are dead (the
@@ -292,16 +299,12 @@ impl PeerProc {
         let Some(child) = self.child.as_mut() else {
             return;
         };
-        // SAFETY: signals the process group created for this peer.
-        unsafe {
-            libc::kill(-self.pid, libc::SIGKILL);
-        }
+        kill_group(self.pid);
         let _ = child.wait();
         self.stdin = None;
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
-        untrack_process_group(self.pid);
     }
 
     /// Asks the peer to shut down and waits for it to exit; `false` if it

@@ -572,7 +572,7 @@ mod tests {
             ),
             (
                 r#"fsPatch { path = "x", offset = 0, hex = "" }"#,
-                "t.lua:3: fsPatch: `hex` is empty: a patch needs at least one byte",
+                "t.lua:3: fsPatch: `hex` is empty: give at least one byte",
             ),
             (
                 r#"expectFile { path = "x", bytes = { offset = 4, hex = "0g" } }"#,

@@ -136,6 +136,17 @@ impl DownloadOutcome {
             DownloadOutcome::Failed => "failed",
         }
     }
+
+    /// A step that does not wait cannot see a failure (`download`,
+    /// `streamInstall`).
+    pub fn check_waited(self, wait: bool) -> Result<(), String> {
+        if !wait && self == DownloadOutcome::Failed {
+            return Err(
+                "`wait = false` cannot expect \"failed\": nothing waits for the outcome".into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `download{}`: run a download and (unless `wait = false`) wait for its outcome.
@@ -159,12 +170,7 @@ pub struct DownloadStep {
 
 impl DownloadStep {
     fn check(&self) -> Result<(), String> {
-        if !self.wait && self.expect == DownloadOutcome::Failed {
-            return Err(
-                "`wait = false` cannot expect \"failed\": nothing waits for the outcome".into(),
-            );
-        }
-        Ok(())
+        self.expect.check_waited(self.wait)
     }
 }
 
@@ -648,10 +654,14 @@ pub struct Hex {
 }
 
 impl Hex {
-    /// Reads a hex string; `field` names it when it is not hex.
+    /// Reads a hex string; `field` names it when it is not hex or empty (no
+    /// bytes patch nothing and match anything).
     fn named<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Hex, D::Error> {
         let text = String::deserialize(d)?;
         match hex::decode(&text) {
+            Ok(bytes) if bytes.is_empty() => Err(de::Error::custom(format!(
+                "`{field}` is empty: give at least one byte"
+            ))),
             Ok(bytes) => Ok(Hex { text, bytes }),
             Err(e) => Err(de::Error::custom(format!(
                 "`{field}` {text:?} is not hex: {e}"
@@ -701,12 +711,6 @@ impl ExpectFileStep {
         {
             return Err(format!("`sha256` {sha:?} is not 64 hex digits"));
         }
-        // An empty pattern matches any file: the check would prove nothing.
-        if let Some(b) = &self.bytes
-            && b.hex.bytes.is_empty()
-        {
-            return Err("`bytes.hex` is empty: give the bytes expected at `offset`".to_string());
-        }
         if let Some(other) = &self.same_as {
             check_in_project("`sameAs`", other)?;
         }
@@ -722,12 +726,6 @@ pub struct ExpectNoFileStep {
     pub path: String,
 }
 
-impl ExpectNoFileStep {
-    fn check(&self) -> Result<(), String> {
-        check_inside("`path`", &self.path)
-    }
-}
-
 /// `expectEntries{}`: a folder holds nothing besides these entries.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -736,12 +734,6 @@ pub struct ExpectEntriesStep {
     pub path: String,
     /// Names allowed directly in the folder; `{}`: empty or absent.
     pub only: Vec<String>,
-}
-
-impl ExpectEntriesStep {
-    fn check(&self) -> Result<(), String> {
-        check_inside("`path`", &self.path)
-    }
 }
 
 /// `expectStatus{}`: a peer's active operations and outbound transfers.
@@ -823,21 +815,22 @@ pub struct FsPathStep {
 }
 
 impl FsPathStep {
-    fn check(&self) -> Result<(), String> {
-        check_inside("`path`", &self.path)
-    }
-
     /// A delete must name something below its folder: `""`, `"."` or
     /// `"a/.."` would remove the whole workspace or games folder.
     fn check_delete(&self) -> Result<(), String> {
-        self.check()?;
-        match crate::checker::actions::fs::inside(Path::new(""), &self.path) {
-            Ok(p) if p.as_os_str().is_empty() => Err(format!(
+        check_inside("`path`", &self.path)?;
+        if Path::new(&self.path)
+            .components()
+            .all(|c| c == std::path::Component::CurDir)
+            || crate::checker::actions::fs::inside(Path::new(""), &self.path)
+                .is_ok_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(format!(
                 "`path` {:?} is the folder itself; name what to delete inside it",
                 self.path
-            )),
-            _ => Ok(()),
+            ));
         }
+        Ok(())
     }
 }
 
@@ -848,12 +841,6 @@ pub struct FsAppendStep {
     pub peer: Option<String>,
     pub path: String,
     pub contents: String,
-}
-
-impl FsAppendStep {
-    fn check(&self) -> Result<(), String> {
-        check_inside("`path`", &self.path)
-    }
 }
 
 /// `fsPatch{}`: overwrite (or XOR) bytes of an existing file in place.
@@ -868,16 +855,6 @@ pub struct FsPatchStep {
     /// XOR the bytes in instead (`hex = "01"` surely changes one byte).
     #[serde(default)]
     pub xor: bool,
-}
-
-impl FsPatchStep {
-    fn check(&self) -> Result<(), String> {
-        check_inside("`path`", &self.path)?;
-        if self.hex.bytes.is_empty() {
-            return Err("`hex` is empty: a patch needs at least one byte".into());
-        }
-        Ok(())
-    }
 }
 
 /// `log{}`.
@@ -994,15 +971,16 @@ impl Action {
             Action::Connect(s) => s.check(),
             Action::Download(s) => s.check(),
             Action::ExpectFile(s) => s.check(),
-            Action::ExpectNoFile(s) => s.check(),
-            Action::ExpectEntries(s) => s.check(),
+            // Steps whose only parameter to check is `path`.
+            Action::ExpectNoFile(ExpectNoFileStep { path, .. })
+            | Action::ExpectEntries(ExpectEntriesStep { path, .. })
+            | Action::FsCreateFolder(FsPathStep { path, .. })
+            | Action::FsAppend(FsAppendStep { path, .. })
+            | Action::FsPatch(FsPatchStep { path, .. }) => check_inside("`path`", path),
             Action::FsCreateFile(s) => s.check(),
             Action::FsCopyFile(s) => s.check(),
             Action::FsRenameFile(s) | Action::FsRenameFolder(s) => s.check(),
-            Action::FsCreateFolder(s) => s.check(),
             Action::FsDeleteFile(s) | Action::FsDeleteFolder(s) => s.check_delete(),
-            Action::FsAppend(s) => s.check(),
-            Action::FsPatch(s) => s.check(),
             Action::MakeGame(s) => s.check(),
             Action::FuzzCommand(s) => s.check(),
             Action::FuzzAllCommands(s) => s.check(),

@@ -384,8 +384,9 @@ fn assignable(flight: &[&UploadMark], groups: &[Group], used: &mut Vec<u64>) -> 
 }
 
 /// The position (in `marks`) of the first moment at which every group has
-/// its own upload in flight; `Err` summarises each group's uploads.
-pub fn first_overlap(marks: &[UploadMark], groups: &[Group]) -> Result<usize, String> {
+/// its own upload in flight; `Err` summarises each group's uploads, one
+/// entry per group.
+pub fn first_overlap(marks: &[UploadMark], groups: &[Group]) -> Result<usize, Vec<String>> {
     let mut flight: Vec<&UploadMark> = Vec::new();
     for (i, m) in marks.iter().enumerate() {
         if m.begin {
@@ -410,22 +411,17 @@ pub fn first_overlap(marks: &[UploadMark], groups: &[Group]) -> Result<usize, St
             }
         })
         .collect();
-    Err(spans.join("; "))
+    Err(spans)
 }
 
 pub fn overlap(lab: &mut Lab, s: &ExpectOverlapStep) -> StepResult {
     let mut groups: Vec<Group> = Vec::new();
     let mut names = Vec::new();
     for u in &s.uploads {
-        let addr = match &u.to {
-            Some(name) => Some(
-                lab.peer(name)
-                    .map_err(|e| Failure::invalid(format!("{e:#}")))?
-                    .addr
-                    .clone(),
-            ),
-            None => None,
-        };
+        let addr =
+            u.to.as_deref()
+                .map(|name| super::peer(lab, name).map(|p| p.addr.clone()))
+                .transpose()?;
         let to = u.to.as_ref().map(|t| format!("to {t}"));
         let of = u.game.as_ref().map(|g| format!("of {g}"));
         names.push(to.into_iter().chain(of).collect::<Vec<_>>().join(" "));
@@ -453,7 +449,7 @@ pub fn overlap(lab: &mut Lab, s: &ExpectOverlapStep) -> StepResult {
     first_overlap(&marks, &groups).map(|_| ()).map_err(|spans| {
         let seen = names
             .iter()
-            .zip(spans.split("; "))
+            .zip(spans)
             .map(|(n, sp)| format!("{n}: {sp}"))
             .collect::<Vec<_>>()
             .join("; ");
@@ -570,7 +566,7 @@ mod throughput_tests {
             mark(false, 2, "B", "g"),
         ];
         let err = first_overlap(&serial, &groups).expect_err("serial is no overlap");
-        assert_eq!(err, "2 uploads, events #1–#4; 1 uploads, events #5–#6");
+        assert_eq!(err, ["2 uploads, events #1–#4", "1 uploads, events #5–#6"]);
         let mut side_by_side = serial.to_vec();
         side_by_side.swap(3, 4);
         assert_eq!(first_overlap(&side_by_side, &groups), Ok(3));

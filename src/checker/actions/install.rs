@@ -43,13 +43,8 @@ pub struct StreamInstallStep {
 
 impl StreamInstallStep {
     pub(crate) fn check(&self) -> Result<(), String> {
-        let failed = self.expect == DownloadOutcome::Failed;
-        if !self.wait && failed {
-            return Err(
-                "`wait = false` cannot expect \"failed\": nothing waits for the outcome".into(),
-            );
-        }
-        if (self.code.is_some() || self.error.is_some()) && !failed {
+        self.expect.check_waited(self.wait)?;
+        if (self.code.is_some() || self.error.is_some()) && self.expect != DownloadOutcome::Failed {
             return Err("`code` and `error` describe a failure; add expect = \"failed\"".into());
         }
         Ok(())
