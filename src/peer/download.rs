@@ -38,7 +38,8 @@ fn streams_per_source(sources: usize) -> usize {
 /// around the page cache: each write is one disk request (a virtio kick and
 /// a wake-up of the writing task), so fewer, larger ones cost the receiver
 /// less CPU (back-to-back 2 GiB benches: 1.87 / 1.57 s against 2.77 / 2.20 s
-/// with 256 KiB). Four streams per source: 4 MiB of buffers per source.
+/// with 256 KiB). With at most `STREAMS_IN_FLIGHT` streams at once, the
+/// blocks in use stay at 4 MiB per download.
 const DIRECT_WRITE_BLOCK: usize = 1 << 20;
 /// The same through the page cache (`--buffered-writes`), where 1 MiB blocks
 /// cost more CPU (1 GiB benches: 2.08 / 2.28 s against 1.67 / 1.56 s), most
@@ -192,18 +193,30 @@ impl Throughput {
 /// One piece of one file, fetched from one source in one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
+    /// The file's position in the list the chunks were planned from.
+    pub file: usize,
     pub path: String,
     pub offset: u64,
     pub len: u64,
+}
+
+impl Chunk {
+    /// Whether this chunk ends its file.
+    pub fn is_last(&self, files: &[FileDesc]) -> bool {
+        files
+            .get(self.file)
+            .is_some_and(|f| self.offset + self.len == f.size)
+    }
 }
 
 /// Splits files into chunks of at most `chunk_size`; an empty file is one
 /// empty chunk, so every file is announced by at least one chunk event.
 pub fn plan_chunks(files: &[FileDesc], chunk_size: u64) -> Vec<Chunk> {
     let mut out = Vec::new();
-    for f in files {
+    for (file, f) in files.iter().enumerate() {
         if f.size == 0 {
             out.push(Chunk {
+                file,
                 path: f.path.clone(),
                 offset: 0,
                 len: 0,
@@ -214,6 +227,7 @@ pub fn plan_chunks(files: &[FileDesc], chunk_size: u64) -> Vec<Chunk> {
         while offset < f.size {
             let len = chunk_size.min(f.size - offset);
             out.push(Chunk {
+                file,
                 path: f.path.clone(),
                 offset,
                 len,
@@ -663,9 +677,9 @@ pub async fn run(
                 let dest = if streaming {
                     Dest::Memory
                 } else {
+                    // prepare_files opened one target per file, in order.
                     handles
-                        .iter()
-                        .find(|(p, _)| *p == chunk.path)
+                        .get(chunk.file)
                         .map(|(_, f)| Dest::File(f.clone()))
                         .context("chunk for an unplanned file")?
                 };
@@ -698,16 +712,12 @@ pub async fn run(
                     held.insert(index, data);
                     while let Some(data) = held.remove(&next) {
                         let c = &chunks[next];
-                        let size = fetched
-                            .iter()
-                            .find(|f| f.path == c.path)
-                            .map_or(0, |f| f.size);
                         tokio::task::block_in_place(|| -> Result<()> {
                             if c.offset == 0 {
                                 sink.begin(&c.path)?;
                             }
                             sink.feed(&data)?;
-                            if c.offset + c.len == size {
+                            if c.is_last(&fetched) {
                                 sink.end()?;
                             }
                             Ok(())
@@ -810,6 +820,10 @@ mod tests {
                 ("version.ini", 4, 4)
             ]
         );
+        // Each chunk knows its file, and which chunk ends it.
+        assert!(plan.iter().all(|c| files[c.file].path == c.path));
+        let last: Vec<bool> = plan.iter().map(|c| c.is_last(&files)).collect();
+        assert_eq!(last, [false, false, true, true, false, true]);
     }
 
     #[test]

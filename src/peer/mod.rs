@@ -342,7 +342,8 @@ fn tune_malloc() {
         // runtime starts any thread.
         let ok = unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2) == 1
-                && libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20) == 1
+                // Above stream-install's 4 MiB pieces plus malloc's header.
+                && libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20) == 1
                 && libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20) == 1
         };
         if !ok {
