@@ -9,11 +9,12 @@
 //! writeback at the final sync. Direct writes hand the block to the disk as
 //! it is. See README.md, "Benchmarks", for what it changed.
 
+use crate::peer::lock;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// Alignment of direct writes: offset, length and memory address. 4 KiB
 /// covers every common logical block size (512 B and 4 KiB sectors).
@@ -23,16 +24,15 @@ pub const ALIGN: usize = 4096;
 /// aligned blocks while the file system accepts them.
 pub struct TargetFile {
     buffered: File,
-    direct: Option<File>,
-    /// Cleared on the first direct write the file system refuses as
-    /// invalid; every later write then goes through the page cache.
-    direct_ok: AtomicBool,
-    /// One write at a time to this file. ext4 serialises writes to one
-    /// inode anyway, and writers queued there spin in the kernel (~8 % of a
-    /// 2 GiB download's CPU in a profile); waiting here, they sleep and
-    /// leave the CPU to the network. Writes to other files (another game,
-    /// another file of the game) do not wait.
-    one_writer: std::sync::Mutex<()>,
+    /// The direct handle; dropped on the first direct write the file system
+    /// refuses as invalid, so every later write goes through the page cache.
+    ///
+    /// Its lock also makes one write at a time to this file. ext4 serialises
+    /// writes to one inode anyway, and writers queued there spin in the
+    /// kernel (~8 % of a 2 GiB download's CPU in a profile); waiting here,
+    /// they sleep and leave the CPU to the network. Writes to other files
+    /// (another game, another file of the game) do not wait.
+    direct: Mutex<Option<File>>,
 }
 
 impl TargetFile {
@@ -46,25 +46,19 @@ impl TargetFile {
             .open(path)?;
         // tmpfs before Linux 6.6, FUSE and some network file systems refuse
         // O_DIRECT at open: such files are written through the cache.
-        let opened = match direct {
-            true => OpenOptions::new()
+        let direct = if direct {
+            OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_DIRECT)
-                .open(path),
-            false => Err(io::Error::other("--buffered-writes")),
-        };
-        let direct = match opened {
-            Ok(f) => Some(f),
-            Err(e) => {
-                tracing::debug!(path = %path.display(), "no direct writes: {e}");
-                None
-            }
+                .open(path)
+                .inspect_err(|e| tracing::debug!(path = %path.display(), "no direct writes: {e}"))
+                .ok()
+        } else {
+            None
         };
         Ok(Self {
-            direct_ok: AtomicBool::new(direct.is_some()),
-            one_writer: std::sync::Mutex::new(()),
             buffered,
-            direct,
+            direct: Mutex::new(direct),
         })
     }
 
@@ -75,15 +69,15 @@ impl TargetFile {
 
     /// Whether writes may still go around the page cache (for tests and logs).
     pub fn writes_direct(&self) -> bool {
-        self.direct_ok.load(Ordering::Relaxed)
+        lock(&self.direct).is_some()
     }
 
     /// Writes all of `buf` at `offset`: the aligned front part directly when
     /// `buf` and `offset` allow it, the rest through the page cache.
     pub fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        let _one_writer = crate::peer::lock(&self.one_writer);
+        let mut direct = lock(&self.direct);
         let mut done = 0usize;
-        if let Some(direct) = self.direct.as_ref().filter(|_| self.writes_direct()) {
+        if let Some(handle) = direct.as_ref() {
             while done < buf.len() {
                 let rest = &buf[done..];
                 let at = offset + done as u64;
@@ -94,7 +88,7 @@ impl TargetFile {
                 {
                     break;
                 }
-                match direct.write_at(&rest[..len], at) {
+                match handle.write_at(&rest[..len], at) {
                     Ok(0) => break,
                     Ok(n) => done += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -104,7 +98,7 @@ impl TargetFile {
                         tracing::info!(
                             "direct write refused ({e}); writing through the page cache"
                         );
-                        self.direct_ok.store(false, Ordering::Relaxed);
+                        *direct = None;
                         break;
                     }
                     Err(e) => return Err(e),
@@ -126,7 +120,6 @@ pub struct AlignedBlock {
     mem: Vec<u8>,
     start: usize,
     len: usize,
-    cap: usize,
 }
 
 impl AlignedBlock {
@@ -139,16 +132,11 @@ impl AlignedBlock {
             n if n < ALIGN => n,
             _ => 0,
         };
-        Self {
-            mem,
-            start,
-            len: 0,
-            cap,
-        }
+        Self { mem, start, len: 0 }
     }
 
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.mem.len() - ALIGN
     }
 
     pub fn len(&self) -> usize {
@@ -161,7 +149,7 @@ impl AlignedBlock {
 
     /// Room left before the block is full.
     pub fn spare(&self) -> usize {
-        self.cap - self.len
+        self.capacity() - self.len
     }
 
     /// Appends `data`; panics past the capacity, which callers size for.
