@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::peer::download::ARCHIVE_EXT;
 
-/// What an install extracted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an install (or a stream-install) extracted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Extracted {
     pub archives: usize,
     pub files: u64,

@@ -7,9 +7,10 @@
 
 use crate::peer::control::CommandError;
 use crate::peer::download::{self, StreamSink};
+use crate::peer::install::Extracted;
 use crate::peer::scratch;
 use crate::peer::{Node, Operation};
-use crate::rar::stream::{Extracted, StreamExtractor};
+use crate::rar::stream::StreamExtractor;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -132,7 +133,7 @@ async fn stream(
     node.out.event(
         "install-finished",
         json!({
-            "game_id": game_id, "archives": sink.archives, "files": x.files,
+            "game_id": game_id, "archives": x.archives, "files": x.files,
             "bytes": x.bytes, "stream": true,
         }),
     );
@@ -167,7 +168,6 @@ struct Extraction {
     dest: PathBuf,
     current: Option<StreamExtractor>,
     total: Extracted,
-    archives: usize,
 }
 
 impl Extraction {
@@ -176,7 +176,6 @@ impl Extraction {
             dest,
             current: None,
             total: Extracted::default(),
-            archives: 0,
         }
     }
 }
@@ -200,10 +199,9 @@ impl StreamSink for Extraction {
             .take()
             .context("archive ended before it began")?
             .finish()?;
+        self.total.archives += 1;
         self.total.files += x.files;
-        self.total.dirs += x.dirs;
         self.total.bytes += x.bytes;
-        self.archives += 1;
         Ok(())
     }
 }
