@@ -6,7 +6,7 @@
 //! `alienswarm` (a >100 MB `.eti` in the reference lab) is not generated;
 //! scenarios that need a large archive build one at run time.
 
-use crate::peer::catalog;
+use crate::catalog;
 use crate::rar::{self, Entry, Options};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;

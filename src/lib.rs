@@ -1,10 +1,12 @@
 //! lanspread-checker: a LAN game-distribution peer and a Lua scenario checker
 //! that drives real peer processes through their control protocol.
 
+pub mod catalog;
 pub mod checker;
 pub mod fixtures;
 pub mod manifest;
 pub mod peer;
+pub mod protocol;
 pub mod rar;
 pub mod redirect;
 pub mod units;

@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use lanspread_checker::{checker, fixtures, peer};
+use lanspread_checker::{catalog, checker, fixtures, peer};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -208,9 +208,9 @@ fn main() -> ExitCode {
                         return ExitCode::from(2);
                     }
                 },
-                None => peer::catalog::BUILTIN_SOURCE.to_string(),
+                None => catalog::BUILTIN_SOURCE.to_string(),
             };
-            match peer::catalog::write_db(&text, &out) {
+            match catalog::write_db(&text, &out) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("writing catalog: {e:#}");

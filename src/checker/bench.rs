@@ -240,7 +240,7 @@ pub fn transfer(opts: &TransferOptions) -> Result<TransferReport> {
 }
 
 fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferReport> {
-    let catalog = crate::peer::catalog::Catalog::builtin()?;
+    let catalog = crate::catalog::Catalog::builtin()?;
     let version = catalog
         .version(GAME)
         .with_context(|| format!("{GAME} is not in the built-in catalog"))?

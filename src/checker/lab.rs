@@ -388,7 +388,7 @@ impl Lab {
         std::fs::create_dir_all(&workspace)
             .with_context(|| format!("creating {}", workspace.display()))?;
         let catalog_db = run_dir.join("game.db");
-        crate::peer::catalog::write_db(crate::peer::catalog::BUILTIN_SOURCE, &catalog_db)?;
+        crate::catalog::write_db(crate::catalog::BUILTIN_SOURCE, &catalog_db)?;
         Ok(Self {
             run_dir,
             workspace,

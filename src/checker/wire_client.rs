@@ -3,7 +3,7 @@
 //! Everything is bounded by timeouts so a hostile or hung target can never
 //! hang the checker.
 
-use crate::peer::wire::{self, Announce, MAX_FRAME, Response};
+use crate::protocol::wire::{self, Announce, MAX_FRAME, Response};
 use anyhow::{Context, Result, anyhow, bail};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,7 +45,7 @@ impl WireClient {
             .build()
             .context("starting the wire client runtime")?;
         let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let endpoint = rt.block_on(async { crate::peer::tls::endpoint(listen) })?;
+        let endpoint = rt.block_on(async { crate::protocol::transport::endpoint(listen) })?;
         Ok(Self {
             rt,
             endpoint,
@@ -62,7 +62,7 @@ impl WireClient {
     pub async fn connect(&self) -> Result<quinn::Connection> {
         let connecting = self
             .endpoint
-            .connect(self.target, crate::peer::tls::SERVER_NAME)
+            .connect(self.target, crate::protocol::transport::SERVER_NAME)
             .context("starting a QUIC connection")?;
         tokio::time::timeout(REPLY_TIMEOUT, connecting)
             .await

@@ -3,13 +3,14 @@
 //! source (balanced round-robin, failed chunks retried on survivors), bytes
 //! written at their offsets as they arrive, and `version.ini` committed last.
 
-use crate::peer::control::CommandError;
 use crate::peer::files::Files;
-use crate::peer::library::{self, SENTINEL};
 use crate::peer::mesh::RemotePeer;
 use crate::peer::target_file::{AlignedBlock, TargetFile};
-use crate::peer::wire::{self, FileDesc, Request, Response};
 use crate::peer::{Node, Operation, lock};
+use crate::protocol::control::CommandError;
+use crate::protocol::control::{ErrorCode, Event};
+use crate::protocol::layout::{self, SENTINEL};
+use crate::protocol::wire::{self, FileDesc, Request, Response};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,7 +63,7 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
     let local = node.library();
     if local.get(game_id).and_then(|g| g.version.as_deref()) == Some(version.as_str()) {
         return Err(CommandError::new(
-            "already-downloaded",
+            ErrorCode::AlreadyDownloaded,
             format!("{game_id} is already downloaded at catalog version {version}"),
         ));
     }
@@ -96,12 +97,12 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
             None => {
                 tracing::info!(%game_id, "download cancelled");
                 node.out
-                    .event("download-cancelled", json!({ "game_id": game_id }));
+                    .event(Event::DownloadCancelled, json!({ "game_id": game_id }));
             }
             Some(Ok(stats)) => {
                 tracing::info!(%game_id, bytes = stats.bytes, ms = stats.duration_ms, "download finished");
                 node.out.event(
-                    "download-finished",
+                    Event::DownloadFinished,
                     json!({ "game_id": game_id, "version": version, "throughput": stats.to_json() }),
                 );
                 if let Some(claim) = claim {
@@ -111,7 +112,7 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
             Some(Err(e)) => {
                 tracing::warn!(%game_id, "download failed: {e:#}");
                 node.out.event(
-                    "download-failed",
+                    Event::DownloadFailed,
                     json!({ "game_id": game_id, "error": format!("{e:#}") }),
                 );
             }
@@ -122,13 +123,14 @@ pub fn start(node: &Arc<Node>, game_id: &str, install: bool) -> Result<(), Comma
 
 /// The catalog version of a valid game ID (`bad-request`, `unknown-game`).
 pub fn catalog_version(node: &Node, game_id: &str) -> Result<String, CommandError> {
-    library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    layout::check_game_id(game_id)
+        .map_err(|e| CommandError::new(ErrorCode::BadRequest, e.to_string()))?;
     node.catalog
         .version(game_id)
         .map(str::to_string)
         .ok_or_else(|| {
             CommandError::new(
-                "unknown-game",
+                ErrorCode::UnknownGame,
                 format!("{game_id} is not in this peer's catalog"),
             )
         })
@@ -144,7 +146,7 @@ pub fn catalog_sources(
     let sources = lock(&node.mesh).sources(game_id, version);
     if sources.is_empty() {
         return Err(CommandError::new(
-            "no-source",
+            ErrorCode::NoSource,
             format!("no connected peer offers {game_id} at catalog version {version}"),
         ));
     }
@@ -153,14 +155,15 @@ pub fn catalog_sources(
 
 /// Stops a running download or stream-install of `game_id` (see `start`).
 pub fn cancel(node: &Node, game_id: &str) -> Result<(), CommandError> {
-    library::check_game_id(game_id).map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    layout::check_game_id(game_id)
+        .map_err(|e| CommandError::new(ErrorCode::BadRequest, e.to_string()))?;
     if node.cancel_operation(game_id, Operation::Downloading)
         || node.cancel_operation(game_id, Operation::StreamInstalling)
     {
         return Ok(());
     }
     Err(CommandError::new(
-        "not-downloading",
+        ErrorCode::NotDownloading,
         format!("no download of {game_id} is running"),
     ))
 }
@@ -272,7 +275,7 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
     }
     let mut seen = BTreeSet::new();
     for f in first {
-        library::checked_rel_path(&f.path)?;
+        layout::checked_rel_path(&f.path)?;
         if f.path.split('/').any(|c| c.starts_with(".lanspread")) {
             bail!("source offered a reserved path {:?}", f.path);
         }
@@ -361,7 +364,7 @@ async fn open_bulk(
 ) -> Option<quinn::Connection> {
     let target: std::net::SocketAddr = addr.parse().ok()?;
     let connecting = endpoint
-        .connect_with(config, target, crate::peer::tls::SERVER_NAME)
+        .connect_with(config, target, crate::protocol::transport::SERVER_NAME)
         .ok()?;
     match tokio::time::timeout(Duration::from_secs(3), connecting).await {
         Ok(Ok(conn)) => Some(conn),
@@ -587,7 +590,7 @@ pub async fn run(
     let files = agree(&lists)?;
     let addrs: Vec<&str> = live.iter().map(|s| s.addr.as_str()).collect();
     node.out.event(
-        "got-game-files",
+        Event::GotGameFiles,
         json!({ "game_id": game_id, "version": version, "file_descriptions": files, "peers": addrs }),
     );
 
@@ -605,7 +608,7 @@ pub async fn run(
     let chunks = plan_chunks(&fetched, piece);
     let total: u64 = fetched.iter().map(|f| f.size).sum();
     node.out.event(
-        "download-begin",
+        Event::DownloadBegin,
         json!({
             "game_id": game_id, "version": version, "bytes": total,
             "files": fetched.len(), "chunks": chunks.len(), "peers": addrs,
@@ -638,7 +641,7 @@ pub async fn run(
     // connection carries them all.
     // Opened side by side: each may wait up to 3 s for a slow source.
     let mut bulk: Vec<Option<quinn::Connection>> = vec![None; live.len()];
-    match crate::peer::tls::client_config(crate::peer::tls::ALPN_BULK) {
+    match crate::protocol::transport::client_config(crate::protocol::transport::ALPN_BULK) {
         Ok(config) => {
             let mut opening = JoinSet::new();
             for (i, s) in live.iter().enumerate() {
@@ -702,7 +705,7 @@ pub async fn run(
         match result {
             Ok(data) => {
                 node.out.event(
-                    "download-chunk-finished",
+                    Event::DownloadChunkFinished,
                     json!({
                         "game_id": game_id, "peer_addr": live[i].addr, "peer_id": live[i].peer_id,
                         "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
@@ -743,7 +746,7 @@ pub async fn run(
                 for (k, (index, c)) in orphans.into_iter().enumerate() {
                     let to = survivors[k % survivors.len()];
                     node.out.event(
-                        "download-chunk-retry",
+                        Event::DownloadChunkRetry,
                         json!({
                             "game_id": game_id, "path": c.path, "offset": c.offset, "bytes": c.len,
                             "failed_peer_addr": live[i].addr, "retry_peer_addr": live[to].addr,

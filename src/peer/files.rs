@@ -5,8 +5,8 @@
 //! too, because "inside the game root" means inside the root the scenario
 //! redirected to, not inside the games dir.
 
-use crate::peer::library::{LOCAL_DIR, SENTINEL, check_game_id, checked_rel_path};
-use crate::peer::wire::FileDesc;
+use crate::protocol::layout::{LOCAL_DIR, SENTINEL, check_game_id, checked_rel_path};
+use crate::protocol::wire::FileDesc;
 use crate::redirect::{Redirects, collapse};
 use anyhow::{Context, Result, bail};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// Virtual name of the games dir.
 const GAMES: &str = "games";
 /// Virtual name of the catalog.
-pub const CATALOG: &str = "game.db";
+use crate::protocol::layout::CATALOG;
 /// Prefix of the peer's own scratch files; never listed or served.
 pub const SCRATCH_PREFIX: &str = ".lanspread";
 

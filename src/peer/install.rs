@@ -3,10 +3,11 @@
 //! `local/` that is renamed into place only when every archive extracted,
 //! so a failed install never leaves a half-written `local/`.
 
-use crate::peer::control::CommandError;
 use crate::peer::files::Files;
 use crate::peer::scratch;
 use crate::peer::{Node, Operation, OperationClaim};
+use crate::protocol::control::CommandError;
+use crate::protocol::control::{ErrorCode, Event};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -25,25 +26,25 @@ pub struct Extracted {
 /// Checks that `game_id` can be installed: a ready root, not installed, with
 /// at least one archive. Returns the archives' real paths.
 fn preflight(node: &Node, game_id: &str) -> Result<Vec<PathBuf>, CommandError> {
-    crate::peer::library::check_game_id(game_id)
-        .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    crate::protocol::layout::check_game_id(game_id)
+        .map_err(|e| CommandError::new(ErrorCode::BadRequest, e.to_string()))?;
     if node.files.sentinel_version(game_id).is_none() {
         return Err(CommandError::new(
-            "not-downloaded",
+            ErrorCode::NotDownloaded,
             format!("{game_id} has no ready root here (no version.ini)"),
         ));
     }
     if node.files.installed(game_id) {
         return Err(CommandError::new(
-            "already-installed",
+            ErrorCode::AlreadyInstalled,
             format!("{game_id} is already installed (local/ exists)"),
         ));
     }
     let archives = archives(&node.files, game_id)
-        .map_err(|e| CommandError::new("no-archive", format!("{e:#}")))?;
+        .map_err(|e| CommandError::new(ErrorCode::NoArchive, format!("{e:#}")))?;
     if archives.is_empty() {
         return Err(CommandError::new(
-            "no-archive",
+            ErrorCode::NoArchive,
             format!("{game_id} has no {ARCHIVE_EXT} archive in its root"),
         ));
     }
@@ -73,7 +74,7 @@ pub async fn run_claimed(node: &Arc<Node>, claim: OperationClaim) {
     let game_id = claim.game_id().to_string();
     let game_id = game_id.as_str();
     node.out
-        .event("install-begin", json!({ "game_id": game_id }));
+        .event(Event::InstallBegin, json!({ "game_id": game_id }));
     let outcome = match preflight(node, game_id) {
         Err(e) => Err(anyhow::anyhow!(e.message)),
         Ok(archives) => {
@@ -92,14 +93,14 @@ pub async fn run_claimed(node: &Arc<Node>, claim: OperationClaim) {
         Ok(x) => {
             tracing::info!(%game_id, files = x.files, bytes = x.bytes, "install finished");
             node.out.event(
-                "install-finished",
+                Event::InstallFinished,
                 json!({ "game_id": game_id, "archives": x.archives, "files": x.files, "bytes": x.bytes }),
             );
         }
         Err(e) => {
             tracing::warn!(%game_id, "install failed: {e:#}");
             node.out.event(
-                "install-failed",
+                Event::InstallFailed,
                 json!({ "game_id": game_id, "error": format!("{e:#}") }),
             );
         }
@@ -168,10 +169,10 @@ pub fn installed_local_dir(node: &Node, game_id: &str) -> Result<std::path::Path
     let local = node
         .files
         .local_dir(game_id)
-        .map_err(|e| CommandError::new("bad-request", format!("{e:#}")))?;
+        .map_err(|e| CommandError::new(ErrorCode::BadRequest, format!("{e:#}")))?;
     if !local.is_dir() {
         return Err(CommandError::new(
-            "not-installed",
+            ErrorCode::NotInstalled,
             format!("{game_id} is not installed (no local/)"),
         ));
     }
@@ -180,15 +181,15 @@ pub fn installed_local_dir(node: &Node, game_id: &str) -> Result<std::path::Path
 
 /// The `uninstall` command: removes `local/` and nothing else.
 pub fn uninstall(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
-    crate::peer::library::check_game_id(game_id)
-        .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    crate::protocol::layout::check_game_id(game_id)
+        .map_err(|e| CommandError::new(ErrorCode::BadRequest, e.to_string()))?;
     let claim = node.begin_operation(game_id, Operation::Uninstalling)?;
     // A whole installed game can take a while to remove: off the async workers.
     let result = tokio::task::block_in_place(|| {
         let local = installed_local_dir(node, game_id)?;
         std::fs::remove_dir_all(&local).map_err(|e| {
             CommandError::new(
-                "uninstall-failed",
+                ErrorCode::UninstallFailed,
                 format!("removing {}: {e}", local.display()),
             )
         })

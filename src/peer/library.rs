@@ -1,17 +1,10 @@
 //! The local library: which game roots are ready (scanned through the file
-//! layer, `peer::files`), and the path rules that keep every request inside
-//! its virtual game root.
+//! layer, `peer::files`). The path rules live in `protocol::layout`.
 
 use crate::peer::files::Files;
-use crate::peer::wire::GameAd;
-use anyhow::{Result, bail};
+use crate::protocol::wire::GameAd;
+use anyhow::Result;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
-
-/// The sentinel: a root is ready only when it exists, and it is written last.
-pub const SENTINEL: &str = "version.ini";
-/// Where installed files live inside a game root; never served.
-pub const LOCAL_DIR: &str = "local";
 
 /// One game root on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,46 +41,6 @@ pub fn adverts(games: &BTreeMap<String, LocalGame>) -> Vec<GameAd> {
         .collect()
 }
 
-/// Checks a game ID names one folder directly under the games dir.
-pub fn check_game_id(id: &str) -> Result<()> {
-    if id.is_empty()
-        || id.len() > 128
-        || id.starts_with('.')
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
-        bail!("invalid game id {id:?}");
-    }
-    Ok(())
-}
-
-/// Turns a `/`-separated relative path from the wire into a path below a game
-/// root. Refuses absolute paths, `..`, empty components and anything under
-/// `local/`, so neither a request nor a descriptor can reach outside the root.
-pub fn checked_rel_path(rel: &str) -> Result<PathBuf> {
-    if rel.is_empty() || rel.len() > 4096 || rel.contains('\0') || rel.contains('\\') {
-        bail!("invalid path {rel:?}");
-    }
-    let path = Path::new(rel);
-    let mut out = PathBuf::new();
-    for (i, comp) in path.components().enumerate() {
-        match comp {
-            Component::Normal(c) => {
-                if i == 0 && c == LOCAL_DIR {
-                    bail!("path {rel:?} is under local/, which is never served");
-                }
-                out.push(c);
-            }
-            _ => bail!("path {rel:?} escapes the game root"),
-        }
-    }
-    if out.as_os_str().is_empty() || rel.split('/').any(str::is_empty) {
-        bail!("invalid path {rel:?}");
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,30 +63,5 @@ mod tests {
         assert_eq!(ads.len(), 1);
         assert_eq!(ads[0].game_id, "cnc4");
         Ok(())
-    }
-
-    #[test]
-    fn relative_paths_cannot_escape_or_reach_local() {
-        assert!(checked_rel_path("data/a.bin").is_ok());
-        for bad in [
-            "../x",
-            "a/../../x",
-            "/etc/passwd",
-            "local/x",
-            "",
-            "a//b",
-            "./a",
-            "a\\b",
-        ] {
-            assert!(checked_rel_path(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
-    fn game_ids_are_single_folder_names() {
-        assert!(check_game_id("cnc4").is_ok());
-        for bad in ["", "..", "a/b", ".hidden", "x\0"] {
-            assert!(check_game_id(bad).is_err(), "{bad:?} accepted");
-        }
     }
 }

@@ -1,9 +1,10 @@
 //! The mesh: connections to other peers, the hello exchange, their advertised
 //! libraries, and the catalog-filtered view of what can be downloaded.
 
-use crate::peer::control::CommandError;
-use crate::peer::wire::{self, Announce, GameAd, PROTOCOL_VERSION};
 use crate::peer::{Node, lock, serve};
+use crate::protocol::control::CommandError;
+use crate::protocol::control::ErrorCode;
+use crate::protocol::wire::{self, Announce, GameAd, PROTOCOL_VERSION};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -170,32 +171,50 @@ pub async fn connect(node: &Arc<Node>, addr: &str) -> Result<PeerInfo, CommandEr
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| {
-            CommandError::new("bad-request", format!("cannot resolve address {addr:?}"))
+            CommandError::new(
+                ErrorCode::BadRequest,
+                format!("cannot resolve address {addr:?}"),
+            )
         })?;
     if is_self(node.addr, target) {
         return Err(CommandError::new(
-            "self-connect",
+            ErrorCode::SelfConnect,
             format!("{addr} is this peer's own listener"),
         ));
     }
     let connecting = node
         .endpoint
-        .connect(target, crate::peer::tls::SERVER_NAME)
-        .map_err(|e| CommandError::new("connect-failed", format!("connecting to {addr}: {e}")))?;
+        .connect(target, crate::protocol::transport::SERVER_NAME)
+        .map_err(|e| {
+            CommandError::new(
+                ErrorCode::ConnectFailed,
+                format!("connecting to {addr}: {e}"),
+            )
+        })?;
     let conn = tokio::time::timeout(HELLO_TIMEOUT, connecting)
         .await
-        .map_err(|_| CommandError::new("connect-failed", format!("no QUIC answer from {addr}")))?
-        .map_err(|e| CommandError::new("connect-failed", format!("connecting to {addr}: {e}")))?;
+        .map_err(|_| {
+            CommandError::new(
+                ErrorCode::ConnectFailed,
+                format!("no QUIC answer from {addr}"),
+            )
+        })?
+        .map_err(|e| {
+            CommandError::new(
+                ErrorCode::ConnectFailed,
+                format!("connecting to {addr}: {e}"),
+            )
+        })?;
     let (tx, rx) = oneshot::channel();
     tokio::spawn(run_connection(node.clone(), conn, Some(tx)));
     match tokio::time::timeout(HELLO_TIMEOUT, rx).await {
         Ok(Ok(Ok(info))) => Ok(info),
         Ok(Ok(Err(e))) => Err(CommandError::new(
-            "connect-failed",
+            ErrorCode::ConnectFailed,
             format!("{addr}: {e:#}"),
         )),
         _ => Err(CommandError::new(
-            "connect-failed",
+            ErrorCode::ConnectFailed,
             format!("{addr} sent no hello"),
         )),
     }
@@ -228,7 +247,7 @@ fn is_bulk(conn: &quinn::Connection) -> bool {
     conn.handshake_data()
         .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
         .and_then(|h| h.protocol)
-        .is_some_and(|p| p == crate::peer::tls::ALPN_BULK)
+        .is_some_and(|p| p == crate::protocol::transport::ALPN_BULK)
 }
 
 /// Drives one connection: announce our library, serve requests, and track

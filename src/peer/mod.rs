@@ -4,7 +4,7 @@
 //! downloads games in chunks from every eligible peer at once, and is driven
 //! by JSON lines on stdin (see docs/PROTOCOL.md). Logs go to stderr.
 
-pub mod catalog;
+use crate::protocol::control::Event;
 pub mod control;
 pub mod download;
 pub mod files;
@@ -13,29 +13,28 @@ pub mod install;
 pub mod library;
 pub mod mesh;
 pub mod operations;
+pub mod output;
 pub mod play;
 pub mod scratch;
 pub mod serve;
 pub mod stream_install;
 pub mod target_file;
-pub mod tls;
-pub mod wire;
 
+use crate::catalog::Catalog;
+use crate::protocol::wire::{self, GameAd};
 use crate::redirect;
 use anyhow::{Context, Result};
-use catalog::Catalog;
-use control::Output;
 use files::Files;
 use library::LocalGame;
 use mesh::Mesh;
 pub use operations::{Operation, OperationClaim};
+use output::Output;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
-use wire::GameAd;
 
 /// Default chunk size: 128 MiB, as in the reference peer.
 pub const DEFAULT_CHUNK_SIZE: u64 = 128 << 20;
@@ -159,7 +158,7 @@ impl Node {
         &self,
         game_id: &str,
         op: Operation,
-    ) -> Result<OperationClaim, control::CommandError> {
+    ) -> Result<OperationClaim, crate::protocol::control::CommandError> {
         self.operations.begin(game_id, op)
     }
 
@@ -249,11 +248,11 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     let games_dir = files.games_dir()?;
     std::fs::create_dir_all(&games_dir)
         .with_context(|| format!("creating games dir {}", games_dir.display()))?;
-    let endpoint = tls::endpoint(args.listen)?;
+    let endpoint = crate::protocol::transport::endpoint(args.listen)?;
     let addr = endpoint
         .local_addr()
         .context("reading the listener address")?;
-    let (out, writer) = control::Output::new();
+    let (out, writer) = Output::new();
     let (adverts, _) = watch::channel(Vec::new());
     let node = Arc::new(Node {
         id,
@@ -276,7 +275,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     node.refresh_library()?;
     tracing::info!(peer_id = %node.id, %addr, games_dir = %games_dir.display(), "peer ready");
     node.out.event(
-        "ready",
+        Event::Ready,
         serde_json::json!({ "peer_id": node.id, "addr": addr.to_string(), "protocol": wire::PROTOCOL_VERSION }),
     );
 

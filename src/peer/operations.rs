@@ -2,8 +2,9 @@
 //! operation at a time, and the claim is a value whose drop frees the game,
 //! so a task that panics (or returns early) cannot leave it claimed.
 
-use crate::peer::control::CommandError;
 use crate::peer::lock;
+use crate::protocol::control::CommandError;
+use crate::protocol::control::ErrorCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ impl Operations {
         let mut ops = lock(&self.0);
         if let Some((existing, _)) = ops.get(game_id) {
             return Err(CommandError::new(
-                "operation-in-progress",
+                ErrorCode::OperationInProgress,
                 format!("{game_id} already has an active operation ({existing:?})"),
             ));
         }
@@ -133,11 +134,9 @@ mod tests {
         let claim = ops.begin("g", Operation::Downloading);
         assert!(claim.is_ok());
         let again = ops.begin("g", Operation::Installing);
-        assert!(
-            again.is_err_and(
-                |e| e.code == "operation-in-progress" && e.message.contains("Downloading")
-            )
-        );
+        assert!(again.is_err_and(
+            |e| e.code == ErrorCode::OperationInProgress && e.message.contains("Downloading")
+        ));
         // Other games are independent.
         assert!(ops.begin("h", Operation::Installing).is_ok());
         assert_eq!(ops.get("h"), None, "the temporary claim on h dropped");

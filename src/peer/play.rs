@@ -2,8 +2,9 @@
 //! (account name, language, the emulator's `PersonaName`) into `local/`,
 //! then record that in a marker so later plays never rewrite them.
 
-use crate::peer::control::CommandError;
 use crate::peer::{Node, Operation};
+use crate::protocol::control::CommandError;
+use crate::protocol::control::ErrorCode;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -35,13 +36,13 @@ pub fn play(
     username: &str,
     language: &str,
 ) -> Result<Value, CommandError> {
-    crate::peer::library::check_game_id(game_id)
-        .map_err(|e| CommandError::new("bad-request", e.to_string()))?;
+    crate::protocol::layout::check_game_id(game_id)
+        .map_err(|e| CommandError::new(ErrorCode::BadRequest, e.to_string()))?;
     for (what, value) in [("username", username), ("language", language)] {
         // One line of a settings file: no line breaks, nothing empty.
         if value.trim().is_empty() || value.contains(['\r', '\n', '\0']) {
             return Err(CommandError::new(
-                "bad-request",
+                ErrorCode::BadRequest,
                 format!("{what} must be non-empty text on one line"),
             ));
         }
@@ -57,7 +58,7 @@ pub fn play(
             username,
             language,
         )
-        .map_err(|e| CommandError::new("play-failed", format!("{e:#}")))
+        .map_err(|e| CommandError::new(ErrorCode::PlayFailed, format!("{e:#}")))
     });
     drop(claim);
     let outcome = result?;

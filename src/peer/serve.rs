@@ -2,9 +2,10 @@
 //! game roots, behind the serving gates.
 
 use crate::peer::files::Files;
-use crate::peer::library::{self, SENTINEL};
-use crate::peer::wire::{self, Request, Response};
 use crate::peer::{Node, Operation, lock};
+use crate::protocol::control::Event;
+use crate::protocol::layout::{self, SENTINEL};
+use crate::protocol::wire::{self, Request, Response};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -51,7 +52,7 @@ pub fn root_gate(
     game_id: &str,
     operation: Option<Operation>,
 ) -> Gate {
-    if let Err(e) = library::check_game_id(game_id) {
+    if let Err(e) = layout::check_game_id(game_id) {
         return Gate::Denied(e.to_string());
     }
     let Some(want) = catalog_version else {
@@ -188,7 +189,7 @@ async fn handle(
             let upload = UPLOADS.fetch_add(1, Ordering::Relaxed);
             let peer_addr = remote.to_string();
             node.out.event(
-                "upload-begin",
+                Event::UploadBegin,
                 json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
                         "path": path, "offset": offset, "bytes": len }),
             );
@@ -206,7 +207,7 @@ async fn handle(
             }
             .await;
             node.out.event(
-                "upload-end",
+                Event::UploadEnd,
                 json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
                         "ok": sent.is_ok() }),
             );
@@ -290,7 +291,7 @@ fn read_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::library::LOCAL_DIR;
+    use crate::protocol::layout::LOCAL_DIR;
     use std::fs;
 
     /// A cached-only read of pages the cache no longer holds says so

@@ -5,11 +5,12 @@
 //! Extraction goes to a scratch folder renamed to `local/` at the very end;
 //! any failure or cancel removes it, so nothing half-made is left behind.
 
-use crate::peer::control::CommandError;
 use crate::peer::download::{self, StreamSink};
 use crate::peer::install::Extracted;
 use crate::peer::scratch;
 use crate::peer::{Node, Operation};
+use crate::protocol::control::CommandError;
+use crate::protocol::control::{ErrorCode, Event};
 use crate::rar::stream::StreamExtractor;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
@@ -21,20 +22,20 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
     let version = download::catalog_version(node, game_id)?;
     if node.files.installed(game_id) {
         return Err(CommandError::new(
-            "already-installed",
+            ErrorCode::AlreadyInstalled,
             format!("{game_id} is already installed (local/ exists)"),
         ));
     }
     match node.files.sentinel_version(game_id) {
         Some(v) if v == version => {
             return Err(CommandError::new(
-                "already-downloaded",
+                ErrorCode::AlreadyDownloaded,
                 format!("{game_id} has a ready root here; use install"),
             ));
         }
         Some(v) => {
             return Err(CommandError::new(
-                "stale-root",
+                ErrorCode::StaleRoot,
                 format!(
                     "{game_id} has a root at version {v} here (catalog: {version}); download updates it"
                 ),
@@ -47,8 +48,10 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
     let node = node.clone();
     let id = game_id.to_string();
     tokio::spawn(async move {
-        node.out
-            .event("install-begin", json!({ "game_id": id, "stream": true }));
+        node.out.event(
+            Event::InstallBegin,
+            json!({ "game_id": id, "stream": true }),
+        );
         let outcome = tokio::select! {
             biased;
             r = stream(&node, &id, &version, sources) => Some(r),
@@ -74,9 +77,9 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
             Err(None) => {
                 tracing::info!(game_id = %id, "stream-install cancelled");
                 node.out
-                    .event("download-cancelled", json!({ "game_id": id }));
+                    .event(Event::DownloadCancelled, json!({ "game_id": id }));
                 node.out.event(
-                    "install-failed",
+                    Event::InstallFailed,
                     json!({ "game_id": id, "error": "cancelled", "stream": true }),
                 );
             }
@@ -88,11 +91,13 @@ pub fn start(node: &Arc<Node>, game_id: &str) -> Result<Value, CommandError> {
                 let error = format!("{e:#}");
                 tracing::warn!(game_id = %id, "stream-install failed: {error}");
                 if transfer {
-                    node.out
-                        .event("download-failed", json!({ "game_id": id, "error": error }));
+                    node.out.event(
+                        Event::DownloadFailed,
+                        json!({ "game_id": id, "error": error }),
+                    );
                 }
                 node.out.event(
-                    "install-failed",
+                    Event::InstallFailed,
                     json!({ "game_id": id, "error": error, "stream": true }),
                 );
             }
@@ -123,7 +128,7 @@ async fn stream(
         .await
         .map_err(Failed::Transfer)?;
     node.out.event(
-        "download-finished",
+        Event::DownloadFinished,
         json!({ "game_id": game_id, "version": version, "throughput": stats.to_json(), "stream": true }),
     );
     tokio::task::block_in_place(|| scratch::commit(&scratch, &node.files.local_dir(game_id)?))
@@ -131,7 +136,7 @@ async fn stream(
     let x = sink.total;
     tracing::info!(%game_id, files = x.files, bytes = x.bytes, "stream-install finished");
     node.out.event(
-        "install-finished",
+        Event::InstallFinished,
         json!({
             "game_id": game_id, "archives": x.archives, "files": x.files,
             "bytes": x.bytes, "stream": true,

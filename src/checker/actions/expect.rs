@@ -162,14 +162,14 @@ pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
         Ok(p.games_dir.join(&s.game))
     };
     let (mut src, mut dst) = (root(&s.source)?, root(&s.target)?);
-    let mut skip = vec![crate::peer::library::LOCAL_DIR];
+    let mut skip = vec![crate::protocol::layout::LOCAL_DIR];
     let mut what = s.game.clone();
     if s.installed {
         // The installed trees, e.g. a stream-install against a plain install.
-        src.push(crate::peer::library::LOCAL_DIR);
-        dst.push(crate::peer::library::LOCAL_DIR);
+        src.push(crate::protocol::layout::LOCAL_DIR);
+        dst.push(crate::protocol::layout::LOCAL_DIR);
         skip.clear();
-        what = format!("{}/{}", s.game, crate::peer::library::LOCAL_DIR);
+        what = format!("{}/{}", s.game, crate::protocol::layout::LOCAL_DIR);
         if !dst.is_dir() {
             return Err(Failure::expect(
                 format!("{}:{what} installed", s.target),

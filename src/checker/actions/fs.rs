@@ -203,8 +203,8 @@ pub fn patch(lab: &mut Lab, s: &FsPatchStep) -> StepResult {
 }
 
 pub fn make_game(lab: &mut Lab, s: &MakeGameStep) -> StepResult {
-    let catalog = crate::peer::catalog::Catalog::open(&lab.catalog_db)
-        .map_err(|e| Failure::harness(e, &[]))?;
+    let catalog =
+        crate::catalog::Catalog::open(&lab.catalog_db).map_err(|e| Failure::harness(e, &[]))?;
     let version = match (&s.version, catalog.version(&s.id)) {
         (Some(v), _) => v.clone(),
         (None, Some(v)) => v.to_string(),

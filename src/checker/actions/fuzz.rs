@@ -9,7 +9,7 @@ use crate::checker::lab::{Lab, Spawn, is_event};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::wire_client::{self, Reply, WireClient};
 use crate::manifest::{self, Entry};
-use crate::peer::wire::{
+use crate::protocol::wire::{
     Announce, FileDesc, GameAd, MAX_FRAME, PROTOCOL_VERSION, Request, Response,
 };
 use crate::units::Span;
@@ -682,10 +682,13 @@ fn probe_inner(
         .map_err(peer_missing)?
         .games_dir
         .join(&game);
-    let want = manifest::build(&target_root, &[crate::peer::library::LOCAL_DIR])
+    let want = manifest::build(&target_root, &[crate::protocol::layout::LOCAL_DIR])
         .map_err(|e| Failure::harness(e, &peers))?;
-    let got = manifest::build(&probe_games.join(&game), &[crate::peer::library::LOCAL_DIR])
-        .map_err(|e| Failure::harness(e, &peers))?;
+    let got = manifest::build(
+        &probe_games.join(&game),
+        &[crate::protocol::layout::LOCAL_DIR],
+    )
+    .map_err(|e| Failure::harness(e, &peers))?;
     if want != got {
         let d = manifest::diff(&want, &got);
         return Err(Failure::expect(
@@ -1086,7 +1089,7 @@ fn announce_may_stay_open(bytes: &[u8], own_id: &str) -> bool {
     let Some(first) = frames.next() else {
         return false;
     };
-    match crate::peer::wire::decode::<Announce>(first) {
+    match crate::protocol::wire::decode::<Announce>(first) {
         Ok(Announce::Hello {
             protocol,
             peer_id,
@@ -1099,7 +1102,7 @@ fn announce_may_stay_open(bytes: &[u8], own_id: &str) -> bool {
     }
     frames.all(|f| {
         matches!(
-            crate::peer::wire::decode::<Announce>(f),
+            crate::protocol::wire::decode::<Announce>(f),
             Ok(Announce::Library { .. })
         )
     })
@@ -1110,7 +1113,7 @@ fn judge_served(sent: &[u8], response: &Response, bytes: &[u8], k: &Known) -> Re
     let request = split_frames(sent)
         .ok()
         .and_then(|f| f.first().copied())
-        .and_then(|body| crate::peer::wire::decode::<Request>(body).ok());
+        .and_then(|body| crate::protocol::wire::decode::<Request>(body).ok());
     let Some(request) = request else {
         return Err(format!(
             "served {response:?} for a request that does not parse"

@@ -76,7 +76,7 @@ fn catalog_db(lab: &Lab, peer: &str, rel: &str) -> Result<PathBuf, Failure> {
     let built = std::fs::create_dir_all(&dir)
         .map_err(anyhow::Error::from)
         .and_then(|_| std::fs::read_to_string(&path).map_err(anyhow::Error::from))
-        .and_then(|text| crate::peer::catalog::write_db(&text, &db));
+        .and_then(|text| crate::catalog::write_db(&text, &db));
     built.map_err(|e| Failure::invalid(format!("catalog {rel:?}: {e:#}")))?;
     Ok(db)
 }
@@ -180,7 +180,9 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
     let pgid = target.pid;
     lab.peer(&on.peer)
         .map_err(|e| Failure::invalid(format!("{e:#}")))?;
-    crate::peer::lock(&lab.triggers).push(Trigger {
+    // A poisoned lock still holds the list; a panicked step must not lose it.
+    let mut triggers = lab.triggers.lock().unwrap_or_else(|p| p.into_inner());
+    triggers.push(Trigger {
         watch: on.peer.clone(),
         event: on.event.clone(),
         game: on.game.clone(),

@@ -6,8 +6,8 @@
 use crate::checker::actions::fs::scenario_path;
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
-use crate::peer::files::CATALOG;
-use crate::peer::library::check_game_id;
+use crate::protocol::layout::CATALOG;
+use crate::protocol::layout::check_game_id;
 use crate::redirect::normal_key;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -114,7 +114,7 @@ fn build_catalog(lab: &Lab, source: &Path) -> Result<PathBuf> {
     }
     let text =
         std::fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
-    crate::peer::catalog::write_db(&text, &db)?;
+    crate::catalog::write_db(&text, &db)?;
     Ok(db)
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 /// The checked-in catalog source, compiled in so that a peer started without
 /// `--catalog` (and the checker, which writes `game.db` for its peers) needs no
 /// file from the source tree at run time.
-pub const BUILTIN_SOURCE: &str = include_str!("../../fixtures/catalog.json");
+pub const BUILTIN_SOURCE: &str = include_str!("../fixtures/catalog.json");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

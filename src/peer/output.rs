@@ -1,0 +1,51 @@
+//! The peer's stdout: one writer task serialises every result, error and
+//! event line (docs/PROTOCOL.md), so lines never interleave.
+
+use crate::protocol::control::{ErrorCode, Event};
+use serde_json::{Value, json};
+use std::io::Write;
+use tokio::sync::mpsc;
+
+/// Serialises every stdout line through one writer so lines never interleave.
+#[derive(Clone)]
+pub struct Output {
+    tx: mpsc::UnboundedSender<Option<String>>,
+}
+
+impl Output {
+    pub fn new() -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
+        let writer = tokio::task::spawn_blocking(move || {
+            let stdout = std::io::stdout();
+            while let Some(Some(line)) = rx.blocking_recv() {
+                let mut lock = stdout.lock();
+                // A closed stdout means our controller is gone; nothing to tell.
+                if writeln!(lock, "{line}").and_then(|_| lock.flush()).is_err() {
+                    break;
+                }
+            }
+        });
+        (Self { tx }, writer)
+    }
+
+    fn line(&self, value: Value) {
+        let _ = self.tx.send(Some(value.to_string()));
+    }
+
+    pub fn event(&self, name: Event, data: Value) {
+        self.line(json!({ "type": "event", "event": name.as_str(), "data": data }));
+    }
+
+    pub fn result(&self, id: &Value, data: Value) {
+        self.line(json!({ "type": "result", "id": id, "data": data }));
+    }
+
+    pub fn error(&self, id: &Value, code: ErrorCode, message: &str) {
+        self.line(json!({ "type": "error", "id": id, "code": code.as_str(), "error": message }));
+    }
+
+    /// Flushes what is queued and stops the writer.
+    pub fn close(&self) {
+        let _ = self.tx.send(None);
+    }
+}
