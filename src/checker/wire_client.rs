@@ -33,6 +33,9 @@ pub struct WireClient {
     rt: tokio::runtime::Runtime,
     endpoint: quinn::Endpoint,
     target: SocketAddr,
+    /// The ID this client's certificate proves: a hello claiming any other
+    /// ID is refused by the target.
+    pub peer_id: String,
 }
 
 impl WireClient {
@@ -45,11 +48,14 @@ impl WireClient {
             .build()
             .context("starting the wire client runtime")?;
         let listen: SocketAddr = ([127, 0, 0, 1], 0).into();
-        let endpoint = rt.block_on(async { crate::protocol::transport::endpoint(listen) })?;
+        let identity = crate::protocol::transport::Identity::generate()?;
+        let endpoint =
+            rt.block_on(async { crate::protocol::transport::endpoint(listen, &identity) })?;
         Ok(Self {
             rt,
             endpoint,
             target,
+            peer_id: identity.id,
         })
     }
 

@@ -641,7 +641,10 @@ pub async fn run(
     // connection carries them all.
     // Opened side by side: each may wait up to 3 s for a slow source.
     let mut bulk: Vec<Option<quinn::Connection>> = vec![None; live.len()];
-    match crate::protocol::transport::client_config(crate::protocol::transport::ALPN_BULK) {
+    match crate::protocol::transport::client_config(
+        crate::protocol::transport::ALPN_BULK,
+        &node.identity,
+    ) {
         Ok(config) => {
             let mut opening = JoinSet::new();
             for (i, s) in live.iter().enumerate() {

@@ -106,13 +106,26 @@ pub enum HelloVerdict {
     /// Our own hello came back (we dialled ourselves): ignore it.
     FromSelf,
     WrongProtocol(u32),
+    /// The hello claims an ID its connection's certificate does not prove
+    /// (`proven` is `None` when the remote presented no certificate).
+    Unproven {
+        claimed: String,
+        proven: Option<String>,
+    },
 }
 
-/// The protocol-level guards on a hello, kept pure for unit tests.
-pub fn classify_hello(own_id: &str, hello: &Announce) -> HelloVerdict {
+/// The protocol-level guards on a hello, kept pure for unit tests. `proven`
+/// is the ID the connection's TLS handshake proved.
+pub fn classify_hello(own_id: &str, proven: Option<&str>, hello: &Announce) -> HelloVerdict {
     match hello {
         Announce::Hello { protocol, .. } if *protocol != PROTOCOL_VERSION => {
             HelloVerdict::WrongProtocol(*protocol)
+        }
+        Announce::Hello { peer_id, .. } if Some(peer_id.as_str()) != proven => {
+            HelloVerdict::Unproven {
+                claimed: peer_id.clone(),
+                proven: proven.map(str::to_string),
+            }
         }
         Announce::Hello { peer_id, .. } if peer_id == own_id => HelloVerdict::FromSelf,
         _ => HelloVerdict::Accept,
@@ -301,8 +314,22 @@ async fn track_remote(
         }
         Err(_) => bail!("no hello within {HELLO_TIMEOUT:?}"),
     };
-    match classify_hello(&node.id, &hello) {
+    let proven = crate::protocol::transport::peer_id_of_connection(conn);
+    match classify_hello(&node.id, proven.as_deref(), &hello) {
         HelloVerdict::Accept => {}
+        HelloVerdict::Unproven { claimed, proven } => {
+            let msg = format!(
+                "refused a hello from {}: it claims peer ID {claimed}, its certificate proves {}",
+                conn.remote_address(),
+                proven.as_deref().unwrap_or("none")
+            );
+            tracing::warn!("{msg}");
+            conn.close(4u32.into(), b"peer id not proven");
+            if let Some(tx) = hello_tx.take() {
+                let _ = tx.send(Err(anyhow::anyhow!(msg)));
+            }
+            return Ok(None);
+        }
         HelloVerdict::FromSelf => {
             tracing::info!("ignoring a hello from ourselves");
             conn.close(2u32.into(), b"self");
@@ -410,19 +437,41 @@ mod tests {
     #[test]
     fn inbound_hello_from_self_is_ignored() {
         assert_eq!(
-            classify_hello("me", &hello("me", PROTOCOL_VERSION)),
+            classify_hello("me", Some("me"), &hello("me", PROTOCOL_VERSION)),
             HelloVerdict::FromSelf
         );
         assert_eq!(
-            classify_hello("me", &hello("you", PROTOCOL_VERSION)),
+            classify_hello("me", Some("you"), &hello("you", PROTOCOL_VERSION)),
             HelloVerdict::Accept
+        );
+    }
+
+    #[test]
+    fn hello_must_carry_the_proven_id() {
+        let unproven = |claimed: &str, proven: Option<&str>| HelloVerdict::Unproven {
+            claimed: claimed.into(),
+            proven: proven.map(str::to_string),
+        };
+        assert_eq!(
+            classify_hello("me", Some("mallory"), &hello("you", PROTOCOL_VERSION)),
+            unproven("you", Some("mallory"))
+        );
+        assert_eq!(
+            classify_hello("me", None, &hello("you", PROTOCOL_VERSION)),
+            unproven("you", None)
+        );
+        // Claiming our own ID with another key is an impersonation, not a
+        // self-connect.
+        assert_eq!(
+            classify_hello("me", Some("mallory"), &hello("me", PROTOCOL_VERSION)),
+            unproven("me", Some("mallory"))
         );
     }
 
     #[test]
     fn hello_of_unknown_protocol_is_refused() {
         assert_eq!(
-            classify_hello("me", &hello("you", PROTOCOL_VERSION + 1)),
+            classify_hello("me", Some("you"), &hello("you", PROTOCOL_VERSION + 1)),
             HelloVerdict::WrongProtocol(PROTOCOL_VERSION + 1)
         );
     }

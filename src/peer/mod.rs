@@ -91,7 +91,10 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 
 /// Everything a running peer knows; shared by all its tasks.
 pub struct Node {
+    /// The peer ID its certificate proves (`identity.id`).
     pub id: String,
+    /// What the peer presents in every handshake, either way.
+    pub identity: crate::protocol::transport::Identity,
     pub addr: SocketAddr,
     /// The real games dir (after redirects), for `status`.
     pub games_dir: PathBuf,
@@ -232,7 +235,7 @@ pub fn run(args: PeerArgs) -> Result<()> {
 }
 
 async fn async_main(args: PeerArgs) -> Result<()> {
-    let id = identity::load_or_create(&args.state_dir)?;
+    let identity = identity::load_or_create(&args.state_dir)?;
     let redirects = match &args.redirects {
         Some(path) => Files::load_redirects(path)?,
         None => redirect::Redirects::new(),
@@ -248,14 +251,15 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     let games_dir = files.games_dir()?;
     std::fs::create_dir_all(&games_dir)
         .with_context(|| format!("creating games dir {}", games_dir.display()))?;
-    let endpoint = crate::protocol::transport::endpoint(args.listen)?;
+    let endpoint = crate::protocol::transport::endpoint(args.listen, &identity)?;
     let addr = endpoint
         .local_addr()
         .context("reading the listener address")?;
     let (out, writer) = Output::new();
     let (adverts, _) = watch::channel(Vec::new());
     let node = Arc::new(Node {
-        id,
+        id: identity.id.clone(),
+        identity,
         addr,
         games_dir: games_dir.clone(),
         state_dir: args.state_dir.clone(),

@@ -1,13 +1,17 @@
-//! QUIC endpoint set-up: a throw-away self-signed certificate per process and
+//! QUIC endpoint set-up: each side's identity certificate, mutual TLS, and
 //! transport settings for bulk transfer on a LAN.
 //!
-//! Peers authenticate each other by the peer ID in the hello exchange, not by
-//! certificates (a LAN has no CA), so the client accepts any certificate; TLS
-//! still encrypts and integrity-protects every byte.
+//! A LAN has no CA. A peer's ID is instead the hash of its own self-signed
+//! certificate (as Syncthing's device IDs are), and both sides present one:
+//! TLS 1.3 proves each side holds the certificate's key, so the ID the
+//! certificate hashes to is proven too. Any certificate is accepted at the
+//! TLS layer; the mesh then refuses a hello whose ID is not the one the
+//! connection's certificate proves (`peer_id_of_connection`).
 
 use anyhow::{Context, Result};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +27,70 @@ pub const ALPN: &[u8] = b"lanspread/1";
 pub const ALPN_BULK: &[u8] = b"lanspread-bulk/1";
 /// Server name the client presents; the certificate is not verified against it.
 pub const SERVER_NAME: &str = "lanspread";
+
+/// A certificate and its private key: what a side presents in the handshake.
+/// Its peer ID is derived, never claimed.
+#[derive(Debug)]
+pub struct Identity {
+    pub id: String,
+    cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl Identity {
+    /// A new key pair and self-signed certificate (ECDSA P-256).
+    pub fn generate() -> Result<Self> {
+        let key = rcgen::KeyPair::generate().context("generating a key pair")?;
+        let cert = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
+            .context("certificate parameters")?
+            .self_signed(&key)
+            .context("signing the certificate")?;
+        Self::from_der(cert.der().to_vec(), key.serialize_der())
+    }
+
+    /// An identity from a stored certificate and PKCS#8 key (both DER).
+    pub fn from_der(cert: Vec<u8>, key: Vec<u8>) -> Result<Self> {
+        // A key that does not parse would only fail at the first handshake.
+        rcgen::KeyPair::try_from(key.as_slice()).context("the private key does not parse")?;
+        Ok(Self {
+            id: peer_id_of(&cert),
+            cert: CertificateDer::from(cert),
+            key: PrivatePkcs8KeyDer::from(key),
+        })
+    }
+
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert
+    }
+
+    pub fn key_der(&self) -> &[u8] {
+        self.key.secret_pkcs8_der()
+    }
+
+    fn chain(
+        &self,
+    ) -> (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        (vec![self.cert.clone()], self.key.clone_key().into())
+    }
+}
+
+/// The peer ID a certificate proves: the first 16 bytes of its SHA-256, in
+/// hex (32 digits, the format peer IDs have always had).
+pub fn peer_id_of(cert_der: &[u8]) -> String {
+    hex::encode(&Sha256::digest(cert_der)[..16])
+}
+
+/// The peer ID the remote side of `conn` proved in the handshake.
+pub fn peer_id_of_connection(conn: &quinn::Connection) -> Option<String> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
+    certs.first().map(|c| peer_id_of(c))
+}
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     let mut p = rustls::crypto::ring::default_provider();
@@ -113,15 +181,71 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
     }
 }
 
-/// A client config offering `alpn` (`ALPN` or `ALPN_BULK`).
-pub fn client_config(alpn: &[u8]) -> Result<quinn::ClientConfig> {
+/// The server's side of `AcceptAnyCert`: a client presenting a certificate
+/// (its identity), whichever one it is, must prove its key.
+#[derive(Debug)]
+struct RequireAnyClientCert(AcceptAnyCert);
+
+impl rustls::server::danger::ClientCertVerifier for RequireAnyClientCert {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    /// Optional at the TLS layer, so that a client without one (an older
+    /// peer) reaches the hello check and is refused there with a log line
+    /// that says why, instead of a bare handshake failure.
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::client::danger::ServerCertVerifier::verify_tls12_signature(
+            &self.0, message, cert, dss,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::client::danger::ServerCertVerifier::verify_tls13_signature(
+            &self.0, message, cert, dss,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::client::danger::ServerCertVerifier::supported_verify_schemes(&self.0)
+    }
+}
+
+/// A client config offering `alpn` (`ALPN` or `ALPN_BULK`) and presenting
+/// `identity`.
+pub fn client_config(alpn: &[u8], identity: &Identity) -> Result<quinn::ClientConfig> {
     let provider = provider();
+    let (chain, key) = identity.chain();
     let mut client_tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .context("TLS 1.3 client config")?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-        .with_no_client_auth();
+        .with_client_auth_cert(chain, key)
+        .context("installing the client certificate")?;
     client_tls.alpn_protocols = vec![alpn.to_vec()];
     let mut client = quinn::ClientConfig::new(Arc::new(
         QuicClientConfig::try_from(client_tls).context("QUIC client config")?,
@@ -130,19 +254,18 @@ pub fn client_config(alpn: &[u8]) -> Result<quinn::ClientConfig> {
     Ok(client)
 }
 
-/// Binds a QUIC endpoint that both accepts and opens connections.
-pub fn endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
+/// Binds a QUIC endpoint that both accepts and opens connections, and
+/// presents `identity` either way.
+pub fn endpoint(listen: SocketAddr, identity: &Identity) -> Result<quinn::Endpoint> {
     let provider = provider();
-    let cert = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_string()])
-        .context("generating the TLS certificate")?;
-    let cert_der = CertificateDer::from(cert.cert.der().to_vec());
-    let key = PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
-
+    let (chain, key) = identity.chain();
     let mut server_tls = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .context("TLS 1.3 server config")?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der], key.into())
+        .with_client_cert_verifier(Arc::new(RequireAnyClientCert(AcceptAnyCert(
+            provider.clone(),
+        ))))
+        .with_single_cert(chain, key)
         .context("installing the certificate")?;
     server_tls.alpn_protocols = vec![ALPN.to_vec(), ALPN_BULK.to_vec()];
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(
@@ -150,7 +273,7 @@ pub fn endpoint(listen: SocketAddr) -> Result<quinn::Endpoint> {
     ));
     server.transport_config(transport());
 
-    let client = client_config(ALPN)?;
+    let client = client_config(ALPN, identity)?;
 
     let socket = std::net::UdpSocket::bind(listen)
         .with_context(|| format!("binding QUIC endpoint on {listen}"))?;
@@ -277,6 +400,18 @@ fn set_buffer(socket: &std::net::UdpSocket, option: libc::c_int) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_identity_is_the_hash_of_its_certificate() -> Result<()> {
+        let a = Identity::generate()?;
+        let b = Identity::generate()?;
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.id.len(), 32);
+        let again = Identity::from_der(a.cert_der().to_vec(), a.key_der().to_vec())?;
+        assert_eq!(again.id, a.id);
+        assert!(Identity::from_der(a.cert_der().to_vec(), b"not a key".to_vec()).is_err());
+        Ok(())
+    }
 
     #[test]
     fn gso_sends_stay_within_one_ip_packet() {

@@ -11,7 +11,9 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// Wire protocol version carried in `Hello`; a peer refuses other versions.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: the hello's peer ID must be the one the connection's certificate
+/// proves (`transport::peer_id_of_connection`).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest frame accepted, to bound memory against hostile peers.
 pub const MAX_FRAME: usize = 4 << 20;
 
