@@ -7,4 +7,5 @@ pub mod manifest;
 pub mod peer;
 pub mod rar;
 pub mod redirect;
+pub mod sync;
 pub mod units;
