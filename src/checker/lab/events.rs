@@ -190,6 +190,7 @@ pub(super) fn unfired(triggers: &Triggers) -> Vec<(u32, String)> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::os::unix::process::CommandExt;
     use std::time::Duration;
 
     #[test]
@@ -213,5 +214,48 @@ mod tests {
         cursor.wait(began + Duration::from_secs(5));
         assert!(began.elapsed() < Duration::from_secs(5));
         assert_eq!(ns(cursor.fresh()), [json!(3)]);
+    }
+
+    #[test]
+    fn a_trigger_kills_its_target_once_on_its_event_for_its_game() -> anyhow::Result<()> {
+        let mut target = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()?;
+        let pgid = target.id() as i32;
+        let fired = Arc::new(AtomicBool::new(false));
+        let triggers: Triggers = Arc::new(Mutex::new(vec![Trigger {
+            watch: "a".into(),
+            event: "download-begin".into(),
+            game: Some("g".into()),
+            target: "b".into(),
+            target_pgid: pgid,
+            line: 7,
+            fired: fired.clone(),
+        }]));
+        let event = |game: &str| json!({ "type": "event", "event": "download-begin", "data": { "game_id": game } });
+        assert_eq!(unfired(&triggers).len(), 1);
+        // Another peer, another game, a result line: none of them fires it.
+        fire_triggers(&triggers, "b", &event("g"));
+        fire_triggers(&triggers, "a", &event("other"));
+        fire_triggers(
+            &triggers,
+            "a",
+            &json!({ "type": "result", "event": "download-begin" }),
+        );
+        assert!(!fired.load(Ordering::SeqCst));
+        assert!(
+            target.try_wait()?.is_none(),
+            "killed by a line that does not match"
+        );
+        fire_triggers(&triggers, "a", &event("g"));
+        assert!(fired.load(Ordering::SeqCst));
+        let status = target.wait()?;
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        assert!(unfired(&triggers).is_empty());
+        Ok(())
     }
 }

@@ -59,7 +59,7 @@ pub struct Spawn {
 }
 
 /// What every start of a peer shares with the rest of the run.
-pub struct RunContext<'a> {
+pub(super) struct RunContext<'a> {
     /// The catalog of peers whose `Spawn` names none.
     pub default_catalog: &'a Path,
     pub triggers: &'a Triggers,
@@ -77,7 +77,7 @@ struct Started {
 
 impl PeerProc {
     /// A peer not started yet, with its files in `folder`.
-    pub fn new(spec: Spawn, folder: PeerFolder) -> Self {
+    pub(super) fn new(spec: Spawn, folder: PeerFolder) -> Self {
         Self {
             name: spec.name.clone(),
             pid: 0,
@@ -192,7 +192,7 @@ impl PeerProc {
 
     /// Launches the peer's process and waits for its ready line; the peer
     /// is killed again if that line does not come.
-    pub fn start(&mut self, run: &RunContext) -> Result<()> {
+    pub(super) fn start(&mut self, run: &RunContext) -> Result<()> {
         let spec = self.spec.clone();
         let stderr = std::fs::OpenOptions::new()
             .create(true)

@@ -23,7 +23,7 @@ fn untrack_process_group(pid: i32) {
 
 /// SIGKILLs the process group `pgid` without untracking it: for a group
 /// that is still to be reaped by its owner (a kill trigger's target).
-pub fn sigkill_group(pgid: i32) {
+pub(super) fn sigkill_group(pgid: i32) {
     // SAFETY: kill(2) with a negative pid signals a process group we created.
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
