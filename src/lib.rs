@@ -9,4 +9,5 @@ pub mod peer;
 pub mod protocol;
 pub mod rar;
 pub mod redirect;
+pub mod sync;
 pub mod units;

@@ -58,7 +58,7 @@ pub fn run(opts: &RunOptions) -> i32 {
     let run_dir = opts
         .out
         .clone()
-        .unwrap_or_else(|| default_run_dir(&scenario.name));
+        .unwrap_or_else(|| lab::run_folder::default_location(&scenario.name));
     let scenario_dir = opts
         .scenario
         .parent()
@@ -209,9 +209,7 @@ pub fn run(opts: &RunOptions) -> i32 {
     }
     write_junit(opts, &record, &report);
     report.summary(&scenario.name, code, took, &run_dir);
-    if code == exit::PASS && opts.out.is_none() && !opts.keep {
-        let _ = std::fs::remove_dir_all(&run_dir);
-    }
+    lab::run_folder::tidy(&run_dir, code == exit::PASS, opts.out.is_some(), opts.keep);
     code
 }
 
@@ -221,14 +219,4 @@ fn write_junit(opts: &RunOptions, record: &RunRecord, report: &Report) {
     {
         report.line(&format!("could not write {}: {e:#}", path.display()));
     }
-}
-
-fn default_run_dir(name: &str) -> PathBuf {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    std::env::temp_dir()
-        .join("lanspread-checker")
-        .join(format!("{name}-{stamp}-{}", std::process::id()))
 }

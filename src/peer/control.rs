@@ -87,7 +87,7 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             "addr": node.addr.to_string(),
             "games_dir": node.games_dir.display().to_string(),
             "chunk_size": node.chunk_size,
-            "peers": crate::peer::lock(&node.mesh).len(),
+            "peers": crate::sync::lock(&node.mesh).len(),
             "active_operations": node.operations(),
             "active_outbound_transfers": node.outbound_transfers(),
         })),
@@ -95,13 +95,13 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             let info = mesh::connect(node, &addr).await?;
             Ok(json!({ "peer_id": info.peer_id, "addr": info.addr }))
         }
-        Command::ListPeers {} => Ok(json!({ "peers": crate::peer::lock(&node.mesh).list() })),
+        Command::ListPeers {} => Ok(json!({ "peers": crate::sync::lock(&node.mesh).list() })),
         Command::ListGames {} => Ok(json!({ "games": mesh::list_games(node) })),
         Command::WaitPeers { count, timeout_ms } => {
             let deadline = Duration::from_millis(timeout_ms.unwrap_or(10_000));
             let wait = async {
                 loop {
-                    let n = crate::peer::lock(&node.mesh).len();
+                    let n = crate::sync::lock(&node.mesh).len();
                     if n >= count {
                         return n;
                     }
@@ -114,7 +114,7 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
                     ErrorCode::Timeout,
                     format!(
                         "{} of {count} peers after {} ms",
-                        crate::peer::lock(&node.mesh).len(),
+                        crate::sync::lock(&node.mesh).len(),
                         deadline.as_millis()
                     ),
                 )),

@@ -6,11 +6,12 @@
 use crate::peer::files::Files;
 use crate::peer::mesh::RemotePeer;
 use crate::peer::target_file::{AlignedBlock, TargetFile};
-use crate::peer::{Node, Operation, lock};
+use crate::peer::{Node, Operation};
 use crate::protocol::control::CommandError;
 use crate::protocol::control::{ErrorCode, Event};
 use crate::protocol::layout::{self, SENTINEL};
 use crate::protocol::wire::{self, FileDesc, Request, Response};
+use crate::sync::lock;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,10 +1,11 @@
 //! The mesh: connections to other peers, the hello exchange, their advertised
 //! libraries, and the catalog-filtered view of what can be downloaded.
 
-use crate::peer::{Node, lock, serve};
+use crate::peer::{Node, serve};
 use crate::protocol::control::CommandError;
 use crate::protocol::control::ErrorCode;
 use crate::protocol::wire::{self, Announce, GameAd, PROTOCOL_VERSION};
+use crate::sync::lock;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -23,6 +23,7 @@ pub mod target_file;
 use crate::catalog::Catalog;
 use crate::protocol::wire::{self, GameAd};
 use crate::redirect;
+use crate::sync::lock;
 use anyhow::{Context, Result};
 use files::Files;
 use library::LocalGame;
@@ -32,7 +33,7 @@ use output::Output;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -116,12 +117,6 @@ pub struct Node {
     outbound: Mutex<BTreeMap<String, usize>>,
     /// `--hold-uploads`.
     pub upload_hold: Option<serve::UploadHold>,
-}
-
-/// Locks a mutex, recovering the data if a task panicked while holding it
-/// (the maps stay consistent: every update is a single insert or remove).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Node {

@@ -2,9 +2,9 @@
 //! operation at a time, and the claim is a value whose drop frees the game,
 //! so a task that panics (or returns early) cannot leave it claimed.
 
-use crate::peer::lock;
 use crate::protocol::control::CommandError;
 use crate::protocol::control::ErrorCode;
+use crate::sync::lock;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

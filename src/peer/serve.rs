@@ -2,10 +2,11 @@
 //! game roots, behind the serving gates.
 
 use crate::peer::files::Files;
-use crate::peer::{Node, Operation, lock};
+use crate::peer::{Node, Operation};
 use crate::protocol::control::Event;
 use crate::protocol::layout::{self, SENTINEL};
 use crate::protocol::wire::{self, Request, Response};
+use crate::sync::lock;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::collections::BTreeSet;

@@ -9,7 +9,7 @@
 //! writeback at the final sync. Direct writes hand the block to the disk as
 //! it is. See README.md, "Benchmarks", for what it changed.
 
-use crate::peer::lock;
+use crate::sync::lock;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};

@@ -32,37 +32,17 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Result, anyhow, bail};
 
-use super::{
-    Crc32, FHFL_CRC32, FHFL_DIRECTORY, FHFL_UTIME, HEAD_END, HEAD_FILE, HEAD_MAIN, HFL_DATA,
-    HOST_UNIX, SIGNATURE, check_name, crc32,
+use super::format::{
+    COMP_METHOD_MASK, COMP_METHOD_SHIFT, Crc32, EHFL_NEXT_VOLUME, FHEXTRA_CRYPT, FHEXTRA_REDIR,
+    FHFL_CRC32, FHFL_DIRECTORY, FHFL_UNKNOWN_SIZE, FHFL_UTIME, HEAD_CRYPT, HEAD_END, HEAD_FILE,
+    HEAD_MAIN, HEAD_SERVICE, HFL_DATA, HFL_EXTRA, HFL_SKIP_IF_UNKNOWN, HFL_SPLIT_AFTER,
+    HFL_SPLIT_BEFORE, HOST_UNIX, HOST_WINDOWS, MAX_HEADER_SIZE, MHFL_VOLUME, SIGNATURE,
+    SIGNATURE_RAR4, UNIX_TYPE_MASK, UNIX_TYPE_SYMLINK, WIN_ATTR_REPARSE_POINT, check_name, crc32,
+    decode_vint,
 };
 
-/// The RAR 1.5–4.x signature.
-const SIGNATURE_RAR4: &[u8; 7] = b"Rar!\x1a\x07\x00";
-/// Largest header RAR readers accept.
-const MAX_HEADER_SIZE: u64 = 2 * 1024 * 1024;
-const MAX_VINT_BYTES: usize = 10;
+/// Bytes of file data buffered before a write.
 const WRITE_BUFFER: usize = 256 * 1024;
-
-const HEAD_SERVICE: u64 = 3;
-const HEAD_CRYPT: u64 = 4;
-
-const HFL_EXTRA: u64 = 0x0001;
-const HFL_SKIP_IF_UNKNOWN: u64 = 0x0004;
-const HFL_SPLIT_BEFORE: u64 = 0x0008;
-const HFL_SPLIT_AFTER: u64 = 0x0010;
-
-const MHFL_VOLUME: u64 = 0x0001;
-const EHFL_NEXT_VOLUME: u64 = 0x0001;
-const FHFL_UNKNOWN_SIZE: u64 = 0x0008;
-
-const FHEXTRA_CRYPT: u64 = 0x01;
-const FHEXTRA_REDIR: u64 = 0x05;
-
-const HOST_WINDOWS: u64 = 0;
-const WIN_ATTR_REPARSE_POINT: u64 = 0x400;
-const UNIX_TYPE_MASK: u64 = 0o170000;
-const UNIX_TYPE_SYMLINK: u64 = 0o120000;
 
 /// What an extraction produced: file and directory entries, file bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -477,7 +457,7 @@ impl StreamExtractor {
         if flags & (HFL_SPLIT_BEFORE | HFL_SPLIT_AFTER) != 0 {
             bail!("entry {name:?} spans volumes; multivolume archives cannot be streamed");
         }
-        let method = (f.comp >> 7) & 7;
+        let method = (f.comp >> COMP_METHOD_SHIFT) & COMP_METHOD_MASK;
         if method != 0 {
             bail!(
                 "entry {name:?} is compressed (method {method}); stream-install handles stored \
@@ -659,34 +639,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a vint at the start of `bytes`: `Ok(None)` while incomplete,
-/// an error past ten bytes or beyond 64 bits.
-fn decode_vint(bytes: &[u8]) -> Result<Option<(u64, usize)>> {
-    let mut v = 0u64;
-    for (i, &b) in bytes.iter().enumerate() {
-        if i == MAX_VINT_BYTES {
-            bail!("a variable-length integer is longer than {MAX_VINT_BYTES} bytes");
-        }
-        let bits = u64::from(b & 0x7f);
-        if i == MAX_VINT_BYTES - 1 && bits > 1 {
-            bail!("a variable-length integer exceeds 64 bits");
-        }
-        v |= bits << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(Some((v, i + 1)));
-        }
-    }
-    if bytes.len() >= MAX_VINT_BYTES {
-        bail!("a variable-length integer is longer than {MAX_VINT_BYTES} bytes");
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rar::tests::{extract as unrar_extract, sample};
-    use crate::rar::{Entry, FIXED_MTIME, MHFL_SOLID, Options, block, build, vint};
+    use crate::rar::format::{MHFL_SOLID, vint};
+    use crate::rar::writer::tests::{extract as unrar_extract, sample};
+    use crate::rar::writer::{Entry, FIXED_MTIME, Options, block, build};
     use rand::{Rng, SeedableRng, rngs::StdRng};
     use std::collections::BTreeMap;
 

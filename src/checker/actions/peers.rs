@@ -180,9 +180,7 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
     let pgid = target.pid;
     lab.peer(&on.peer)
         .map_err(|e| Failure::invalid(format!("{e:#}")))?;
-    // A poisoned lock still holds the list; a panicked step must not lose it.
-    let mut triggers = lab.triggers.lock().unwrap_or_else(|p| p.into_inner());
-    triggers.push(Trigger {
+    crate::sync::lock(&lab.triggers).push(Trigger {
         watch: on.peer.clone(),
         event: on.event.clone(),
         game: on.game.clone(),

@@ -1,0 +1,189 @@
+//! The lab: what one scenario run holds — its run folder, the peer
+//! processes it started, their event logs, armed kill triggers, disk
+//! watchers — and the guarantee that every peer is reaped.
+//!
+//! - `process`: the lab's process reaper (process groups, signals, panics);
+//! - `events`: peers' event logs, cursors over them, kill triggers;
+//! - `peer_proc`: the peer-process client (start, commands, answers, end);
+//! - `run_folder`: the run folder's layout and whether it outlives the run;
+//! - `disk_watch`: the disk watcher of `watchDisk`/`expectDiskPeak`.
+//!
+//! The types and functions other modules use are re-exported here.
+
+pub mod disk_watch;
+pub mod events;
+pub mod peer_proc;
+pub mod process;
+pub mod run_folder;
+
+pub use events::{EventLog, LogCursor, Logged, Trigger, Triggers, is_event};
+pub use peer_proc::{Answer, PeerProc, Spawn};
+pub use process::{
+    forget_scratch_dir, install_signal_handler, kill_all_peers, kill_group, remove_on_interrupt,
+    track_process_group,
+};
+
+use anyhow::{Result, anyhow, bail};
+use peer_proc::RunContext;
+use run_folder::PeerFolder;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The run folder and every peer of one scenario run.
+pub struct Lab {
+    pub run_dir: PathBuf,
+    pub workspace: PathBuf,
+    pub scenario_dir: PathBuf,
+    pub catalog_db: PathBuf,
+    pub peers: BTreeMap<String, PeerProc>,
+    pub triggers: Triggers,
+    /// Log position before the last `download` of (peer, game).
+    pub downloads: BTreeMap<(String, String), usize>,
+    /// Peers started with `readonly`: their games folder as it was then.
+    pub readonly: Vec<(String, PathBuf, crate::manifest::Manifest)>,
+    /// Step line → each peer's log position when that step began.
+    marks: BTreeMap<u32, BTreeMap<String, usize>>,
+    /// `redirect{}` entries so far; peers started later get them.
+    pub redirects: crate::redirect::Redirects,
+    pub verbose: bool,
+    /// The run's seed; the default for seeded actions such as fuzzAllCommands.
+    pub seed: u64,
+    /// `watchDisk{}` samplers by peer name, until their `expectDiskPeak`.
+    pub disk_watchers: BTreeMap<String, disk_watch::Watcher>,
+}
+
+impl Lab {
+    /// Creates the run folder at `run_dir` (see `run_folder`) for a run
+    /// with nothing started yet.
+    pub fn new(run_dir: PathBuf, scenario_dir: PathBuf, verbose: bool) -> Result<Self> {
+        let folder = run_folder::create(&run_dir)?;
+        Ok(Self {
+            run_dir,
+            workspace: folder.workspace,
+            scenario_dir,
+            catalog_db: folder.catalog_db,
+            peers: BTreeMap::new(),
+            triggers: Arc::new(Mutex::new(Vec::new())),
+            downloads: BTreeMap::new(),
+            marks: BTreeMap::new(),
+            readonly: Vec::new(),
+            redirects: crate::redirect::Redirects::new(),
+            verbose,
+            seed: 0,
+            disk_watchers: BTreeMap::new(),
+        })
+    }
+
+    pub fn peer(&mut self, name: &str) -> Result<&mut PeerProc> {
+        self.peers.get_mut(name).ok_or_else(|| {
+            anyhow!("no peer named {name:?} (start it with peer{{ name = {name:?} }})")
+        })
+    }
+
+    /// Name of the peer listening on `addr`, or the address itself.
+    pub fn name_of_addr(&self, addr: &str) -> String {
+        self.peers
+            .values()
+            .find(|p| p.addr == addr)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// Starts a peer process and waits for its `ready` line.
+    pub fn spawn(&mut self, spec: Spawn) -> Result<&mut PeerProc> {
+        if self.peers.contains_key(&spec.name) {
+            bail!("a peer named {:?} already exists", spec.name);
+        }
+        let folder = PeerFolder::create(&self.run_dir, &spec.name)?;
+        let mut proc = PeerProc::new(spec, folder);
+        proc.start(&self.run_context())?;
+        let name = proc.name.clone();
+        self.peers.insert(name.clone(), proc);
+        self.peer(&name)
+    }
+
+    /// Restarts a peer with the same games and state dirs (so the same
+    /// identity); its event log continues where it was.
+    pub fn restart(&mut self, name: &str, graceful_timeout: Duration) -> Result<bool> {
+        let mut proc = self
+            .peers
+            .remove(name)
+            .ok_or_else(|| anyhow!("no peer named {name:?}"))?;
+        let graceful = if proc.is_alive() {
+            proc.shutdown(graceful_timeout)
+        } else {
+            true
+        };
+        proc.kill();
+        let started = proc.start(&self.run_context());
+        self.peers.insert(name.to_string(), proc);
+        started.map(|_| graceful)
+    }
+
+    fn run_context(&self) -> RunContext<'_> {
+        RunContext {
+            default_catalog: &self.catalog_db,
+            triggers: &self.triggers,
+            verbose: self.verbose,
+        }
+    }
+
+    /// Records every peer's log position as the step at `line` begins.
+    pub fn mark_step(&mut self, line: u32) {
+        let marks = self
+            .peers
+            .iter()
+            .map(|(n, p)| (n.clone(), p.log.len()))
+            .collect();
+        self.marks.insert(line, marks);
+    }
+
+    /// Where `peer`'s log stood when the step at `line` began (0 if the peer
+    /// did not exist yet); `None` if no step began at that line.
+    pub fn mark(&self, line: u32, peer: &str) -> Option<usize> {
+        self.marks
+            .get(&line)
+            .map(|m| m.get(peer).copied().unwrap_or(0))
+    }
+
+    /// Readonly peers whose games folder changed, with what changed.
+    pub fn readonly_violations(&self) -> Vec<(String, String)> {
+        self.readonly
+            .iter()
+            .filter_map(|(name, dir, before)| {
+                let after = crate::manifest::build(dir, &[]).unwrap_or_default();
+                let diff = crate::manifest::diff(before, &after);
+                (!diff.is_empty()).then(|| (name.clone(), diff.to_string()))
+            })
+            .collect()
+    }
+
+    /// Triggers armed by `killPeer{ on = … }` that never fired.
+    pub fn unfired_triggers(&self) -> Vec<(u32, String)> {
+        events::unfired(&self.triggers)
+    }
+
+    /// Ends every peer: a graceful `shutdown` first, then SIGKILL.
+    pub fn shutdown_all(&mut self) {
+        self.disk_watchers.clear();
+        for p in self.peers.values_mut() {
+            p.ask_to_shut_down();
+        }
+        // One deadline for all: they were asked together.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for p in self.peers.values_mut() {
+            p.wait_exit(deadline);
+            p.kill();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in self.peers.values_mut() {
+            p.kill();
+        }
+    }
+}
