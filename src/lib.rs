@@ -4,6 +4,7 @@
 pub mod checker;
 pub mod fixtures;
 pub mod manifest;
+pub mod paths;
 pub mod peer;
 pub mod rar;
 pub mod redirect;

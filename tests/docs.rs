@@ -1,8 +1,8 @@
 //! Keeps docs/SCENARIOS.md honest: every action the loader knows has a
 //! section, and every Lua example in it loads.
 
+use lanspread_checker::checker::registry::ACTIONS;
 use lanspread_checker::checker::script;
-use lanspread_checker::checker::steps::ACTIONS;
 use std::path::Path;
 
 fn scenarios_md() -> String {
@@ -15,7 +15,7 @@ fn every_action_has_a_section() {
     let doc = scenarios_md();
     let missing: Vec<&str> = ACTIONS
         .iter()
-        .map(|(name, _)| *name)
+        .map(|a| a.name)
         .filter(|name| !doc.lines().any(|l| l.trim() == format!("### {name}")))
         .collect();
     assert!(

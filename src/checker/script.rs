@@ -2,7 +2,8 @@
 //! into a typed `Step` (recording its line) and collects the `scenario{}`.
 //! Every problem is found here, before any peer starts, and names file:line.
 
-use crate::checker::steps::{ACTIONS, From, Step};
+use crate::checker::actions::observe::From;
+use crate::checker::registry::{ACTIONS, Step};
 use crate::units::Span;
 use mlua::{Lua, LuaSerdeExt, Value};
 use std::cell::RefCell;
@@ -72,7 +73,8 @@ pub fn load_str(
     };
     let register = || -> mlua::Result<()> {
         let globals = lua.globals();
-        for (name, parse) in ACTIONS {
+        for action in ACTIONS {
+            let (name, parse) = (action.name, action.parse);
             let st = state.clone();
             let file = display.to_string();
             let f = lua.create_function(move |lua, v: Value| {
@@ -118,7 +120,7 @@ pub fn load_str(
                     Err(e) => Err(fail(&st, format!("{file}:{line}: {name}: {}", clean(&e)))),
                 }
             })?;
-            globals.set(*name, f)?;
+            globals.set(name, f)?;
         }
         let st = state.clone();
         let file = display.to_string();
@@ -291,7 +293,8 @@ pub fn action_fields() -> Vec<(&'static str, Vec<String>)> {
     let lua = Lua::new();
     ACTIONS
         .iter()
-        .map(|(name, parse)| {
+        .map(|action| {
+            let (name, parse) = (action.name, action.parse);
             let probe = lua.create_table().and_then(|t| {
                 t.set("\u{1}", true)?;
                 Ok(Value::Table(t))
@@ -314,7 +317,7 @@ pub fn action_fields() -> Vec<(&'static str, Vec<String>)> {
                 // A free-form table (e.g. `redirect`) has no fixed names.
                 fields.push("[key] = value, …".to_string());
             }
-            (*name, fields)
+            (name, fields)
         })
         .collect()
 }
@@ -337,7 +340,7 @@ fn clean(e: &mlua::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::steps::Action;
+    use crate::checker::registry::Action;
 
     fn load_text(src: &str) -> Result<Scenario, LoadError> {
         load_str("t.lua", src, Path::new("t.lua"), 7)

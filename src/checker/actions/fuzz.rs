@@ -7,6 +7,7 @@
 use crate::checker::actions::timeout_or;
 use crate::checker::lab::{Lab, Spawn, is_event};
 use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::registry::{StepCtx, StepParams};
 use crate::checker::wire_client::{self, Reply, WireClient};
 use crate::manifest::{self, Entry};
 use crate::peer::wire::{
@@ -74,6 +75,8 @@ pub struct FuzzWireStep {
     pub seed: u64,
 }
 
+impl StepParams for FuzzWireStep {}
+
 fn default_cases() -> usize {
     200
 }
@@ -88,8 +91,8 @@ fn check_lengths(min_len: usize, max_len: usize) -> Result<(), String> {
     Ok(())
 }
 
-impl FuzzCommandStep {
-    pub(crate) fn check(&self) -> Result<(), String> {
+impl StepParams for FuzzCommandStep {
+    fn check(&self) -> Result<(), String> {
         check_lengths(self.min_len, self.max_len)?;
         if let Some(f) = self.fields.as_deref().and_then(unfuzzable) {
             return Err(format!("`fields`: {}", cannot_fuzz(f)));
@@ -98,8 +101,8 @@ impl FuzzCommandStep {
     }
 }
 
-impl FuzzAllCommandsStep {
-    pub(crate) fn check(&self) -> Result<(), String> {
+impl StepParams for FuzzAllCommandsStep {
+    fn check(&self) -> Result<(), String> {
         check_lengths(self.min_len, self.max_len)
     }
 }
@@ -240,7 +243,7 @@ fn check_listed_fields(fields: &[String]) -> Result<(), Failure> {
     }
 }
 
-pub fn fuzz_command(lab: &mut Lab, s: &FuzzCommandStep) -> StepResult {
+pub fn fuzz_command(lab: &mut Lab, s: &FuzzCommandStep, _cx: &StepCtx) -> StepResult {
     let fields = match &s.fields {
         Some(f) => f.clone(),
         None => {
@@ -266,7 +269,7 @@ pub fn fuzz_command(lab: &mut Lab, s: &FuzzCommandStep) -> StepResult {
     run_control_fuzz(lab, &s.peer, &plan, &s.choices, timeout)
 }
 
-pub fn fuzz_all_commands(lab: &mut Lab, s: &FuzzAllCommandsStep) -> StepResult {
+pub fn fuzz_all_commands(lab: &mut Lab, s: &FuzzAllCommandsStep, _cx: &StepCtx) -> StepResult {
     let listed = listed_commands(lab, &s.peer)?;
     let targets: Vec<Target> = listed
         .into_iter()
@@ -1293,7 +1296,7 @@ async fn learn(client: &WireClient, games_dir: PathBuf) -> anyhow::Result<Known>
     })
 }
 
-pub fn fuzz_wire(lab: &mut Lab, s: &FuzzWireStep) -> StepResult {
+pub fn fuzz_wire(lab: &mut Lab, s: &FuzzWireStep, _cx: &StepCtx) -> StepResult {
     let t = &s.target;
     let (addr, games_dir) = {
         let p = lab.peer(t).map_err(peer_missing)?;
@@ -1495,8 +1498,8 @@ mod tests {
 
     #[test]
     fn fuzz_steps_load_from_lua_with_defaults() -> Result<(), String> {
+        use crate::checker::registry::Action;
         use crate::checker::script::load_str;
-        use crate::checker::steps::Action;
         let src = "scenario {\n fuzzAllCommands { peer = \"s\", maxLen = 2, choices = { \"a\", 0, true, { k = 1 } }, skip = { \"connect\" } },\n fuzzWire { target = \"s\" },\n}";
         let s = load_str("t.lua", src, Path::new("t.lua"), 0).map_err(|e| e.0)?;
         match &s.steps[0].action {

@@ -6,6 +6,7 @@
 use crate::checker::actions::fs::scenario_path;
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::registry::{StepCtx, StepParams};
 use crate::peer::files::CATALOG;
 use crate::peer::library::check_game_id;
 use crate::redirect::normal_key;
@@ -22,6 +23,8 @@ use std::path::{Component, Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "BTreeMap<String, String>")]
 pub struct RedirectStep(pub BTreeMap<String, String>);
+
+impl StepParams for RedirectStep {}
 
 impl TryFrom<BTreeMap<String, String>> for RedirectStep {
     type Error = String;
@@ -72,7 +75,7 @@ fn check_value(value: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn redirect(lab: &mut Lab, s: &RedirectStep) -> StepResult {
+pub fn redirect(lab: &mut Lab, s: &RedirectStep, _cx: &StepCtx) -> StepResult {
     for (key, value) in &s.0 {
         let target = scenario_path(lab, value)?;
         let creatable = target.parent().is_some_and(Path::is_dir);
