@@ -186,11 +186,11 @@ registry! {
         "Print a message in the step list.";
     "sleep" => Sleep(flow::SleepStep) => flow::sleep,
         "Wait for a while (prefer a waiting expectation).";
-    "fuzzCommand" => FuzzCommand(fuzz::FuzzCommandStep) => fuzz::fuzz_command,
+    "fuzzCommand" => FuzzCommand(fuzz::control::FuzzCommandStep) => fuzz::control::fuzz_command,
         "Send one control command with every combination of field values, then check the peer.";
-    "fuzzAllCommands" => FuzzAllCommands(fuzz::FuzzAllCommandsStep) => fuzz::fuzz_all_commands,
+    "fuzzAllCommands" => FuzzAllCommands(fuzz::control::FuzzAllCommandsStep) => fuzz::control::fuzz_all_commands,
         "`fuzzCommand` for every command the peer lists but `shutdown`.";
-    "fuzzWire" => FuzzWire(fuzz::FuzzWireStep) => fuzz::fuzz_wire,
+    "fuzzWire" => FuzzWire(fuzz::wire::FuzzWireStep) => fuzz::wire::fuzz_wire,
         "Send malformed and hostile wire-protocol messages to a peer over QUIC.";
     "install" => Install(install::InstallStep) => install::install,
         "Install a downloaded game and wait for the outcome.";

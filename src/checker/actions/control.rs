@@ -1,4 +1,5 @@
-//! `send`: any control command, raw or structured, and a check of the answer.
+//! `send`: any control command, raw or structured, and a check of the
+//! answer; its step type is checked to hold exactly one of `cmd` and `raw`.
 
 use crate::checker::actions::{COMMAND_TIMEOUT, json_contains, peer, timeout_or};
 use crate::checker::lab::{Answer, Lab};

@@ -1,5 +1,6 @@
-//! Expectations over what already happened: `expectChunks`,
-//! `expectThroughput`, `expectSameFiles`.
+//! Expectations over what already happened or is on disk, with their step
+//! types: `expectChunks`, `expectThroughput`, `expectSameFiles`,
+//! `expectOverlap`, `expectFile`, `expectNoFile`, `expectEntries`.
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};

@@ -1,4 +1,4 @@
-//! Actions that shape the run itself: `log`, `sleep`.
+//! Actions that shape the run itself, with their step types: `log`, `sleep`.
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::StepResult;

@@ -1,4 +1,7 @@
-//! File-system actions on the run workspace: `makeGame`.
+//! File-system actions on the run workspace or a peer's games folder, with
+//! their step types: `makeGame` (and its file specs) and the `fs*` actions.
+//! Also how scenario paths are resolved at run time (`inside`,
+//! `scenario_path`), by the rule in `crate::paths`.
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};

@@ -1,6 +1,8 @@
 //! Expectations about a peer's current state or its event stream, each
 //! polled until it holds or its timeout passes: `expectGames`,
-//! `expectPeers`, `expectStatus`, `expectEvent`, `expectNoEvent`.
+//! `expectPeers`, `expectStatus`, `expectEvent`, `expectNoEvent`,
+//! `expectSequence`, with their step types (and `From`, where an event
+//! search starts).
 
 use crate::checker::actions::{
     COMMAND_TIMEOUT, DEFAULT_WAIT, json_contains, peer, poll, timeout_or,

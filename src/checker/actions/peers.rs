@@ -1,4 +1,5 @@
-//! Peer actions: `peer`, `connect`, `killPeer`.
+//! Peer actions and their step types: `peer`, `restartPeer`,
+//! `shutdownPeer`, `connect`, `killPeer`.
 
 use crate::checker::actions::fs::inside;
 use crate::checker::actions::{refused, timeout_or};

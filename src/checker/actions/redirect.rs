@@ -13,7 +13,7 @@ use crate::redirect::normal_key;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// `redirect{ ["games/cnc4/version.ini"] = "../redirects/stale/version.ini" }`:
 /// paths of a peer's layout → paths relative to the scenario file's folder.
@@ -60,17 +60,9 @@ fn check_value(value: &str) -> Result<()> {
     if value.is_empty() || Path::new(value).is_absolute() {
         bail!("target {value:?} must be a path relative to the scenario file's folder");
     }
-    let mut depth = 0i32;
-    for comp in Path::new(value).components() {
-        match comp {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir => depth -= 1,
-            Component::CurDir => {}
-            _ => bail!("target {value:?} must be relative"),
-        }
-        if depth < -1 {
-            bail!("target {value:?} climbs above the scenario folder's parent");
-        }
+    // The scenario folder is one component below the project.
+    if crate::paths::collapse(&format!("scenarios/{value}")).is_none() {
+        bail!("target {value:?} climbs above the scenario folder's parent");
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Transfer actions: `waitGame`, `download` and `cancelDownload`.
+//! Transfer actions and their step types: `waitGame`, `download` and
+//! `cancelDownload` (and `DownloadOutcome`, which `streamInstall` shares).
 
 use crate::checker::actions::install::wait_install_outcome;
 use crate::checker::actions::observe::{ExpectGamesStep, GameRow};
