@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod checker;
 pub mod fixtures;
 pub mod manifest;
+pub mod paths;
 pub mod peer;
 pub mod protocol;
 pub mod rar;

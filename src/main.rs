@@ -1,5 +1,6 @@
 use clap::{Parser, Subcommand};
 use lanspread_checker::{catalog, checker, fixtures, peer};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,7 +42,7 @@ struct Cli {
     /// Colour the console output.
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
-    /// Print every scenario action with its parameters, then exit.
+    /// Print every scenario action with its parameters and a one-line summary, then exit.
     #[arg(long)]
     list_actions: bool,
     #[command(subcommand)]
@@ -144,11 +145,23 @@ fn main() -> ExitCode {
         Color::Never => console::set_colors_enabled(false),
     }
     if cli.list_actions {
-        for (name, fields) in checker::script::action_fields() {
-            println!("{name} {{ {} }}", fields.join(", "));
-        }
-        println!("\nDetails and examples: docs/SCENARIOS.md");
-        return ExitCode::SUCCESS;
+        // Written, not printed: `--list-actions | head` must not panic.
+        let mut out = std::io::stdout().lock();
+        let listed = checker::script::action_fields()
+            .into_iter()
+            .try_for_each(|(action, fields)| {
+                writeln!(out, "{} {{ {} }}", action.name, fields.join(", "))?;
+                writeln!(out, "    {}", action.doc)
+            })
+            .and_then(|()| writeln!(out, "\nDetails and examples: docs/SCENARIOS.md"));
+        return match listed {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("--list-actions: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     match cli.command {
         Some(Cmd::Peer(args)) => match peer::run(args) {

@@ -14,23 +14,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Collapses `.`, `..` and empty components of a relative `/`-separated path.
-/// `None` for an absolute path or one whose `..` climbs above its start: such
-/// a path is outside the layout and matches no key.
+/// `None` for an absolute path or one whose `..` climbs above its start
+/// (`paths::collapse`), and for `\\` or NUL: such a path is outside the
+/// layout and matches no key.
 pub fn collapse(path: &str) -> Option<Vec<&str>> {
-    if path.starts_with('/') || path.contains('\\') || path.contains('\0') {
+    if path.contains('\\') || path.contains('\0') {
         return None;
     }
-    let mut out: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                out.pop()?;
-            }
-            c => out.push(c),
-        }
-    }
-    Some(out)
+    crate::paths::collapse(path)
 }
 
 /// One matching key: its collapsed components and the real target.

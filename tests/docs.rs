@@ -1,8 +1,10 @@
-//! Keeps docs/SCENARIOS.md honest: every action the loader knows has a
-//! section, and every Lua example in it loads.
+//! Keeps docs/SCENARIOS.md honest against the action registry (the loader's
+//! one list of actions): every action has a section, every action section
+//! names an action, every registry doc is one line, and every Lua example
+//! in the file loads.
 
+use lanspread_checker::checker::registry::ACTIONS;
 use lanspread_checker::checker::script;
-use lanspread_checker::checker::steps::ACTIONS;
 use std::path::Path;
 
 fn scenarios_md() -> String {
@@ -15,12 +17,55 @@ fn every_action_has_a_section() {
     let doc = scenarios_md();
     let missing: Vec<&str> = ACTIONS
         .iter()
-        .map(|(name, _)| *name)
+        .map(|a| a.name)
         .filter(|name| !doc.lines().any(|l| l.trim() == format!("### {name}")))
         .collect();
     assert!(
         missing.is_empty(),
         "actions without a `### name` section: {missing:?}"
+    );
+}
+
+/// The `### name` headings of the Actions chapter.
+fn action_sections(doc: &str) -> Vec<String> {
+    let mut in_actions = false;
+    let mut names = Vec::new();
+    for line in doc.lines() {
+        if let Some(chapter) = line.strip_prefix("## ") {
+            in_actions = chapter.trim() == "Actions";
+        } else if let Some(name) = line.strip_prefix("### ")
+            && in_actions
+        {
+            names.push(name.trim().to_string());
+        }
+    }
+    names
+}
+
+#[test]
+fn every_action_section_names_an_action() {
+    let sections = action_sections(&scenarios_md());
+    assert!(sections.len() >= ACTIONS.len(), "{sections:?}");
+    let unknown: Vec<&String> = sections
+        .iter()
+        .filter(|s| !ACTIONS.iter().any(|a| a.name == s.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "sections for actions the loader does not know: {unknown:?}"
+    );
+}
+
+#[test]
+fn every_action_has_a_one_line_doc() {
+    let bad: Vec<&str> = ACTIONS
+        .iter()
+        .filter(|a| a.doc.trim().is_empty() || a.doc.contains('\n') || a.doc.len() > 100)
+        .map(|a| a.name)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "actions without a short one-line doc: {bad:?}"
     );
 }
 

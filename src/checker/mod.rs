@@ -6,10 +6,11 @@ pub mod bench;
 pub mod extract_bench;
 pub mod lab;
 pub mod outcome;
+pub mod params;
+pub mod registry;
 pub mod report;
 pub mod results;
 pub mod script;
-pub mod steps;
 pub mod wire_client;
 
 use lab::Lab;
@@ -106,7 +107,7 @@ pub fn run(opts: &RunOptions) -> i32 {
         let started = Instant::now();
         let deadline = scenario.timeout.map(|t| scenario_started + t);
         let ticker = report::Ticker::start(i + 1, step.action.name(), deadline);
-        let mut result = actions::run(&mut lab, step);
+        let mut result = step.run(&mut lab);
         if ticker.timed_out() {
             let limit = scenario.timeout.unwrap_or_default();
             result = Err(Failure::expect(
@@ -153,7 +154,7 @@ pub fn run(opts: &RunOptions) -> i32 {
         let line = scenario
             .steps
             .iter()
-            .rfind(|s| matches!(&s.action, steps::Action::WatchDisk(w) if w.peer == name))
+            .rfind(|s| matches!(&s.action, registry::Action::WatchDisk(w) if w.peer == name))
             .map(|s| s.line)
             .unwrap_or(0);
         failure = Some((
@@ -170,7 +171,7 @@ pub fn run(opts: &RunOptions) -> i32 {
         let line = scenario
             .steps
             .iter()
-            .find(|s| matches!(&s.action, steps::Action::Peer(p) if p.name == name))
+            .find(|s| matches!(&s.action, registry::Action::Peer(p) if p.name == name))
             .map(|s| s.line)
             .unwrap_or(0);
         failure = Some((

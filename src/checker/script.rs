@@ -2,7 +2,8 @@
 //! into a typed `Step` (recording its line) and collects the `scenario{}`.
 //! Every problem is found here, before any peer starts, and names file:line.
 
-use crate::checker::steps::{ACTIONS, From, Step};
+use crate::checker::actions::observe::From;
+use crate::checker::registry::{ACTIONS, ActionInfo, Step};
 use crate::units::Span;
 use mlua::{Lua, LuaSerdeExt, Value};
 use std::cell::RefCell;
@@ -72,7 +73,8 @@ pub fn load_str(
     };
     let register = || -> mlua::Result<()> {
         let globals = lua.globals();
-        for (name, parse) in ACTIONS {
+        for action in ACTIONS {
+            let (name, parse) = (action.name, action.parse);
             let st = state.clone();
             let file = display.to_string();
             let f = lua.create_function(move |lua, v: Value| {
@@ -118,7 +120,7 @@ pub fn load_str(
                     Err(e) => Err(fail(&st, format!("{file}:{line}: {name}: {}", clean(&e)))),
                 }
             })?;
-            globals.set(*name, f)?;
+            globals.set(name, f)?;
         }
         let st = state.clone();
         let file = display.to_string();
@@ -287,11 +289,12 @@ fn resolve_labels(display: &str, steps: &mut [Step]) -> Result<(), LoadError> {
 /// Every action with its parameter names, read from the parameter structs
 /// themselves (their unknown-field error lists the known fields), so the
 /// list cannot drift from what the loader accepts.
-pub fn action_fields() -> Vec<(&'static str, Vec<String>)> {
+pub fn action_fields() -> Vec<(&'static ActionInfo, Vec<String>)> {
     let lua = Lua::new();
     ACTIONS
         .iter()
-        .map(|(name, parse)| {
+        .map(|action| {
+            let parse = action.parse;
             let probe = lua.create_table().and_then(|t| {
                 t.set("\u{1}", true)?;
                 Ok(Value::Table(t))
@@ -314,7 +317,7 @@ pub fn action_fields() -> Vec<(&'static str, Vec<String>)> {
                 // A free-form table (e.g. `redirect`) has no fixed names.
                 fields.push("[key] = value, …".to_string());
             }
-            (*name, fields)
+            (action, fields)
         })
         .collect()
 }
@@ -337,7 +340,7 @@ fn clean(e: &mlua::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::steps::Action;
+    use crate::checker::registry::Action;
 
     fn load_text(src: &str) -> Result<Scenario, LoadError> {
         load_str("t.lua", src, Path::new("t.lua"), 7)
@@ -363,12 +366,12 @@ mod tests {
     fn every_action_lists_its_parameters() {
         let all = action_fields();
         assert_eq!(all.len(), ACTIONS.len());
-        for (name, fields) in &all {
-            assert!(!fields.is_empty(), "{name} lists no parameters");
+        for (action, fields) in &all {
+            assert!(!fields.is_empty(), "{} lists no parameters", action.name);
         }
         let peer = all
             .iter()
-            .find(|(n, _)| *n == "peer")
+            .find(|(a, _)| a.name == "peer")
             .map(|(_, f)| f.clone())
             .unwrap_or_default();
         assert!(peer.contains(&"chunkSize".to_string()), "{peer:?}");

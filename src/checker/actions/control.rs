@@ -1,13 +1,78 @@
-//! `send`: any control command, raw or structured, and a check of the answer.
+//! `send`: any control command, raw or structured, and a check of the
+//! answer; its step type is checked to hold exactly one of `cmd` and `raw`.
 
 use crate::checker::actions::{COMMAND_TIMEOUT, json_contains, peer, timeout_or};
 use crate::checker::lab::{Answer, Lab};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{AnswerKind, SendLine, SendStep};
+use crate::checker::params::{AnswerKind, Span};
+use crate::checker::registry::{StepCtx, StepParams};
+use serde::Deserialize;
 use serde_json::json;
 use std::time::Instant;
 
-pub fn send(lab: &mut Lab, s: &SendStep) -> StepResult {
+/// What `send{}` sends: exactly one of its `cmd` and `raw`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendLine {
+    /// The command as a table with a string `cmd`, e.g. `{ cmd = "status" }`;
+    /// an `id` is added.
+    Cmd(serde_json::Value),
+    /// A raw line sent as it is (for malformed input); answered without id.
+    Raw(String),
+}
+
+/// `send{}`: one raw control command and a check of its answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawSendStep")]
+pub struct SendStep {
+    pub peer: String,
+    pub line: SendLine,
+    pub expect: AnswerKind,
+    /// Fields the answer must contain (`data` of a result; `code`/`error` of an error).
+    pub pattern: Option<serde_json::Value>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for SendStep {}
+
+/// `send{}` as written; turned into a `SendStep` (or refused) when the file
+/// loads, so a run never meets both or neither of `cmd` and `raw`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSendStep {
+    peer: String,
+    cmd: Option<serde_json::Value>,
+    raw: Option<String>,
+    #[serde(default)]
+    expect: AnswerKind,
+    #[serde(rename = "match")]
+    pattern: Option<serde_json::Value>,
+    timeout: Option<Span>,
+}
+
+impl TryFrom<RawSendStep> for SendStep {
+    type Error = String;
+    fn try_from(r: RawSendStep) -> Result<Self, String> {
+        let line = match (r.cmd, r.raw) {
+            (Some(cmd), None) => {
+                if cmd.get("cmd").is_none_or(|c| !c.is_string()) {
+                    return Err("`cmd` must be a table with a string `cmd` field".into());
+                }
+                SendLine::Cmd(cmd)
+            }
+            (None, Some(raw)) => SendLine::Raw(raw),
+            _ => return Err("give exactly one of `cmd` or `raw`".into()),
+        };
+        Ok(Self {
+            peer: r.peer,
+            line,
+            expect: r.expect,
+            pattern: r.pattern,
+            timeout: r.timeout,
+        })
+    }
+}
+
+pub fn send(lab: &mut Lab, s: &SendStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, COMMAND_TIMEOUT);
     let p = peer(lab, &s.peer)?;
     let (shown, answer) = match &s.line {

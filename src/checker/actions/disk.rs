@@ -7,6 +7,7 @@ use crate::checker::actions::peer;
 use crate::checker::lab::Lab;
 use crate::checker::lab::disk_watch::{Readings, Watcher};
 use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::registry::{StepCtx, StepParams};
 use crate::units::{Size, Span, human_bytes};
 use serde::Deserialize;
 use std::time::Duration;
@@ -20,6 +21,8 @@ pub struct WatchDiskStep {
     pub interval: Option<Span>,
 }
 
+impl StepParams for WatchDiskStep {}
+
 /// `expectDiskPeak{}`: stop the peer's watcher and bound peak − baseline.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawExpectDiskPeak")]
@@ -30,6 +33,8 @@ pub struct ExpectDiskPeakStep {
     /// Bound on peak − final: how far use ever rose above where it ended.
     pub over_final: Option<Size>,
 }
+
+impl StepParams for ExpectDiskPeakStep {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -61,7 +66,7 @@ impl TryFrom<RawExpectDiskPeak> for ExpectDiskPeakStep {
     }
 }
 
-pub fn watch_disk(lab: &mut Lab, s: &WatchDiskStep) -> StepResult {
+pub fn watch_disk(lab: &mut Lab, s: &WatchDiskStep, _cx: &StepCtx) -> StepResult {
     if lab.disk_watchers.contains_key(&s.peer) {
         return Err(Failure::invalid(format!(
             "{} is already watched: expectDiskPeak{{ peer = {:?} }} first",
@@ -112,7 +117,7 @@ fn broken_bound(s: &ExpectDiskPeakStep, r: &Readings) -> Option<(String, String)
     None
 }
 
-pub fn expect_disk_peak(lab: &mut Lab, s: &ExpectDiskPeakStep) -> StepResult {
+pub fn expect_disk_peak(lab: &mut Lab, s: &ExpectDiskPeakStep, _cx: &StepCtx) -> StepResult {
     let Some(w) = lab.disk_watchers.remove(&s.peer) else {
         return Err(Failure::invalid(format!(
             "expectDiskPeak needs an earlier watchDisk{{ peer = {:?} }}",
@@ -136,8 +141,8 @@ pub fn expect_disk_peak(lab: &mut Lab, s: &ExpectDiskPeakStep) -> StepResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checker::registry::Action;
     use crate::checker::script::load_str;
-    use crate::checker::steps::Action;
     use std::path::Path;
 
     #[test]

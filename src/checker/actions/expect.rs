@@ -1,18 +1,165 @@
-//! Expectations over what already happened: `expectChunks`,
-//! `expectThroughput`, `expectSameFiles`.
+//! Expectations over what already happened or is on disk, with their step
+//! types: `expectChunks`, `expectThroughput`, `expectSameFiles`,
+//! `expectOverlap`, `expectFile`, `expectNoFile`, `expectEntries`.
 
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{
-    ExpectChunksStep, ExpectEntriesStep, ExpectFileStep, ExpectNoFileStep, ExpectOverlapStep,
-    ExpectSameFilesStep, ExpectThroughputStep,
-};
+use crate::checker::params::{Hex, Size, bytes_hex_field, check_in_project, check_inside};
+use crate::checker::registry::{StepCtx, StepParams};
 use crate::manifest;
 use crate::units::human_bytes;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
+/// `expectChunks{}`: who served which bytes in the last download of a game.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectChunksStep {
+    pub peer: String,
+    pub game: String,
+    pub only_from: Option<Vec<String>>,
+    #[serde(default)]
+    pub never_from: Vec<String>,
+    #[serde(default)]
+    pub served_by: Vec<String>,
+    #[serde(default)]
+    pub balanced: bool,
+    pub totals: Option<BTreeMap<String, Size>>,
+    pub chunks: Option<usize>,
+}
+
+impl StepParams for ExpectChunksStep {}
+
+/// `expectThroughput{}`: the last download's `download-finished` figures
+/// are positive and agree with each other.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectThroughputStep {
+    pub peer: String,
+    pub game: String,
+}
+
+impl StepParams for ExpectThroughputStep {}
+
+/// One group of uploads in `expectOverlap{ uploads = {...} }`: those to a
+/// peer, of a game, or both.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadGroup {
+    pub to: Option<String>,
+    pub game: Option<String>,
+}
+
+/// `expectOverlap{}`: in a source's own event order, at some moment every
+/// group has an upload in flight (`upload-begin` seen, `upload-end` not yet).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectOverlapStep {
+    pub peer: String,
+    pub uploads: Vec<UploadGroup>,
+}
+
+impl StepParams for ExpectOverlapStep {
+    fn check(&self) -> Result<(), String> {
+        if self.uploads.len() < 2
+            || self
+                .uploads
+                .iter()
+                .any(|u| u.to.is_none() && u.game.is_none())
+        {
+            return Err("needs at least two upload groups, each with `to` and/or `game`".into());
+        }
+        Ok(())
+    }
+}
+
+/// `expectSameFiles{}`: two peers' copies of a game hold the same bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSameFilesStep {
+    pub game: String,
+    pub source: String,
+    pub target: String,
+    /// Compare the installed `local/` trees instead of the roots without
+    /// them (`local` itself is a Lua keyword).
+    #[serde(default)]
+    pub installed: bool,
+}
+
+impl StepParams for ExpectSameFilesStep {}
+
+/// `bytes = { offset = …, hex = "…" }` of `expectFile`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BytesAt {
+    pub offset: Size,
+    #[serde(deserialize_with = "bytes_hex_field")]
+    pub hex: Hex,
+}
+
+/// `expectFile{}`: a file exists with the given properties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectFileStep {
+    /// Resolve `path` in this peer's games dir (else in the workspace).
+    pub peer: Option<String>,
+    pub path: String,
+    pub size: Option<Size>,
+    pub sha256: Option<String>,
+    pub contents: Option<String>,
+    /// Same bytes as this file, relative to the scenario file.
+    pub same_as: Option<String>,
+    pub bytes: Option<BytesAt>,
+}
+
+impl StepParams for ExpectFileStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)?;
+        // A typo here would only ever show up as a mismatch at run time.
+        if let Some(sha) = &self.sha256
+            && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!("`sha256` {sha:?} is not 64 hex digits"));
+        }
+        if let Some(other) = &self.same_as {
+            check_in_project("`sameAs`", other)?;
+        }
+        Ok(())
+    }
+}
+
+/// `expectNoFile{}`: nothing exists at the path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectNoFileStep {
+    pub peer: Option<String>,
+    pub path: String,
+}
+
+impl StepParams for ExpectNoFileStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)
+    }
+}
+
+/// `expectEntries{}`: a folder holds nothing besides these entries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEntriesStep {
+    pub peer: Option<String>,
+    pub path: String,
+    /// Names allowed directly in the folder; `{}`: empty or absent.
+    pub only: Vec<String>,
+}
+
+impl StepParams for ExpectEntriesStep {
+    fn check(&self) -> Result<(), String> {
+        check_inside("`path`", &self.path)
+    }
+}
+
+pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult {
     let Some(&start) = lab.downloads.get(&(s.peer.clone(), s.game.clone())) else {
         return Err(Failure::invalid(format!(
             "expectChunks needs an earlier download{{ peer = {:?}, game = {:?} }}",
@@ -153,7 +300,7 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep) -> StepResult {
     Ok(())
 }
 
-pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep) -> StepResult {
+pub fn same_files(lab: &mut Lab, s: &ExpectSameFilesStep, _cx: &StepCtx) -> StepResult {
     let root = |name: &str| -> Result<std::path::PathBuf, Failure> {
         let p = lab
             .peers
@@ -218,7 +365,7 @@ fn shown(peer: &Option<String>, rel: &str) -> String {
     }
 }
 
-pub fn file(lab: &mut Lab, s: &ExpectFileStep) -> StepResult {
+pub fn file(lab: &mut Lab, s: &ExpectFileStep, _cx: &StepCtx) -> StepResult {
     let path = file_path(lab, &s.peer, &s.path)?;
     let name = shown(&s.peer, &s.path);
     let peers: Vec<&str> = s.peer.iter().map(String::as_str).collect();
@@ -284,7 +431,7 @@ pub fn file(lab: &mut Lab, s: &ExpectFileStep) -> StepResult {
     Ok(())
 }
 
-pub fn no_file(lab: &mut Lab, s: &ExpectNoFileStep) -> StepResult {
+pub fn no_file(lab: &mut Lab, s: &ExpectNoFileStep, _cx: &StepCtx) -> StepResult {
     let path = file_path(lab, &s.peer, &s.path)?;
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(());
@@ -298,7 +445,7 @@ pub fn no_file(lab: &mut Lab, s: &ExpectNoFileStep) -> StepResult {
     ))
 }
 
-pub fn entries(lab: &mut Lab, s: &ExpectEntriesStep) -> StepResult {
+pub fn entries(lab: &mut Lab, s: &ExpectEntriesStep, _cx: &StepCtx) -> StepResult {
     let path = file_path(lab, &s.peer, &s.path)?;
     let peers: Vec<&str> = s.peer.iter().map(String::as_str).collect();
     let name = shown(&s.peer, &s.path);
@@ -414,7 +561,7 @@ pub fn first_overlap(marks: &[UploadMark], groups: &[Group]) -> Result<usize, Ve
     Err(spans)
 }
 
-pub fn overlap(lab: &mut Lab, s: &ExpectOverlapStep) -> StepResult {
+pub fn overlap(lab: &mut Lab, s: &ExpectOverlapStep, _cx: &StepCtx) -> StepResult {
     let mut groups: Vec<Group> = Vec::new();
     let mut names = Vec::new();
     for u in &s.uploads {
@@ -507,7 +654,7 @@ pub fn check_throughput(tp: &Value, begin: &Value) -> Result<(), String> {
     Ok(())
 }
 
-pub fn throughput(lab: &mut Lab, s: &ExpectThroughputStep) -> StepResult {
+pub fn throughput(lab: &mut Lab, s: &ExpectThroughputStep, _cx: &StepCtx) -> StepResult {
     let Some(&start) = lab.downloads.get(&(s.peer.clone(), s.game.clone())) else {
         return Err(Failure::invalid(format!(
             "expectThroughput needs an earlier download{{ peer = {:?}, game = {:?} }}",

@@ -1,9 +1,11 @@
 //! Install actions: `install`, `streamInstall`, `uninstall` and `play`.
 
+use crate::checker::actions::transfer::DownloadOutcome;
 use crate::checker::actions::{COMMAND_TIMEOUT, peer, refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, PeerProc, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{DownloadOutcome, OneOrMany};
+use crate::checker::params::OneOrMany;
+use crate::checker::registry::{StepCtx, StepParams};
 use crate::units::Span;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +23,8 @@ pub struct InstallStep {
     pub timeout: Option<Span>,
 }
 
+impl StepParams for InstallStep {}
+
 /// `streamInstall{}`: download and extract at once, keeping no archive.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +35,7 @@ pub struct StreamInstallStep {
     #[serde(default)]
     pub expect: DownloadOutcome,
     /// `false`: pass once the peer accepted the command.
-    #[serde(default = "crate::checker::steps::yes")]
+    #[serde(default = "crate::checker::params::yes")]
     pub wait: bool,
     /// With `expect = "failed"`: the command must be refused with this code.
     pub code: Option<String>,
@@ -41,8 +45,8 @@ pub struct StreamInstallStep {
     pub timeout: Option<Span>,
 }
 
-impl StreamInstallStep {
-    pub(crate) fn check(&self) -> Result<(), String> {
+impl StepParams for StreamInstallStep {
+    fn check(&self) -> Result<(), String> {
         self.expect.check_waited(self.wait)?;
         if (self.code.is_some() || self.error.is_some()) && self.expect != DownloadOutcome::Failed {
             return Err("`code` and `error` describe a failure; add expect = \"failed\"".into());
@@ -58,6 +62,8 @@ pub struct UninstallStep {
     pub peer: String,
     pub game: String,
 }
+
+impl StepParams for UninstallStep {}
 
 /// The `outcome` flags of a `play` answer; the ones given must match.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -81,7 +87,9 @@ pub struct PlayStep {
     pub expect: PlayExpect,
 }
 
-pub fn install(lab: &mut Lab, s: &InstallStep) -> StepResult {
+impl StepParams for PlayStep {}
+
+pub fn install(lab: &mut Lab, s: &InstallStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(60));
     let p = peer(lab, &s.peer)?;
     let start = p.log.len();
@@ -167,7 +175,7 @@ fn with_cause(p: &PeerProc, start: usize, game: &str, seen: String) -> String {
     seen
 }
 
-pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
+pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(120));
     // Contradictory parameters were refused at load time (`check`).
     let failed = s.expect == DownloadOutcome::Failed;
@@ -230,7 +238,7 @@ pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep) -> StepResult {
     }
 }
 
-pub fn uninstall(lab: &mut Lab, s: &UninstallStep) -> StepResult {
+pub fn uninstall(lab: &mut Lab, s: &UninstallStep, _cx: &StepCtx) -> StepResult {
     let p = peer(lab, &s.peer)?;
     let answer = p
         .request(
@@ -249,7 +257,7 @@ pub fn uninstall(lab: &mut Lab, s: &UninstallStep) -> StepResult {
     }
 }
 
-pub fn play(lab: &mut Lab, s: &PlayStep) -> StepResult {
+pub fn play(lab: &mut Lab, s: &PlayStep, _cx: &StepCtx) -> StepResult {
     let p = peer(lab, &s.peer)?;
     let answer = p
         .request(

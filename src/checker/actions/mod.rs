@@ -1,4 +1,6 @@
-//! One module per family of actions; `run` dispatches a step to its family.
+//! One module per family of actions. Each family owns the parameter types of
+//! its actions (with their load-time checks) beside the handlers that run
+//! them; `checker::registry` lists every action once and dispatches to them.
 //! Shared helpers for polling and matching live here.
 
 pub mod control;
@@ -14,61 +16,10 @@ pub mod redirect;
 pub mod transfer;
 
 use crate::checker::lab::{Lab, PeerProc};
-use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{Action, Step};
+use crate::checker::outcome::Failure;
 use crate::units::Span;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-pub fn run(lab: &mut Lab, step: &Step) -> StepResult {
-    let line = step.line;
-    match &step.action {
-        Action::Peer(s) => peers::peer(lab, s),
-        Action::RestartPeer(s) => peers::restart_peer(lab, s),
-        Action::ShutdownPeer(s) => peers::shutdown_peer(lab, s),
-        Action::Connect(s) => peers::connect(lab, s),
-        Action::KillPeer(s) => peers::kill_peer(lab, s, line),
-        Action::Send(s) => control::send(lab, s),
-        Action::WaitGame(s) => transfer::wait_game(lab, s),
-        Action::Download(s) => transfer::download(lab, s),
-        Action::CancelDownload(s) => transfer::cancel_download(lab, s),
-        Action::ExpectGames(s) => observe::games(lab, s),
-        Action::ExpectPeers(s) => observe::peers(lab, s),
-        Action::ExpectEvent(s) => observe::event(lab, s, line),
-        Action::ExpectNoEvent(s) => observe::no_event(lab, s, line),
-        Action::ExpectSequence(s) => observe::sequence(lab, s, line),
-        Action::ExpectStatus(s) => observe::status(lab, s),
-        Action::ExpectChunks(s) => expect::chunks(lab, s),
-        Action::ExpectThroughput(s) => expect::throughput(lab, s),
-        Action::ExpectSameFiles(s) => expect::same_files(lab, s),
-        Action::ExpectOverlap(s) => expect::overlap(lab, s),
-        Action::ExpectFile(s) => expect::file(lab, s),
-        Action::ExpectNoFile(s) => expect::no_file(lab, s),
-        Action::ExpectEntries(s) => expect::entries(lab, s),
-        Action::MakeGame(s) => fs::make_game(lab, s),
-        Action::FsCreateFile(s) => fs::create_file(lab, s),
-        Action::FsCopyFile(s) => fs::copy_file(lab, s),
-        Action::FsRenameFile(s) => fs::rename(lab, s, fs::Kind::File),
-        Action::FsDeleteFile(s) => fs::delete(lab, s, fs::Kind::File),
-        Action::FsAppend(s) => fs::append(lab, s),
-        Action::FsPatch(s) => fs::patch(lab, s),
-        Action::FsCreateFolder(s) => fs::create_folder(lab, s),
-        Action::FsRenameFolder(s) => fs::rename(lab, s, fs::Kind::Folder),
-        Action::FsDeleteFolder(s) => fs::delete(lab, s, fs::Kind::Folder),
-        Action::Redirect(s) => redirect::redirect(lab, s),
-        Action::Log(s) => flow::log(s),
-        Action::Sleep(s) => flow::sleep(s),
-        Action::FuzzCommand(s) => fuzz::fuzz_command(lab, s),
-        Action::FuzzAllCommands(s) => fuzz::fuzz_all_commands(lab, s),
-        Action::FuzzWire(s) => fuzz::fuzz_wire(lab, s),
-        Action::Install(s) => install::install(lab, s),
-        Action::Uninstall(s) => install::uninstall(lab, s),
-        Action::Play(s) => install::play(lab, s),
-        Action::StreamInstall(s) => install::stream_install(lab, s),
-        Action::WatchDisk(s) => disk::watch_disk(lab, s),
-        Action::ExpectDiskPeak(s) => disk::expect_disk_peak(lab, s),
-    }
-}
 
 /// How long to wait when a step gives no `timeout`.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);

@@ -1,19 +1,188 @@
 //! Expectations about a peer's current state or its event stream, each
 //! polled until it holds or its timeout passes: `expectGames`,
-//! `expectPeers`, `expectStatus`, `expectEvent`, `expectNoEvent`.
+//! `expectPeers`, `expectStatus`, `expectEvent`, `expectNoEvent`,
+//! `expectSequence`, with their step types (and `From`, where an event
+//! search starts).
 
 use crate::checker::actions::{
     COMMAND_TIMEOUT, DEFAULT_WAIT, json_contains, peer, poll, timeout_or,
 };
 use crate::checker::lab::{Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{
-    ExpectEventStep, ExpectGamesStep, ExpectNoEventStep, ExpectPeersStep, ExpectSequenceStep,
-    ExpectStatusStep, From,
-};
+use crate::checker::params::Span;
+use crate::checker::registry::{StepCtx, StepParams};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, Instant};
+
+/// One expected row of `expectGames{ games = { id = row } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GameRow {
+    pub peer_count: Option<u64>,
+    pub version: Option<String>,
+    pub downloaded: Option<bool>,
+    pub installed: Option<bool>,
+    /// `"Downloaded"`, `"LocalOnly"` or `"Remote"` (see docs/PROTOCOL.md).
+    pub availability: Option<String>,
+}
+
+/// `expectGames{}`: the whole `list-games` picture on a peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectGamesStep {
+    pub peer: String,
+    #[serde(default)]
+    pub games: BTreeMap<String, GameRow>,
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// No rows besides those in `games`.
+    #[serde(default)]
+    pub only: bool,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for ExpectGamesStep {}
+
+/// One expected entry of `expectPeers{ peers = { name = … } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRow {
+    /// Exactly these advertised games (ID → raw version).
+    pub games: Option<BTreeMap<String, String>>,
+}
+
+/// `expectPeers{}`: what `list-peers` shows on a peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectPeersStep {
+    pub peer: String,
+    pub count: Option<usize>,
+    #[serde(default)]
+    pub peers: BTreeMap<String, PeerRow>,
+    #[serde(default)]
+    pub absent: Vec<String>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for ExpectPeersStep {}
+
+/// Where an event search starts: the whole log, this step, or an earlier
+/// step (named by its `label`, which the loader turns into its line).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum From {
+    #[default]
+    Start,
+    ThisStep,
+    Line(u32),
+    Label(String),
+}
+
+impl<'de> Deserialize<'de> for From {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = From;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"start\", \"step\", an earlier step's label or its line number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<From, E> {
+                match v {
+                    "start" => Ok(From::Start),
+                    "step" => Ok(From::ThisStep),
+                    "" => Err(E::custom(
+                        "use \"start\", \"step\", a label or a line number",
+                    )),
+                    label => Ok(From::Label(label.to_string())),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<From, E> {
+                u32::try_from(v)
+                    .map(From::Line)
+                    .map_err(|_| E::custom("a line number must be positive"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<From, E> {
+                self.visit_i64(v as i64)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `expectEvent{}`: a matching event appears (waits up to `timeout`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEventStep {
+    pub peer: String,
+    pub event: String,
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    #[serde(default)]
+    pub from: From,
+    /// At least this many matching events (default 1).
+    pub count: Option<usize>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for ExpectEventStep {
+    fn search_start_mut(&mut self) -> Option<&mut From> {
+        Some(&mut self.from)
+    }
+}
+
+/// `expectSequence{}`: the matching events, consecutive repeats collapsed,
+/// are exactly this list of names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSequenceStep {
+    pub peer: String,
+    pub sequence: Vec<String>,
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    #[serde(default)]
+    pub from: From,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for ExpectSequenceStep {
+    fn search_start_mut(&mut self) -> Option<&mut From> {
+        Some(&mut self.from)
+    }
+}
+
+/// `expectNoEvent{}`: no matching event since `from`, nor during `window`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectNoEventStep {
+    pub peer: String,
+    pub event: String,
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    #[serde(default)]
+    pub from: From,
+    pub window: Option<Span>,
+}
+
+impl StepParams for ExpectNoEventStep {
+    fn search_start_mut(&mut self) -> Option<&mut From> {
+        Some(&mut self.from)
+    }
+}
+
+/// `expectStatus{}`: a peer's active operations and outbound transfers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectStatusStep {
+    pub peer: String,
+    pub active_operations: Option<BTreeMap<String, serde_json::Value>>,
+    pub active_outbound_transfers: Option<BTreeMap<String, u64>>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for ExpectStatusStep {}
 
 pub(crate) fn query(lab: &mut Lab, name: &str, cmd: &str) -> Result<Value, Failure> {
     peer(lab, name)?
@@ -64,7 +233,7 @@ pub(crate) fn games_match(rows: &[Value], s: &ExpectGamesStep) -> Result<(), Str
     Ok(())
 }
 
-pub fn games(lab: &mut Lab, s: &ExpectGamesStep) -> StepResult {
+pub fn games(lab: &mut Lab, s: &ExpectGamesStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
     let mut last = Value::Null;
     let outcome = poll(timeout, || {
@@ -82,7 +251,7 @@ pub fn games(lab: &mut Lab, s: &ExpectGamesStep) -> StepResult {
     })
 }
 
-pub fn peers(lab: &mut Lab, s: &ExpectPeersStep) -> StepResult {
+pub fn peers(lab: &mut Lab, s: &ExpectPeersStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
     // Names → peer IDs, resolved up front (the expected peers must exist).
     let mut ids = BTreeMap::new();
@@ -143,7 +312,7 @@ pub fn peers(lab: &mut Lab, s: &ExpectPeersStep) -> StepResult {
     })
 }
 
-pub fn status(lab: &mut Lab, s: &ExpectStatusStep) -> StepResult {
+pub fn status(lab: &mut Lab, s: &ExpectStatusStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
     let mut last = Value::Null;
     let outcome = poll(timeout, || {
@@ -209,7 +378,8 @@ fn describe(event: &str, pattern: &Option<Value>) -> String {
     }
 }
 
-pub fn event(lab: &mut Lab, s: &ExpectEventStep, line: u32) -> StepResult {
+pub fn event(lab: &mut Lab, s: &ExpectEventStep, cx: &StepCtx) -> StepResult {
+    let line = cx.line;
     let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
     let start = start_of(lab, &s.peer, &s.from, line)?;
     let log = peer(lab, &s.peer)?.log.clone();
@@ -251,7 +421,8 @@ pub fn event(lab: &mut Lab, s: &ExpectEventStep, line: u32) -> StepResult {
     }
 }
 
-pub fn no_event(lab: &mut Lab, s: &ExpectNoEventStep, line: u32) -> StepResult {
+pub fn no_event(lab: &mut Lab, s: &ExpectNoEventStep, cx: &StepCtx) -> StepResult {
+    let line = cx.line;
     let start = start_of(lab, &s.peer, &s.from, line)?;
     let log = peer(lab, &s.peer)?.log.clone();
     let window = timeout_or(s.window, Duration::ZERO);
@@ -374,7 +545,8 @@ fn show_runs(names: &[String]) -> String {
         .join(" → ")
 }
 
-pub fn sequence(lab: &mut Lab, s: &ExpectSequenceStep, line: u32) -> StepResult {
+pub fn sequence(lab: &mut Lab, s: &ExpectSequenceStep, cx: &StepCtx) -> StepResult {
+    let line = cx.line;
     let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
     let start = start_of(lab, &s.peer, &s.from, line)?;
     let log = peer(lab, &s.peer)?.log.clone();

@@ -1,20 +1,119 @@
-//! Peer actions: `peer`, `connect`, `killPeer`.
+//! Peer actions and their step types: `peer`, `restartPeer`,
+//! `shutdownPeer`, `connect`, `killPeer`.
 
 use crate::checker::actions::fs::inside;
 use crate::checker::actions::{refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{
-    AnswerKind, ConnectStep, KillPeerStep, PeerStep, RestartPeerStep, ShutdownPeerStep,
-};
+use crate::checker::params::{AnswerKind, OneOrMany, Size, Span, check_in_project};
+use crate::checker::registry::{StepCtx, StepParams};
 use anyhow::Context;
+use serde::Deserialize;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-pub fn peer(lab: &mut Lab, s: &PeerStep) -> StepResult {
+/// `peer{}`: start a real peer process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PeerStep {
+    pub name: String,
+    /// A folder in the run workspace (used in place) or, failing that, one
+    /// relative to the scenario file (copied into the run folder).
+    pub games: Option<String>,
+    /// The peer must never change its games folder (checked at the end).
+    #[serde(default)]
+    pub readonly: bool,
+    pub chunk_size: Option<Size>,
+    /// The peer's own catalog: a `game.db` or a catalog source (`.json`),
+    /// relative to the scenario file. The run's default catalog otherwise.
+    pub catalog: Option<String>,
+    /// Another peer binary speaking the same control protocol.
+    pub exec: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for PeerStep {
+    fn check(&self) -> Result<(), String> {
+        // `games` is tried in the workspace first, but it must at least be
+        // usable from the scenario file.
+        if let Some(games) = &self.games {
+            check_in_project("`games`", games)?;
+        }
+        if let Some(catalog) = &self.catalog {
+            check_in_project("`catalog`", catalog)?;
+        }
+        Ok(())
+    }
+}
+
+/// `connect{}`: `from` dials each peer in `to`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectStep {
+    pub from: String,
+    pub to: OneOrMany<String>,
+    /// `"result"` (connected) or `"error"` (the peer must refuse).
+    #[serde(default)]
+    pub expect: AnswerKind,
+    /// With `expect = "error"`: the error code the peer must answer with.
+    pub code: Option<String>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for ConnectStep {
+    fn check(&self) -> Result<(), String> {
+        if self.code.is_some() && self.expect != AnswerKind::Error {
+            return Err("`code` describes a refusal; add expect = \"error\"".into());
+        }
+        Ok(())
+    }
+}
+
+/// `killPeer{ on = {...} }`: the event that triggers the kill.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillOn {
+    pub peer: String,
+    pub event: String,
+    pub game: Option<String>,
+}
+
+/// `killPeer{}`: SIGKILL a peer now, or when an event appears.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillPeerStep {
+    pub name: String,
+    pub on: Option<KillOn>,
+}
+
+impl StepParams for KillPeerStep {}
+
+/// `restartPeer{}`: graceful shutdown, then the same games and state dirs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPeerStep {
+    pub name: String,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for RestartPeerStep {}
+
+/// `shutdownPeer{}`: `shutdown` and wait for the process to exit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownPeerStep {
+    pub name: String,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for ShutdownPeerStep {}
+
+pub fn peer(lab: &mut Lab, s: &PeerStep, _cx: &StepCtx) -> StepResult {
     if lab.peers.contains_key(&s.name) {
         return Err(Failure::invalid(format!(
             "a peer named {:?} already exists",
@@ -120,7 +219,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()>
     Ok(())
 }
 
-pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
+pub fn connect(lab: &mut Lab, s: &ConnectStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(10));
     for to in s.to.to_vec() {
         let addr = lab
@@ -169,7 +268,8 @@ pub fn connect(lab: &mut Lab, s: &ConnectStep) -> StepResult {
     Ok(())
 }
 
-pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
+pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, cx: &StepCtx) -> StepResult {
+    let line = cx.line;
     let target = lab
         .peer(&s.name)
         .map_err(|e| Failure::invalid(format!("{e:#}")))?;
@@ -192,7 +292,7 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, line: u32) -> StepResult {
     Ok(())
 }
 
-pub fn restart_peer(lab: &mut Lab, s: &RestartPeerStep) -> StepResult {
+pub fn restart_peer(lab: &mut Lab, s: &RestartPeerStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(10));
     crate::checker::actions::peer(lab, &s.name)?;
     let old_id = lab
@@ -212,7 +312,7 @@ pub fn restart_peer(lab: &mut Lab, s: &RestartPeerStep) -> StepResult {
     Ok(())
 }
 
-pub fn shutdown_peer(lab: &mut Lab, s: &ShutdownPeerStep) -> StepResult {
+pub fn shutdown_peer(lab: &mut Lab, s: &ShutdownPeerStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(10));
     let p = crate::checker::actions::peer(lab, &s.name)?;
     if !p.is_alive() {

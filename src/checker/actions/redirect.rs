@@ -6,13 +6,14 @@
 use crate::checker::actions::fs::scenario_path;
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::registry::{StepCtx, StepParams};
 use crate::protocol::layout::CATALOG;
 use crate::protocol::layout::check_game_id;
 use crate::redirect::normal_key;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// `redirect{ ["games/cnc4/version.ini"] = "../redirects/stale/version.ini" }`:
 /// paths of a peer's layout → paths relative to the scenario file's folder.
@@ -22,6 +23,8 @@ use std::path::{Component, Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "BTreeMap<String, String>")]
 pub struct RedirectStep(pub BTreeMap<String, String>);
+
+impl StepParams for RedirectStep {}
 
 impl TryFrom<BTreeMap<String, String>> for RedirectStep {
     type Error = String;
@@ -57,22 +60,14 @@ fn check_value(value: &str) -> Result<()> {
     if value.is_empty() || Path::new(value).is_absolute() {
         bail!("target {value:?} must be a path relative to the scenario file's folder");
     }
-    let mut depth = 0i32;
-    for comp in Path::new(value).components() {
-        match comp {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir => depth -= 1,
-            Component::CurDir => {}
-            _ => bail!("target {value:?} must be relative"),
-        }
-        if depth < -1 {
-            bail!("target {value:?} climbs above the scenario folder's parent");
-        }
+    // The scenario folder is one component below the project.
+    if crate::paths::collapse(&format!("scenarios/{value}")).is_none() {
+        bail!("target {value:?} climbs above the scenario folder's parent");
     }
     Ok(())
 }
 
-pub fn redirect(lab: &mut Lab, s: &RedirectStep) -> StepResult {
+pub fn redirect(lab: &mut Lab, s: &RedirectStep, _cx: &StepCtx) -> StepResult {
     for (key, value) in &s.0 {
         let target = scenario_path(lab, value)?;
         let creatable = target.parent().is_some_and(Path::is_dir);

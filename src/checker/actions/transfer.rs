@@ -1,14 +1,97 @@
-//! Transfer actions: `waitGame`, `download` and `cancelDownload`.
+//! Transfer actions and their step types: `waitGame`, `download` and
+//! `cancelDownload` (and `DownloadOutcome`, which `streamInstall` shares).
 
 use crate::checker::actions::install::wait_install_outcome;
+use crate::checker::actions::observe::{ExpectGamesStep, GameRow};
 use crate::checker::actions::{COMMAND_TIMEOUT, observe, peer, poll, refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::steps::{
-    CancelDownloadStep, DownloadOutcome, DownloadStep, ExpectGamesStep, GameRow, WaitGameStep,
-};
+use crate::checker::params::{Span, yes};
+use crate::checker::registry::{StepCtx, StepParams};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+
+/// `waitGame{}`: a `list-games` row appears with the given fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WaitGameStep {
+    pub peer: String,
+    pub game: String,
+    pub peer_count: Option<u64>,
+    pub version: Option<String>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for WaitGameStep {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadOutcome {
+    #[default]
+    Finished,
+    Failed,
+}
+
+impl DownloadOutcome {
+    /// The event suffix: `download-finished`, `install-failed`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            DownloadOutcome::Finished => "finished",
+            DownloadOutcome::Failed => "failed",
+        }
+    }
+
+    /// A step that does not wait cannot see a failure (`download`,
+    /// `streamInstall`).
+    pub fn check_waited(self, wait: bool) -> Result<(), String> {
+        if !wait && self == DownloadOutcome::Failed {
+            return Err(
+                "`wait = false` cannot expect \"failed\": nothing waits for the outcome".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `download{}`: run a download and (unless `wait = false`) wait for its outcome.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadStep {
+    pub peer: String,
+    pub game: String,
+    /// Install right after the download (`download-finished` then the
+    /// install events); the step then waits for the install outcome too.
+    #[serde(default)]
+    pub install: bool,
+    #[serde(default)]
+    pub expect: DownloadOutcome,
+    /// `false`: pass once the peer accepted the command, so later steps can
+    /// act while the download runs.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for DownloadStep {
+    fn check(&self) -> Result<(), String> {
+        self.expect.check_waited(self.wait)
+    }
+}
+
+/// `cancelDownload{}`: ask a peer to stop its running download of a game.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelDownloadStep {
+    pub peer: String,
+    pub game: String,
+    /// Send the cancel the moment the peer prints this event for the game
+    /// (counted from its last `download`/`streamInstall` step): mid-transfer.
+    pub after: Option<String>,
+    pub timeout: Option<Span>,
+}
+
+impl StepParams for CancelDownloadStep {}
 
 fn describe_wanted(s: &WaitGameStep) -> String {
     let mut parts = vec![format!("a list-games row for {} on {}", s.game, s.peer)];
@@ -21,7 +104,7 @@ fn describe_wanted(s: &WaitGameStep) -> String {
     parts.join(" with ")
 }
 
-pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
+pub fn wait_game(lab: &mut Lab, s: &WaitGameStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(15));
     // A one-row expectGames, reported in waitGame's own words.
     let wanted = ExpectGamesStep {
@@ -64,7 +147,7 @@ pub fn wait_game(lab: &mut Lab, s: &WaitGameStep) -> StepResult {
     ))
 }
 
-pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
+pub fn download(lab: &mut Lab, s: &DownloadStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, Duration::from_secs(120));
     let peer = super::peer(lab, &s.peer)?;
     let start = peer.log.len();
@@ -137,7 +220,7 @@ pub fn download(lab: &mut Lab, s: &DownloadStep) -> StepResult {
     Ok(())
 }
 
-pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep) -> StepResult {
+pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, COMMAND_TIMEOUT);
     if let Some(event) = &s.after {
         wait_before_cancel(lab, s, event, timeout)?;

@@ -1,0 +1,98 @@
+//! Parameter pieces shared by the step types of several action families:
+//! one-or-many values, hex bytes, answer kinds, and the load-time form of
+//! the "a relative path stays inside its folder" rule (`crate::paths`).
+//! Sizes and spans are `crate::units` types, re-exported here.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use std::path::Path;
+
+pub use crate::units::{Size, Span};
+
+/// A path relative to the workspace or a peer's games folder stays inside
+/// it. The run joins it with `paths::join_inside`, whose rule does not
+/// depend on the folder, so the same rule decides here.
+pub fn check_inside(what: &str, rel: &str) -> Result<(), String> {
+    match crate::paths::collapse(rel) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{what} {rel:?} leaves the folder it is relative to (an absolute path, or `..` too far up)"
+        )),
+    }
+}
+
+/// A path relative to the scenario file may reach the scenario folder's
+/// parent, the project, but nothing above it (`fs::scenario_path`).
+pub fn check_in_project(what: &str, rel: &str) -> Result<(), String> {
+    let joined = Path::new("scenarios").join(rel);
+    match crate::paths::collapse(&joined.to_string_lossy()) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{what} {rel:?} leaves the project folder (the scenario folder's parent)"
+        )),
+    }
+}
+
+/// A value that may be written as one item or a list: `to = "a"` or `to = {"a","b"}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    pub fn to_vec(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(t) => vec![t.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// `#[serde(default = "yes")]`: a flag that is on unless written `false`.
+pub fn yes() -> bool {
+    true
+}
+
+/// What a peer answers a command with: `"result"` or `"error"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerKind {
+    #[default]
+    Result,
+    Error,
+}
+
+/// Bytes written in hex (`hex = "deadbeef"`), decoded when the file loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hex {
+    /// As written, for messages.
+    pub text: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Hex {
+    /// Reads a hex string; `field` names it when it is not hex or empty (no
+    /// bytes patch nothing and match anything).
+    fn named<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<Hex, D::Error> {
+        let text = String::deserialize(d)?;
+        match hex::decode(&text) {
+            Ok(bytes) if bytes.is_empty() => Err(de::Error::custom(format!(
+                "`{field}` is empty: give at least one byte"
+            ))),
+            Ok(bytes) => Ok(Hex { text, bytes }),
+            Err(e) => Err(de::Error::custom(format!(
+                "`{field}` {text:?} is not hex: {e}"
+            ))),
+        }
+    }
+}
+
+pub fn hex_field<'de, D: Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
+    Hex::named(d, "hex")
+}
+
+pub fn bytes_hex_field<'de, D: Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
+    Hex::named(d, "bytes.hex")
+}
