@@ -1,7 +1,7 @@
 //! The control protocol: one JSON command per stdin line, one JSON line per
 //! result, error or event on stdout (docs/PROTOCOL.md).
 
-use crate::peer::{Node, download, install, mesh, play, stream_install};
+use crate::peer::{Node, Operation, download, install, mesh, play, stream_install};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -352,7 +352,7 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             }
         }
         Command::Download { game_id, install } => {
-            download::start(node, &game_id, install)?;
+            download::start(node, &game_id, install.then(install_after_download))?;
             Ok(json!({ "game_id": game_id, "started": true, "install": install }))
         }
         Command::Install { game_id } => {
@@ -372,6 +372,17 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
         }
         Command::Shutdown {} => Ok(json!({ "shutting_down": true })),
         Command::Commands {} => Ok(json!({ "commands": COMMAND_SPECS })),
+    }
+}
+
+/// `download { install = true }`: the install runs on the download's claim
+/// once the download has finished.
+fn install_after_download() -> download::FollowUp {
+    download::FollowUp {
+        operation: Operation::Installing,
+        run: Box::new(|node, claim| {
+            Box::pin(async move { install::run_claimed(&node, claim).await })
+        }),
     }
 }
 

@@ -17,7 +17,6 @@ pub mod play;
 pub mod scratch;
 pub mod serve;
 pub mod stream_install;
-pub mod target_file;
 pub mod tls;
 pub mod wire;
 
@@ -102,7 +101,7 @@ pub struct Node {
     pub files: Files,
     pub chunk_size: u64,
     /// Downloads write aligned blocks around the page cache (see
-    /// `target_file`); off with `--buffered-writes`.
+    /// `download::target_file`); off with `--buffered-writes`.
     pub direct_writes: bool,
     pub catalog: Catalog,
     pub endpoint: quinn::Endpoint,
