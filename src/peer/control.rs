@@ -1,7 +1,7 @@
 //! The control loop: reads one JSON command per stdin line (the messages are
 //! `protocol::control`), runs it, and answers through `peer::output`.
 
-use crate::peer::{Node, download, install, mesh, play, stream_install};
+use crate::peer::{Node, Operation, download, install, mesh, play, stream_install};
 use crate::protocol::control::ErrorCode;
 use crate::protocol::control::{COMMAND_SPECS, Command, CommandError, MAX_LINE, parse_line};
 use serde_json::{Value, json};
@@ -121,7 +121,7 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
             }
         }
         Command::Download { game_id, install } => {
-            download::start(node, &game_id, install)?;
+            download::start(node, &game_id, install.then(install_after_download))?;
             Ok(json!({ "game_id": game_id, "started": true, "install": install }))
         }
         Command::Install { game_id } => {
@@ -141,5 +141,16 @@ async fn execute(node: &Arc<Node>, cmd: Command) -> Result<Value, CommandError> 
         }
         Command::Shutdown {} => Ok(json!({ "shutting_down": true })),
         Command::Commands {} => Ok(json!({ "commands": COMMAND_SPECS })),
+    }
+}
+
+/// `download { install = true }`: the install runs on the download's claim
+/// once the download has finished.
+fn install_after_download() -> download::FollowUp {
+    download::FollowUp {
+        operation: Operation::Installing,
+        run: Box::new(|node, claim| {
+            Box::pin(async move { install::run_claimed(&node, claim).await })
+        }),
     }
 }

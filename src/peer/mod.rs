@@ -18,7 +18,6 @@ pub mod play;
 pub mod scratch;
 pub mod serve;
 pub mod stream_install;
-pub mod target_file;
 
 use crate::catalog::Catalog;
 use crate::protocol::wire::{self, GameAd};
@@ -105,7 +104,7 @@ pub struct Node {
     pub files: Files,
     pub chunk_size: u64,
     /// Downloads write aligned blocks around the page cache (see
-    /// `target_file`); off with `--buffered-writes`.
+    /// `download::target_file`); off with `--buffered-writes`.
     pub direct_writes: bool,
     pub catalog: Catalog,
     pub endpoint: quinn::Endpoint,

@@ -8,17 +8,28 @@
 //! profile samples were the kernel's copy into the cache) and then a long
 //! writeback at the final sync. Direct writes hand the block to the disk as
 //! it is. See README.md, "Benchmarks", for what it changed.
+//!
+//! Also where a download's files are set up (`prepare_files`) and committed
+//! (`commit`): the sentinel waits under a scratch name until every other
+//! byte is on disk.
 
+use crate::peer::files::Files;
+use crate::protocol::layout::SENTINEL;
+use crate::protocol::wire::FileDesc;
 use crate::sync::lock;
+use anyhow::{Context, Result};
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Alignment of direct writes: offset, length and memory address. 4 KiB
 /// covers every common logical block size (512 B and 4 KiB sectors).
 pub const ALIGN: usize = 4096;
+/// Where the incoming sentinel waits until every other byte is on disk.
+const SENTINEL_PART: &str = ".lanspread-version.ini.part";
 
 /// One download target, opened twice: buffered for anything, direct for
 /// aligned blocks while the file system accepts them.
@@ -168,10 +179,83 @@ impl AlignedBlock {
     }
 }
 
+/// Opens (creating and sizing) every target file, each where the file layer
+/// maps it; the sentinel goes to a scratch name next to its real place and is
+/// renamed into place last (`commit`).
+pub fn prepare_files(
+    layer: &Files,
+    game_id: &str,
+    files: &[FileDesc],
+    direct: bool,
+) -> Result<Vec<(String, Arc<TargetFile>)>> {
+    let root = layer.root(game_id)?;
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    // A stale root being replaced stops being ready at once.
+    match std::fs::remove_file(layer.sentinel(game_id)?) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).context("removing the old sentinel"),
+    }
+    // Files of an older version that the new one does not have would make the
+    // root differ from its sources.
+    let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for old in layer.list_files(game_id)? {
+        if !wanted.contains(old.path.as_str()) {
+            std::fs::remove_file(layer.game_file(game_id, &old.path)?)
+                .with_context(|| format!("removing stale {}", old.path))?;
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let target = target_path(layer, game_id, &f.path)?;
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let target_file = TargetFile::open(&target, direct)
+            .with_context(|| format!("opening {}", target.display()))?;
+        let file = target_file.file();
+        // Only shrink a longer leftover; the chunks' positioned writes grow
+        // the file, so a full disk shows up as a failed chunk write.
+        if file.metadata().map(|m| m.len() > f.size).unwrap_or(true) {
+            file.set_len(f.size)
+                .with_context(|| format!("sizing {} to {} bytes", target.display(), f.size))?;
+        }
+        out.push((f.path.clone(), Arc::new(target_file)));
+    }
+    Ok(out)
+}
+
+fn target_path(layer: &Files, game_id: &str, rel: &str) -> Result<PathBuf> {
+    if rel == SENTINEL {
+        return Ok(layer.sentinel(game_id)?.with_file_name(SENTINEL_PART));
+    }
+    layer.game_file(game_id, rel)
+}
+
+/// Makes a download whose every byte was written durable, then ready: all
+/// its files are synced, and the sentinel is renamed into place last.
+pub fn commit(layer: &Files, game_id: &str, targets: &[(String, Arc<TargetFile>)]) -> Result<()> {
+    for (path, file) in targets {
+        file.file()
+            .sync_all()
+            .with_context(|| format!("syncing {path}"))?;
+    }
+    let sentinel = layer.sentinel(game_id)?;
+    std::fs::rename(sentinel.with_file_name(SENTINEL_PART), &sentinel)
+        .with_context(|| format!("committing {}", sentinel.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Result;
+
+    fn f(path: &str, size: u64) -> FileDesc {
+        FileDesc {
+            path: path.into(),
+            size,
+        }
+    }
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
         (0..len)
@@ -268,5 +352,45 @@ mod tests {
             anyhow::ensure!(rc == 0, "mincore failed");
             Ok(vec.iter().filter(|b| **b & 1 == 1).count())
         }
+    }
+
+    #[test]
+    fn downloads_are_written_where_the_file_layer_maps_them() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        let alt = dir.path().join("alt");
+        std::fs::create_dir_all(games.join("g"))?;
+        std::fs::create_dir_all(&alt)?;
+        std::fs::write(alt.join("old.ini"), "1")?;
+        // A file the new version does not have is removed; a longer
+        // leftover of an older version is cut to the new size.
+        std::fs::write(games.join("g/gone.txt"), "")?;
+        std::fs::create_dir_all(games.join("g/a"))?;
+        std::fs::write(games.join("g/a/b.txt"), "leftover")?;
+        let mut r = crate::redirect::Redirects::new();
+        r.insert("games/g/version.ini", alt.join("old.ini"))?;
+        r.insert("games/g/big.eti", alt.join("big"))?;
+        let layer = Files::new(games.clone(), None, r);
+        let handles = prepare_files(
+            &layer,
+            "g",
+            &[f("big.eti", 5), f("a/b.txt", 2), f("version.ini", 1)],
+            true,
+        )?;
+        assert_eq!(handles.len(), 3);
+        // The old (redirected) sentinel is gone at once; the new one waits
+        // next to it under the scratch name.
+        assert!(!alt.join("old.ini").exists());
+        assert!(alt.join(SENTINEL_PART).is_file());
+        // New files are created empty and grow with the chunk writes.
+        assert_eq!(std::fs::metadata(alt.join("big"))?.len(), 0);
+        assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 2);
+        assert!(!games.join("g/gone.txt").exists());
+        assert!(!games.join("g/big.eti").exists());
+        // The commit puts the sentinel in its (redirected) place.
+        commit(&layer, "g", &handles)?;
+        assert!(alt.join("old.ini").is_file());
+        assert!(!alt.join(SENTINEL_PART).exists());
+        Ok(())
     }
 }

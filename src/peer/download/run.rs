@@ -1,0 +1,227 @@
+//! The download's async driver: asks the sources for their file lists,
+//! prepares the targets, then runs the `Scheduler`, doing the fetches it
+//! asks for and telling it how each ended, until it says the download is
+//! finished or failed.
+
+use super::fetch::{self, BufferPool, ChunkError, Dest};
+use super::plan::{self, STREAM_CHUNK_MAX};
+use super::schedule::{Order, Scheduler, Step};
+use super::target_file;
+use crate::peer::Node;
+use crate::peer::mesh::RemotePeer;
+use crate::protocol::control::Event;
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::task::JoinSet;
+
+/// Throughput figures reported with `download-finished`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub chunks: usize,
+}
+
+impl Throughput {
+    /// Rates derive from the reported integers, so a reader can recompute
+    /// them exactly: mib_per_s = bytes / 2^20 / (duration_ms / 1000).
+    pub fn to_json(self) -> serde_json::Value {
+        let secs = self.duration_ms.max(1) as f64 / 1000.0;
+        let mib_per_s = self.bytes as f64 / (1u64 << 20) as f64 / secs;
+        let mbit_per_s = self.bytes as f64 * 8.0 / 1e6 / secs;
+        json!({
+            "bytes": self.bytes,
+            "duration_ms": self.duration_ms,
+            "mib_per_s": mib_per_s,
+            "mbit_per_s": mbit_per_s,
+            "chunks": self.chunks,
+        })
+    }
+}
+
+/// Takes a streamed download's bytes in order (see `run`): each fetched
+/// file from its first byte to its last, one file after the other.
+pub trait StreamSink: Send {
+    /// The bytes of `path` follow, from offset 0.
+    fn begin(&mut self, path: &str) -> Result<()>;
+    fn feed(&mut self, data: &[u8]) -> Result<()>;
+    /// Every byte of the current file was fed.
+    fn end(&mut self) -> Result<()>;
+}
+
+/// Downloads `game_id` from `sources`. Without a `stream`, every file lands
+/// in the game root and the sentinel is committed last. With one, only the
+/// root's archives are fetched and their bytes go to the sink in order;
+/// nothing is written to the root. Pieces run ahead of the sink by at most
+/// a window, so memory stays bounded whatever the archive size.
+///
+/// A cancelled download is dropped: its fetch tasks abort with the
+/// `JoinSet`, which resets their streams, and nothing is committed.
+pub async fn run(
+    node: &Arc<Node>,
+    game_id: &str,
+    version: &str,
+    sources: Vec<RemotePeer>,
+    mut stream: Option<&mut dyn StreamSink>,
+) -> Result<Throughput> {
+    // 1. File lists from every catalog-version source.
+    let (live, lists) = fetch::file_lists(&sources, game_id, version).await?;
+    let files = plan::agree(&lists)?;
+    let addrs: Vec<&str> = live.iter().map(|s| s.addr.as_str()).collect();
+    node.out.event(
+        Event::GotGameFiles,
+        json!({ "game_id": game_id, "version": version, "file_descriptions": files, "peers": addrs }),
+    );
+
+    // 2. Targets on disk (or the archives to stream), then the chunk plan.
+    let streaming = stream.is_some();
+    let (handles, fetched, piece) = if streaming {
+        let piece = node.chunk_size.min(STREAM_CHUNK_MAX);
+        (Vec::new(), plan::stream_files(&files)?, piece)
+    } else {
+        let handles = tokio::task::block_in_place(|| {
+            target_file::prepare_files(&node.files, game_id, &files, node.direct_writes)
+        })?;
+        (handles, files.clone(), node.chunk_size)
+    };
+    let chunks = plan::plan_chunks(&fetched, piece);
+    let total: u64 = fetched.iter().map(|f| f.size).sum();
+    node.out.event(
+        Event::DownloadBegin,
+        json!({
+            "game_id": game_id, "version": version, "bytes": total,
+            "files": fetched.len(), "chunks": chunks.len(), "peers": addrs,
+            "stream": streaming,
+        }),
+    );
+    let began = Instant::now();
+
+    // 3. The fetches, as the schedule deals them.
+    let order = if streaming { Order::Stream } else { Order::Any };
+    let mut schedule = Scheduler::new(chunks.len(), live.len(), order);
+    // Fetched pieces of a stream waiting for the ones before them.
+    let mut held: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let pool = Arc::new(BufferPool::for_writes(node.direct_writes));
+    let conns = fetch::connections(&node.endpoint, &node.identity, &live).await?;
+    let mut tasks = JoinSet::new();
+    loop {
+        match schedule.poll() {
+            Step::Fetch(f) => {
+                let chunk = chunks
+                    .get(f.chunk)
+                    .cloned()
+                    .context("scheduled a chunk outside the plan")?;
+                let dest = if streaming {
+                    Dest::Memory
+                } else {
+                    // prepare_files opened one target per file, in order.
+                    handles
+                        .get(chunk.file)
+                        .map(|(_, f)| Dest::File(f.clone()))
+                        .context("chunk for an unplanned file")?
+                };
+                let lanes = conns
+                    .get(f.source)
+                    .context("scheduled a source that is not live")?;
+                let conn = lanes[f.turn % lanes.len()].clone();
+                let game_id = game_id.to_string();
+                let pool = pool.clone();
+                tasks.spawn(async move {
+                    let r = fetch::fetch_chunk(&conn, &game_id, &chunk, &dest, &pool).await;
+                    (f, chunk, r)
+                });
+                continue;
+            }
+            Step::Wait => {}
+            Step::Finished => break,
+            Step::Failed(reason) => bail!("{reason}"),
+        }
+        let Some(joined) = tasks.join_next().await else {
+            bail!("the schedule waits for a fetch, but none is in flight");
+        };
+        let (f, chunk, result) = joined.context("chunk task failed")?;
+        let source = &live[f.source];
+        match result {
+            Ok(data) => {
+                node.out.event(
+                    Event::DownloadChunkFinished,
+                    json!({
+                        "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                        "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
+                    }),
+                );
+                let ready = schedule.chunk_done(f.source, f.chunk);
+                if let (Some(sink), Some(data)) = (stream.as_deref_mut(), data) {
+                    held.insert(f.chunk, data);
+                    for next in ready {
+                        let (Some(c), Some(data)) = (chunks.get(next), held.remove(&next)) else {
+                            bail!("piece {next} is ready but not held");
+                        };
+                        tokio::task::block_in_place(|| -> Result<()> {
+                            if c.offset == 0 {
+                                sink.begin(&c.path)?;
+                            }
+                            sink.feed(&data)?;
+                            if c.is_last(&fetched) {
+                                sink.end()?;
+                            }
+                            Ok(())
+                        })
+                        .with_context(|| format!("extracting {}", c.path))?;
+                    }
+                }
+            }
+            Err(ChunkError::Local(e)) => return Err(e.context("cannot write the download")),
+            Err(ChunkError::Source(e)) => {
+                let reason = format!("{}: {e:#}", source.addr);
+                let r = schedule.chunk_failed(f.source, f.chunk, reason);
+                if r.source_lost {
+                    tracing::warn!(source = %source.addr, "source failed: {e:#}");
+                }
+                for retry in r.retries {
+                    let c = &chunks[retry.chunk];
+                    node.out.event(
+                        Event::DownloadChunkRetry,
+                        json!({
+                            "game_id": game_id, "path": c.path, "offset": c.offset, "bytes": c.len,
+                            "failed_peer_addr": source.addr, "retry_peer_addr": live[retry.to].addr,
+                        }),
+                    );
+                }
+            }
+        }
+    }
+
+    // 4. Commit: every byte is on disk; the sentinel goes last. A stream
+    // has nothing to commit here: its sink saw every byte.
+    if !streaming {
+        tokio::task::block_in_place(|| target_file::commit(&node.files, game_id, &handles))?;
+    }
+    Ok(Throughput {
+        bytes: total,
+        duration_ms: began.elapsed().as_millis() as u64,
+        chunks: chunks.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throughput_rates_are_self_consistent() {
+        let t = Throughput {
+            bytes: 2 << 30,
+            duration_ms: 4000,
+            chunks: 16,
+        }
+        .to_json();
+        let mib = t["mib_per_s"].as_f64().unwrap_or_default();
+        let mbit = t["mbit_per_s"].as_f64().unwrap_or_default();
+        assert!((mib - 512.0).abs() < 1e-9);
+        assert!((mbit / mib - 8.388608).abs() < 1e-9);
+    }
+}
