@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+#[path = "lab/network/mod.rs"]
+pub mod network;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -64,6 +67,7 @@ pub fn forget_scratch_dir(dir: &Path) {
 pub fn install_signal_handler() {
     let _ = ctrlc::set_handler(|| {
         kill_all_peers();
+        network::remove_all_live();
         for dir in lock(&SCRATCH_DIRS).drain(..) {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -73,6 +77,7 @@ pub fn install_signal_handler() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         kill_all_peers();
+        network::remove_all_live();
         previous(info);
     }));
 }

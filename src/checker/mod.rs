@@ -55,6 +55,8 @@ pub fn run(opts: &RunOptions) -> i32 {
         return exit::PASS;
     }
     lab::install_signal_handler();
+    // A SIGKILLed earlier checker may have left its LAN's namespaces.
+    lab::network::reap_stale();
     let run_dir = opts
         .out
         .clone()
