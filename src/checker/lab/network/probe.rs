@@ -209,3 +209,143 @@ pub fn median(v: &mut [Duration]) -> Result<Duration> {
     v.sort();
     Ok(v[v.len() / 2])
 }
+
+/// Asks the kernel for large socket buffers (root may exceed rmem_max),
+/// so a burst is not lost in the probe's own socket.
+pub fn big_buffers(sock: &UdpSocket) {
+    use std::os::unix::io::AsRawFd;
+    let size: libc::c_int = 16 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+        // SAFETY: setsockopt with an int option on a socket we own; a
+        // failure only leaves the default buffer size.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                &size as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
+/// The probe talks to LAN hosts and loopback only, never further.
+fn lab_only(addr: SocketAddr) -> Result<SocketAddr> {
+    match addr {
+        SocketAddr::V4(a) if super::in_lan(*a.ip()) || a.ip().is_loopback() => Ok(addr),
+        _ => bail!("the probe only talks to 198.18.0.0/15 or loopback, not {addr}"),
+    }
+}
+
+/// `lanspread-checker probe …`: the probe as a process (hidden from help),
+/// printing one JSON line of results.
+#[derive(clap::Subcommand, Debug)]
+pub enum ProbeCmd {
+    /// Echo UDP datagrams for `secs`.
+    Echo {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+    },
+    /// Ping a UDP echo `count` times; prints the RTTs' median and spread.
+    Ping {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 100)]
+        count: u64,
+    },
+    /// Count probe datagrams until 1 s passes without one (or `secs`).
+    Sink {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+    },
+    /// Send `count` datagrams of `size` bytes paced at `rate`.
+    Flood {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1200)]
+        size: usize,
+        #[arg(long, default_value = "100Mbit", value_parser = crate::units::parse_rate)]
+        rate: u64,
+    },
+    /// Accept one TCP connection and read it to the end.
+    TcpSink {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+    },
+    /// Write `bytes` over one TCP connection.
+    TcpSend {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value = "1GiB", value_parser = crate::units::parse_size)]
+        bytes: u64,
+    },
+}
+
+/// Runs one probe command and prints its JSON result line.
+pub fn run(cmd: ProbeCmd) -> Result<()> {
+    use serde_json::json;
+    let out = match cmd {
+        ProbeCmd::Echo { listen, secs } => {
+            let sock = UdpSocket::bind(lab_only(listen)?).context("binding the echo")?;
+            big_buffers(&sock);
+            let n = echo(&sock, Instant::now() + Duration::from_secs(secs))?;
+            json!({ "echoed": n })
+        }
+        ProbeCmd::Ping { to, count } => {
+            let sock = UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))?;
+            let mut rtts = ping(&sock, lab_only(to)?, count, Duration::from_secs(1))?;
+            let received = rtts.len();
+            let med = median(&mut rtts).ok();
+            json!({
+                "sent": count,
+                "received": received,
+                "median_ms": med.map(|d| d.as_secs_f64() * 1000.0),
+                "min_ms": rtts.first().map(|d| d.as_secs_f64() * 1000.0),
+                "max_ms": rtts.last().map(|d| d.as_secs_f64() * 1000.0),
+            })
+        }
+        ProbeCmd::Sink { listen, secs } => {
+            let sock = UdpSocket::bind(lab_only(listen)?).context("binding the sink")?;
+            big_buffers(&sock);
+            let got = sink(
+                &sock,
+                Duration::from_secs(1),
+                Instant::now() + Duration::from_secs(secs),
+            )?;
+            json!({ "packets": got.packets, "bytes": got.bytes,
+                    "secs": got.span.as_secs_f64(), "mbit_s": got.bits_per_sec() / 1e6 })
+        }
+        ProbeCmd::Flood {
+            to,
+            count,
+            size,
+            rate,
+        } => {
+            let sock = UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))?;
+            big_buffers(&sock);
+            let sent = flood(&sock, lab_only(to)?, count, size, rate)?;
+            json!({ "sent": sent })
+        }
+        ProbeCmd::TcpSink { listen, secs } => {
+            let l = TcpListener::bind(lab_only(listen)?).context("binding the TCP sink")?;
+            let (bytes, took) = tcp_sink(&l, Instant::now() + Duration::from_secs(secs))?;
+            json!({ "bytes": bytes, "secs": took.as_secs_f64(),
+                    "mib_s": bytes as f64 / (1 << 20) as f64 / took.as_secs_f64().max(1e-9) })
+        }
+        ProbeCmd::TcpSend { to, bytes } => {
+            tcp_send(lab_only(to)?, bytes)?;
+            json!({ "sent": bytes })
+        }
+    };
+    println!("{out}");
+    Ok(())
+}

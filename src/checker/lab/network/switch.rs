@@ -5,6 +5,7 @@
 
 use super::packet;
 use super::rules::{DropCause, HostId, Rules, Verdict};
+use super::tun::VNET_HDR_LEN;
 use anyhow::{Context, Result};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -17,8 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Larger than the hosts' MTU (see `HOST_MTU`), so no packet is cut.
-const BUF: usize = 65536;
+/// Larger than the hosts' MTU (see `HOST_MTU`) plus the device's header,
+/// so no packet is cut.
+const BUF: usize = 65536 + 64;
 /// Packets read from one device before the next gets its turn.
 const BURST: usize = 64;
 /// Packets waiting for their release time may hold at most this much
@@ -255,7 +257,9 @@ fn run(shared: &Shared, mut wake: File) {
                     _ => break,
                 };
                 let pkt = &buf[..n];
-                let Some((_, dst_addr)) = packet::ipv4_addrs(pkt) else {
+                // The rules see the IP packet's size; the header rides along.
+                let Some((_, dst_addr)) = pkt.get(VNET_HDR_LEN..).and_then(packet::ipv4_addrs)
+                else {
                     Counters::add(&c.no_route, 1);
                     continue;
                 };
@@ -273,7 +277,7 @@ fn run(shared: &Shared, mut wake: File) {
                 };
                 let now = shared.start.elapsed();
                 for dst in dsts {
-                    match rules.route(now, src, dst, n) {
+                    match rules.route(now, src, dst, n - VNET_HDR_LEN) {
                         Verdict::Now => write(c, &plugged.tuns[dst], pkt),
                         Verdict::At(times, cause) => {
                             if let Some(cause) = cause {
