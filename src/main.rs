@@ -86,6 +86,13 @@ enum BenchCmd {
         /// page cache), to compare with the default direct writes.
         #[arg(long)]
         buffered_writes: bool,
+        /// `lan`: every peer its own host on a network-lab LAN (needs
+        /// root); `loopback` (the default): all on 127.0.0.1.
+        #[arg(long, default_value = "loopback", value_parser = ["loopback", "lan"])]
+        network: String,
+        /// With `--network lan`: cap what each source sends (e.g. 200Mbit).
+        #[arg(long, value_parser = lanspread_checker::units::parse_rate)]
+        rate: Option<u64>,
     },
     /// Build a network-lab LAN and measure, through it, what each
     /// impairment does (delay, loss, rate, partition, heal) and its bulk
@@ -180,6 +187,8 @@ fn main() -> ExitCode {
             keep,
             eti,
             buffered_writes,
+            network,
+            rate,
         })) => {
             let opts = checker::bench::TransferOptions {
                 size,
@@ -189,6 +198,8 @@ fn main() -> ExitCode {
                 keep,
                 eti,
                 buffered_writes,
+                lan: network == "lan",
+                source_rate_bps: rate,
             };
             match checker::bench::transfer(&opts) {
                 Ok(report) => {
