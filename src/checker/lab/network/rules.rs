@@ -367,11 +367,11 @@ mod tests {
         // Fill the queue past 100 ms: the packet that would wait longer drops.
         let mut dropped = 0;
         for _ in 0..200 {
-            if let Verdict::At(t, cause) = r.route(60 * MS, 0, 1, 1000) {
-                if t.is_empty() {
-                    assert_eq!(cause, Some(DropCause::Queue));
-                    dropped += 1;
-                }
+            if let Verdict::At(t, cause) = r.route(60 * MS, 0, 1, 1000)
+                && t.is_empty()
+            {
+                assert_eq!(cause, Some(DropCause::Queue));
+                dropped += 1;
             }
         }
         assert_eq!(dropped, 200 - 100, "100 ms of queue is 100 packets");

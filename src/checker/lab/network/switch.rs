@@ -317,8 +317,9 @@ fn run(shared: &Shared, mut wake: File) {
 }
 
 fn write(c: &Counters, tun: &File, pkt: &[u8]) {
+    // A TUN write takes the whole packet or none of it.
     match (&*tun).write(pkt) {
-        Ok(_) => Counters::add(&c.delivered, 1),
-        Err(_) => Counters::add(&c.write, 1),
+        Ok(n) if n == pkt.len() => Counters::add(&c.delivered, 1),
+        _ => Counters::add(&c.write, 1),
     }
 }

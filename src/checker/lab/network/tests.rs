@@ -30,10 +30,10 @@ fn passes(from: &UdpSocket, to: &UdpSocket, wait: Duration) -> bool {
     let mut buf = [0u8; 64];
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
-        if let Ok((n, _)) = to.recv_from(&mut buf) {
-            if &buf[..n] == b"LSPB-hello" {
-                return true;
-            }
+        if let Ok((n, _)) = to.recv_from(&mut buf)
+            && &buf[..n] == b"LSPB-hello"
+        {
+            return true;
         }
     }
     false
