@@ -186,6 +186,29 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// A link rate in bits per second, written as a string like `"100Mbit"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+/// A fraction written as a percentage string like `"1%"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percent(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Only strings: a bare number would leave its unit to guesswork.
+        let text = String::deserialize(d)?;
+        parse_rate(&text).map(Rate).map_err(de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_percent(&text).map(Percent).map_err(de::Error::custom)
+    }
+}
+
 /// Formats a byte count for people: `134217728` → `128 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -249,6 +272,17 @@ mod tests {
         assert!(parse_percent("101%").is_err());
         assert!(parse_percent("-1%").is_err());
         assert!(parse_percent("x%").is_err());
+    }
+
+    #[test]
+    fn rates_and_percentages_deserialize_from_strings_only() {
+        let r: Rate = serde_json::from_str("\"100Mbit\"").unwrap();
+        assert_eq!(r, Rate(100_000_000));
+        assert!(serde_json::from_str::<Rate>("100").is_err());
+        let p: Percent = serde_json::from_str("\"0.5%\"").unwrap();
+        assert_eq!(p, Percent(0.005));
+        assert!(serde_json::from_str::<Percent>("0.5").is_err());
+        assert!(serde_json::from_str::<Percent>("\"150%\"").is_err());
     }
 
     #[test]
