@@ -87,6 +87,24 @@ enum BenchCmd {
         /// page cache), to compare with the default direct writes.
         #[arg(long)]
         buffered_writes: bool,
+        /// `lan`: every peer its own host on a network-lab LAN (needs
+        /// root); `loopback` (the default): all on 127.0.0.1.
+        #[arg(long, default_value = "loopback", value_parser = ["loopback", "lan"])]
+        network: String,
+        /// With `--network lan`: cap what each source sends (e.g. 200Mbit).
+        #[arg(long, value_parser = lanspread_checker::units::parse_rate)]
+        rate: Option<u64>,
+    },
+    /// Build a network-lab LAN and measure, through it, what each
+    /// impairment does (delay, loss, rate, partition, heal) and its bulk
+    /// throughput against loopback. Needs root.
+    Lab {
+        /// Seed for the LAN's random drops.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Bytes each bulk run moves.
+        #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+        bulk: u64,
     },
     /// Time stream extraction alone: a stored RAR archive held in memory is
     /// fed to the stream extractor in 4 MiB pieces (as stream-install does)
@@ -112,6 +130,9 @@ enum Cmd {
     /// Measure the peer (never part of the tests).
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// The network lab's probe (UDP/TCP measurements inside a host).
+    #[command(subcommand, hide = true)]
+    Probe(checker::lab::network::probe::ProbeCmd),
     /// Run a peer driven by JSON lines on stdin (docs/PROTOCOL.md).
     Peer(peer::PeerArgs),
     /// Write a catalog `game.db` from a catalog source (JSON).
@@ -179,6 +200,8 @@ fn main() -> ExitCode {
             keep,
             eti,
             buffered_writes,
+            network,
+            rate,
         })) => {
             let opts = checker::bench::TransferOptions {
                 size,
@@ -188,6 +211,8 @@ fn main() -> ExitCode {
                 keep,
                 eti,
                 buffered_writes,
+                lan: network == "lan",
+                source_rate_bps: rate,
             };
             match checker::bench::transfer(&opts) {
                 Ok(report) => {
@@ -200,6 +225,27 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Cmd::Bench(BenchCmd::Lab { seed, bulk })) => match checker::lab_bench::lab(seed, bulk)
+        {
+            Ok(figures) => {
+                if checker::lab_bench::print(&figures) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("bench failed: {e:#}");
+                ExitCode::from(3)
+            }
+        },
+        Some(Cmd::Probe(cmd)) => match checker::lab::network::probe::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("probe failed: {e:#}");
+                ExitCode::from(3)
+            }
+        },
         Some(Cmd::Bench(BenchCmd::Extract { size, dir })) => {
             match checker::extract_bench::extract(size, dir.as_deref()) {
                 Ok(report) => {

@@ -1,5 +1,6 @@
-//! Human-friendly sizes ("128MiB") and durations ("30s") shared by the CLI,
-//! the peer and the scenario language.
+//! Human-friendly sizes ("128MiB"), durations ("30s"), link rates
+//! ("100Mbit") and percentages ("1%") shared by the CLI, the peer and the
+//! scenario language.
 
 use serde::{Deserialize, Deserializer, de};
 use std::fmt;
@@ -58,6 +59,61 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a link rate, `"100Mbit"`, `"1.5Gbit"`, `"800kbit"`, `"10MiB/s"`,
+/// into bits per second. Units follow tc: `bit` suffixes are decimal bits,
+/// `B/s` suffixes bytes (KiB/s, MiB/s binary).
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a rate (try \"100Mbit\")"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "bit" | "bps" => 1.0,
+        "kbit" => 1e3,
+        "mbit" => 1e6,
+        "gbit" => 1e9,
+        "b/s" => 8.0,
+        "kb/s" => 8e3,
+        "mb/s" => 8e6,
+        "gb/s" => 8e9,
+        "kib/s" => 8.0 * 1024.0,
+        "mib/s" => 8.0 * 1024.0 * 1024.0,
+        "gib/s" => 8.0 * 1024.0 * 1024.0 * 1024.0,
+        "" => return Err(format!("`{text}`: a rate needs a unit (e.g. \"100Mbit\")")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown rate unit `{other}` (use bit, kbit, Mbit, Gbit or KiB/s, MiB/s)"
+            ));
+        }
+    };
+    let bits = value * mult;
+    if !bits.is_finite() || bits < 1.0 {
+        return Err(format!("`{text}` is not a usable rate (at least 1bit)"));
+    }
+    Ok(bits.round() as u64)
+}
+
+/// Parses a percentage, `"1%"`, `"0.1%"`, into a fraction (`0.01`). The `%`
+/// is required, so `"1"` cannot be mistaken for 100 %.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let num = t
+        .strip_suffix('%')
+        .ok_or_else(|| format!("`{text}` is not a percentage (write it with %, e.g. \"1%\")"))?;
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage (e.g. \"0.5%\")"))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("`{text}` is not between 0% and 100%"));
+    }
+    Ok(value / 100.0)
 }
 
 /// A byte count written as a number or a string with a unit.
@@ -130,6 +186,29 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// A link rate in bits per second, written as a string like `"100Mbit"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate(pub u64);
+
+/// A fraction written as a percentage string like `"1%"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percent(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Only strings: a bare number would leave its unit to guesswork.
+        let text = String::deserialize(d)?;
+        parse_rate(&text).map(Rate).map_err(de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_percent(&text).map(Percent).map_err(de::Error::custom)
+    }
+}
+
 /// Formats a byte count for people: `134217728` → `128 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -170,6 +249,40 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("3 fortnights").is_err());
+    }
+
+    #[test]
+    fn rates_parse_as_bits_per_second() {
+        assert_eq!(parse_rate("100Mbit"), Ok(100_000_000));
+        assert_eq!(parse_rate("1.5Gbit"), Ok(1_500_000_000));
+        assert_eq!(parse_rate("800kbit"), Ok(800_000));
+        assert_eq!(parse_rate("1MiB/s"), Ok(8 * 1024 * 1024));
+        assert_eq!(parse_rate("10 MB/s"), Ok(80_000_000));
+        assert!(parse_rate("100").is_err(), "a bare number has no unit");
+        assert!(parse_rate("100Mfurlongs").is_err());
+        assert!(parse_rate("0bit").is_err());
+    }
+
+    #[test]
+    fn percentages_parse_as_fractions() {
+        assert_eq!(parse_percent("1%"), Ok(0.01));
+        assert_eq!(parse_percent("0.1%"), Ok(0.001));
+        assert_eq!(parse_percent(" 100 %"), Ok(1.0));
+        assert!(parse_percent("1").is_err(), "the % sign is required");
+        assert!(parse_percent("101%").is_err());
+        assert!(parse_percent("-1%").is_err());
+        assert!(parse_percent("x%").is_err());
+    }
+
+    #[test]
+    fn rates_and_percentages_deserialize_from_strings_only() {
+        let r: Rate = serde_json::from_str("\"100Mbit\"").unwrap();
+        assert_eq!(r, Rate(100_000_000));
+        assert!(serde_json::from_str::<Rate>("100").is_err());
+        let p: Percent = serde_json::from_str("\"0.5%\"").unwrap();
+        assert_eq!(p, Percent(0.005));
+        assert!(serde_json::from_str::<Percent>("0.5").is_err());
+        assert!(serde_json::from_str::<Percent>("\"150%\"").is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `lanspread-checker bench transfer`: one real download between real peer
-//! processes on 127.0.0.1, timed by the receiving peer, with each peer's peak
+//! processes on 127.0.0.1 (or, with `--network lan`, each in its own host on
+//! a network-lab LAN), timed by the receiving peer, with each peer's peak
 //! resident memory. Speed is measured here, never asserted in a test.
 
+use crate::checker::lab::network::{Direction, HostInfo, Impairment, Lan, Link};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -28,6 +30,10 @@ pub struct TransferOptions {
     pub eti: Option<PathBuf>,
     /// Start the receiving peer with `--buffered-writes`.
     pub buffered_writes: bool,
+    /// Every peer its own host on a network-lab LAN instead of 127.0.0.1.
+    pub lan: bool,
+    /// On the LAN, cap what each source sends (bits per second).
+    pub source_rate_bps: Option<u64>,
 }
 
 /// What one bench run measured.
@@ -64,17 +70,25 @@ impl BenchPeer {
         games: &Path,
         state: &Path,
         extra: &[String],
+        host: Option<&HostInfo>,
     ) -> Result<Self> {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
         let mut cmd = Command::new(exec);
+        let listen = match host {
+            Some(h) => format!("{}:0", h.addr),
+            None => "127.0.0.1:0".to_string(),
+        };
         cmd.arg("peer")
             .arg("--games-dir")
             .arg(games)
             .arg("--state-dir")
             .arg(state)
             .arg("--listen")
-            .arg("127.0.0.1:0");
+            .arg(listen);
         cmd.args(extra);
+        if let Some(h) = host {
+            h.enter(&mut cmd)?;
+        }
         let stderr = std::fs::File::create(state.join("stderr.log"))
             .with_context(|| format!("creating {}/stderr.log", state.display()))?;
         // Its own process group, reaped by the checker's Ctrl-C handler
@@ -277,11 +291,35 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     .context("reading the .eti once")?;
     std::fs::write(root.join("version.ini"), &version).context("writing version.ini")?;
 
+    // Declared before the peers, so it is dropped after them.
+    let mut lan = if opts.lan {
+        crate::checker::lab::network::reap_stale();
+        Some(Lan::create(1)?)
+    } else {
+        if opts.source_rate_bps.is_some() {
+            bail!("--rate needs --network lan");
+        }
+        None
+    };
+    let mut host = |name: &str| -> Result<Option<HostInfo>> {
+        match lan.as_mut() {
+            Some(lan) => Ok(Some(lan.add_host(name, None)?)),
+            None => Ok(None),
+        }
+    };
     let mut sources = Vec::new();
     for i in 0..opts.sources {
         let name = format!("source{}", i + 1);
         let state = work.join("state").join(&name);
-        sources.push(BenchPeer::start(exec, &name, &games, &state, &[])?);
+        let h = host(&name)?;
+        sources.push(BenchPeer::start(
+            exec,
+            &name,
+            &games,
+            &state,
+            &[],
+            h.as_ref(),
+        )?);
     }
     let mut client_args = Vec::new();
     if let Some(c) = opts.chunk_size {
@@ -293,13 +331,24 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     let client_games = work.join("client");
     std::fs::create_dir_all(&client_games)
         .with_context(|| format!("creating {}", client_games.display()))?;
+    let client_host = host("client")?;
     let mut client = BenchPeer::start(
         exec,
         "client",
         &client_games,
         &work.join("state").join("client"),
         &client_args,
+        client_host.as_ref(),
     )?;
+    if let (Some(lan), Some(rate)) = (lan.as_mut(), opts.source_rate_bps) {
+        for s in &sources {
+            let cap = Impairment {
+                rate_bps: Some(rate),
+                ..Default::default()
+            };
+            lan.impair(Link::Host(&s.name), Direction::Out, cap)?;
+        }
+    }
     let t = Duration::from_secs(10);
     for s in &sources {
         client.call(json!({ "cmd": "connect", "addr": s.addr }), t)?;

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod bench;
 pub mod extract_bench;
 pub mod lab;
+pub mod lab_bench;
 pub mod outcome;
 pub mod params;
 pub mod registry;
@@ -56,6 +57,8 @@ pub fn run(opts: &RunOptions) -> i32 {
         return exit::PASS;
     }
     lab::install_signal_handler();
+    // A SIGKILLed earlier checker may have left its LAN's namespaces.
+    lab::network::reap_stale();
     let run_dir = opts
         .out
         .clone()

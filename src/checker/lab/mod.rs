@@ -6,12 +6,15 @@
 //! - `events`: peers' event logs, cursors over them, kill triggers;
 //! - `peer_proc`: the peer-process client (start, commands, answers, end);
 //! - `run_folder`: the run folder's layout and whether it outlives the run;
-//! - `disk_watch`: the disk watcher of `watchDisk`/`expectDiskPeak`.
+//! - `disk_watch`: the disk watcher of `watchDisk`/`expectDiskPeak`;
+//! - `network`: the network lab (`scenario{ network = "lan" }`): hosts in
+//!   namespaces on one userspace switch, impairments, partitions.
 //!
 //! The types and functions other modules use are re-exported here.
 
 pub mod disk_watch;
 pub mod events;
+pub mod network;
 pub mod peer_proc;
 pub mod process;
 pub mod run_folder;

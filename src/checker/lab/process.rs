@@ -61,6 +61,7 @@ pub fn forget_scratch_dir(dir: &Path) {
 pub fn install_signal_handler() {
     let _ = ctrlc::set_handler(|| {
         kill_all_peers();
+        super::network::remove_all_live();
         for dir in lock(&SCRATCH_DIRS).drain(..) {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -70,6 +71,7 @@ pub fn install_signal_handler() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         kill_all_peers();
+        super::network::remove_all_live();
         previous(info);
     }));
 }
