@@ -203,7 +203,7 @@ fn main() -> ExitCode {
             network,
             rate,
         })) => {
-            let opts = checker::bench::TransferOptions {
+            let opts = checker::bench::transfer::TransferOptions {
                 size,
                 sources,
                 chunk_size,
@@ -214,7 +214,7 @@ fn main() -> ExitCode {
                 lan: network == "lan",
                 source_rate_bps: rate,
             };
-            match checker::bench::transfer(&opts) {
+            match checker::bench::transfer::transfer(&opts) {
                 Ok(report) => {
                     report.print(sources);
                     ExitCode::SUCCESS
@@ -225,20 +225,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some(Cmd::Bench(BenchCmd::Lab { seed, bulk })) => match checker::lab_bench::lab(seed, bulk)
-        {
-            Ok(figures) => {
-                if checker::lab_bench::print(&figures) {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
+        Some(Cmd::Bench(BenchCmd::Lab { seed, bulk })) => {
+            match checker::bench::lab::lab(seed, bulk) {
+                Ok(figures) => {
+                    if checker::bench::lab::print(&figures) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("bench failed: {e:#}");
+                    ExitCode::from(3)
                 }
             }
-            Err(e) => {
-                eprintln!("bench failed: {e:#}");
-                ExitCode::from(3)
-            }
-        },
+        }
         Some(Cmd::Probe(cmd)) => match checker::lab::network::probe::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -247,7 +248,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Cmd::Bench(BenchCmd::Extract { size, dir })) => {
-            match checker::extract_bench::extract(size, dir.as_deref()) {
+            match checker::bench::extract::extract(size, dir.as_deref()) {
                 Ok(report) => {
                     report.print();
                     ExitCode::SUCCESS

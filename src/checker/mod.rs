@@ -3,9 +3,7 @@
 
 pub mod actions;
 pub mod bench;
-pub mod extract_bench;
 pub mod lab;
-pub mod lab_bench;
 pub mod outcome;
 pub mod params;
 pub mod registry;
