@@ -32,8 +32,9 @@ pub const GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 76, 83);
 pub const PORT: u16 = 47683;
 /// Periodic beacon; a newcomer is answered at once besides.
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
-/// How often deferred dials, retries and expiry are looked at.
-const POLICY_TICK: Duration = Duration::from_millis(250);
+/// How often deferred dials, held-back answers, retries and expiry are
+/// looked at.
+const POLICY_TICK: Duration = Duration::from_millis(100);
 /// Interfaces come and go (a cable, a DHCP lease): looked up this often.
 const INTERFACES_EVERY: Duration = Duration::from_secs(5);
 /// At most this many dropped-datagram warnings per `LOG_WINDOW`.
@@ -129,7 +130,9 @@ impl Discovery {
     /// Runs for the life of the peer.
     pub async fn run(mut self) {
         let mut policy = Policy::new(&self.node.id);
+        // Apart, so that garbage cannot hide a full table from the log.
         let mut drops = DropLog::default();
+        let mut full = DropLog::default();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(String, bool)>();
         let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
         let mut tick = tokio::time::interval(POLICY_TICK);
@@ -143,7 +146,7 @@ impl Discovery {
             tokio::select! {
                 got = self.recv.recv_from(&mut buf) => match got {
                     Ok((n, src)) => {
-                        if self.heard(&mut policy, &mut drops, &buf[..n], src, &done_tx) {
+                        if self.heard(&mut policy, [&mut drops, &mut full], &buf[..n], src, &done_tx) {
                             self.announce().await;
                         }
                     }
@@ -155,14 +158,18 @@ impl Discovery {
                 },
                 _ = announce.tick() => self.announce().await,
                 _ = tick.tick() => {
-                    let dials = {
+                    let due = {
                         let mesh = lock(&self.node.mesh);
                         policy.tick(Instant::now(), |id, addr| mesh.listens_at(id, addr.port()))
                     };
-                    for (id, addr) in dials {
+                    for (id, addr) in due.dials {
                         self.dial(id, addr, &done_tx);
                     }
+                    if due.announce {
+                        self.announce().await;
+                    }
                     drops.flush(Instant::now());
+                    full.flush(Instant::now());
                 }
                 _ = interfaces.tick() => self.join_interfaces(),
                 Some((id, ok)) = done_rx.recv() => policy.dial_done(Instant::now(), &id, ok),
@@ -174,7 +181,7 @@ impl Discovery {
     fn heard(
         &self,
         policy: &mut Policy,
-        drops: &mut DropLog,
+        [drops, full]: [&mut DropLog; 2],
         datagram: &[u8],
         src: SocketAddr,
         done_tx: &mpsc::UnboundedSender<(String, bool)>,
@@ -196,7 +203,7 @@ impl Discovery {
         match policy.heard(now, &beacon.peer_id, addr, connected) {
             Heard::Own => false,
             Heard::TableFull => {
-                drops.drop(now, src, "too many peers known; ignoring a new one");
+                full.drop(now, src, "too many peers known; ignoring a new one");
                 false
             }
             Heard::Peer {

@@ -6,7 +6,8 @@
 //! - a peer ID heard for the first time, or at a new address (a restart on
 //!   a new port), is *discovered*: the driver prints `peer-discovered` and
 //!   answers with a beacon of its own at once, so the newcomer learns us
-//!   without waiting for our next periodic one;
+//!   without waiting for our next periodic one (answers are `REPLY_GAP`
+//!   apart; one asked for sooner goes out at the first `tick` after it);
 //! - a discovered peer the mesh is not connected to is dialled. Of two peers
 //!   that hear each other, the one with the smaller ID dials at once and the
 //!   other waits `DEFER` first, so a pair normally ends up with one
@@ -34,7 +35,7 @@ pub const MAX_DIALS_PER_SEC: usize = 8;
 pub const MAX_IN_FLIGHT: usize = 8;
 pub const MAX_KNOWN: usize = 256;
 /// Least time between two answering beacons.
-pub const REPLY_GAP: Duration = Duration::from_millis(250);
+pub const REPLY_GAP: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Entry {
@@ -72,6 +73,15 @@ pub struct Policy {
     recent_dials: VecDeque<Instant>,
     in_flight: usize,
     last_reply: Option<Instant>,
+    reply_pending: bool,
+}
+
+/// What a `tick` asks for.
+#[derive(Debug, PartialEq, Eq, Default)]
+pub struct Due {
+    pub dials: Vec<(String, SocketAddr)>,
+    /// Send our beacon now (an answer held back by `REPLY_GAP`).
+    pub announce: bool,
 }
 
 impl Policy {
@@ -82,6 +92,7 @@ impl Policy {
             recent_dials: VecDeque::new(),
             in_flight: 0,
             last_reply: None,
+            reply_pending: false,
         }
     }
 
@@ -130,10 +141,7 @@ impl Policy {
             e.last_heard = now;
         }
         let dial = !connected && self.try_dial(now, peer_id);
-        let announce = discovered && self.last_reply.is_none_or(|t| now >= t + REPLY_GAP);
-        if announce {
-            self.last_reply = Some(now);
-        }
+        let announce = discovered && self.may_reply(now);
         Heard::Peer {
             discovered,
             dial,
@@ -142,12 +150,10 @@ impl Policy {
     }
 
     /// Periodic work: forgets silent peers and returns the dials now due
-    /// (deferred ones, retries, ones the rate limit held back).
-    pub fn tick(
-        &mut self,
-        now: Instant,
-        connected: impl Fn(&str, SocketAddr) -> bool,
-    ) -> Vec<(String, SocketAddr)> {
+    /// (deferred ones, retries, ones the rate limit held back) and whether
+    /// a held-back answer is due.
+    pub fn tick(&mut self, now: Instant, connected: impl Fn(&str, SocketAddr) -> bool) -> Due {
+        let announce = self.reply_pending && self.may_reply(now);
         self.peers.retain(|_, e| now < e.last_heard + EXPIRY);
         let candidates: Vec<(String, SocketAddr)> = self
             .peers
@@ -155,10 +161,23 @@ impl Policy {
             .filter(|(id, e)| !e.dialling && !connected(id, e.addr))
             .map(|(id, e)| (id.clone(), e.addr))
             .collect();
-        candidates
+        let dials = candidates
             .into_iter()
             .filter(|(id, _)| self.try_dial(now, id))
-            .collect()
+            .collect();
+        Due { dials, announce }
+    }
+
+    /// Whether an answering beacon may go out now; one that may not is
+    /// remembered for a later `tick`.
+    fn may_reply(&mut self, now: Instant) -> bool {
+        if self.last_reply.is_some_and(|t| now < t + REPLY_GAP) {
+            self.reply_pending = true;
+            return false;
+        }
+        self.last_reply = Some(now);
+        self.reply_pending = false;
+        true
     }
 
     /// The outcome of a dial `heard` or `tick` asked for (once per dial,
@@ -226,7 +245,7 @@ mod tests {
         let t = Instant::now();
         assert_eq!(p.heard(t, ME, addr(1), false), Heard::Own);
         assert_eq!(p.known(), 0);
-        assert!(p.tick(t + DEFER, |_, _| false).is_empty());
+        assert_eq!(p.tick(t + DEFER, |_, _| false), Due::default());
     }
 
     #[test]
@@ -237,7 +256,7 @@ mod tests {
         // Its next beacon while the dial runs: nothing new.
         let t1 = t + Duration::from_secs(1);
         assert_eq!(p.heard(t1, "z1", addr(1), false), peer(false, false, false));
-        assert!(p.tick(t1, |_, _| false).is_empty(), "dial in flight");
+        assert!(p.tick(t1, |_, _| false).dials.is_empty(), "dial in flight");
     }
 
     #[test]
@@ -245,10 +264,10 @@ mod tests {
         let mut p = Policy::new(ME);
         let t = Instant::now();
         assert_eq!(p.heard(t, "a1", addr(1), false), peer(true, false, true));
-        assert!(p.tick(t + DEFER / 2, |_, _| false).is_empty());
+        assert!(p.tick(t + DEFER / 2, |_, _| false).dials.is_empty());
         // It did not connect to us in time: we dial.
         assert_eq!(
-            p.tick(t + DEFER, |_, _| false),
+            p.tick(t + DEFER, |_, _| false).dials,
             vec![("a1".into(), addr(1))]
         );
     }
@@ -260,6 +279,7 @@ mod tests {
         p.heard(t, "a1", addr(1), false);
         assert!(
             p.tick(t + DEFER, |id, a| id == "a1" && a == addr(1))
+                .dials
                 .is_empty()
         );
         assert_eq!(
@@ -273,7 +293,7 @@ mod tests {
         let mut p = Policy::new(ME);
         let t = Instant::now();
         assert_eq!(p.heard(t, "z1", addr(1), true), peer(true, false, true));
-        assert!(p.tick(t + EXPIRY / 2, |_, _| true).is_empty());
+        assert!(p.tick(t + EXPIRY / 2, |_, _| true).dials.is_empty());
     }
 
     #[test]
@@ -287,9 +307,9 @@ mod tests {
             p.heard(failed, "z1", addr(1), false),
             peer(false, false, false)
         );
-        assert!(p.tick(failed + RETRY / 2, |_, _| false).is_empty());
+        assert!(p.tick(failed + RETRY / 2, |_, _| false).dials.is_empty());
         assert_eq!(
-            p.tick(failed + RETRY, |_, _| false),
+            p.tick(failed + RETRY, |_, _| false).dials,
             vec![("z1".into(), addr(1))]
         );
     }
@@ -323,6 +343,7 @@ mod tests {
         p.heard(t, "z1", addr(1), true);
         assert!(
             p.tick(t + EXPIRY - Duration::from_millis(1), |_, _| true)
+                .dials
                 .is_empty()
         );
         assert_eq!(p.known(), 1);
@@ -347,6 +368,7 @@ mod tests {
         assert_eq!(dialled.len(), batch);
         assert!(
             p.tick(t + Duration::from_millis(500), |_, _| false)
+                .dials
                 .is_empty()
         );
         // The dials fail, a second passes: the next batch goes out, and not
@@ -354,7 +376,7 @@ mod tests {
         for id in &dialled {
             p.dial_done(t, id, false);
         }
-        let next = p.tick(t + Duration::from_secs(1), |_, _| false);
+        let next = p.tick(t + Duration::from_secs(1), |_, _| false).dials;
         assert_eq!(next.len(), batch);
         assert!(next.iter().all(|(id, _)| !dialled.contains(id)), "{next:?}");
     }
