@@ -104,7 +104,8 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_its_reason() {
         let body = |s: &str| format!("{HEADER}\n{s}").into_bytes();
-        let cases: Vec<(Vec<u8>, fn(&BeaconError) -> bool)> = vec![
+        type Expect = fn(&BeaconError) -> bool;
+        let cases: Vec<(Vec<u8>, Expect)> = vec![
             (b"".to_vec(), |e| *e == BeaconError::NotABeacon),
             (vec![0xff, 0xfe, 0x00], |e| *e == BeaconError::NotABeacon),
             (b"hello world".to_vec(), |e| *e == BeaconError::NotABeacon),
