@@ -109,3 +109,24 @@ fn every_example_passes_check() {
         bad.join("\n")
     );
 }
+
+fn protocol_md() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/PROTOCOL.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Every error code and event name the peer can print is documented, so a
+/// new one cannot slip out undocumented (both are closed enums).
+#[test]
+fn every_error_code_and_event_is_documented() {
+    use lanspread_checker::protocol::control::{ErrorCode, Event};
+    let doc = protocol_md();
+    let names = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .chain(Event::ALL.iter().map(|e| e.as_str()));
+    let missing: Vec<&str> = names
+        .filter(|name| !doc.contains(&format!("`{name}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/PROTOCOL.md: {missing:?}");
+}

@@ -11,6 +11,7 @@
 //! This file is the I/O: the sockets, the timers and the dials. What to do
 //! with a beacon is `policy`; what a beacon says is `beacon`.
 
+use crate::protocol::control::Event;
 pub mod beacon;
 pub mod policy;
 
@@ -214,7 +215,7 @@ impl Discovery {
                 if discovered {
                     tracing::info!(peer_id = %beacon.peer_id, %addr, "peer discovered");
                     self.node.out.event(
-                        "peer-discovered",
+                        Event::PeerDiscovered,
                         serde_json::json!({ "peer_id": beacon.peer_id, "addr": addr.to_string() }),
                     );
                 }
