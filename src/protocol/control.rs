@@ -2,6 +2,7 @@
 //! peer's stdin (one JSON object a line), their introspection table, and
 //! the error answer. docs/PROTOCOL.md describes them for people.
 
+use crate::protocol::layout::GameId;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -96,26 +97,26 @@ pub enum Command {
         timeout_ms: Option<u64>,
     },
     Download {
-        game_id: String,
+        game_id: GameId,
         #[serde(default)]
         install: bool,
     },
     Install {
-        game_id: String,
+        game_id: GameId,
     },
     StreamInstall {
-        game_id: String,
+        game_id: GameId,
     },
     Uninstall {
-        game_id: String,
+        game_id: GameId,
     },
     Play {
-        game_id: String,
+        game_id: GameId,
         username: String,
         language: String,
     },
     CancelDownload {
-        game_id: String,
+        game_id: GameId,
     },
     Shutdown {},
     Commands {},
@@ -272,7 +273,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn well_formed_lines_parse_with_their_id() {
+    fn well_formed_lines_parse_with_their_id() -> Result<(), String> {
         let (id, cmd) = parse_line(r#"{"id":"x","cmd":"status"}"#);
         assert_eq!(id, json!("x"));
         assert_eq!(cmd, Ok(Command::Status {}));
@@ -281,10 +282,11 @@ mod tests {
         assert_eq!(
             cmd,
             Ok(Command::Download {
-                game_id: "cnc4".into(),
+                game_id: GameId::new("cnc4").map_err(|e| e.to_string())?,
                 install: false
             })
         );
+        Ok(())
     }
 
     /// The names serde lists after "expected" in an error message.
@@ -361,6 +363,8 @@ mod tests {
             (r#"{"cmd":"connect"}"#, "missing field `addr`"),
             (r#"{"cmd":"connect","addr":5}"#, "invalid type"),
             (r#"{"cmd":"status","id":{}}"#, "`id` must be"),
+            // A game ID is checked where it enters, once.
+            (r#"{"cmd":"install","game_id":"../x"}"#, "invalid game id"),
         ];
         for (line, want) in cases {
             let (_, got) = parse_line(line);
