@@ -27,7 +27,7 @@ fn text(o: &Output) -> String {
 /// machine while other builds ran: the folder took 145 s at `-j 1` and
 /// 87 s at `-j 2`, all 42 passing in both, and `--repeat 2 -j 2` (84 runs,
 /// 107 s) had no failing round; the timing-sensitive ones
-/// (s37's throughput, s42's disk peak) kept their margins at two.
+/// (s37's throughput, s42's disk peak) passed every round at two.
 const JOBS: &str = "2";
 
 /// Runs the scenarios folder through the folder mode (one invocation), as
