@@ -6,21 +6,52 @@ use std::process::ExitCode;
 
 /// Scenario checker for peer-to-peer LAN game distribution.
 ///
-/// Runs one Lua scenario file against real peer processes:
+/// Runs Lua scenario files against real peer processes:
 ///
 ///   lanspread-checker -s scenarios/s15_skew.lua
+///   lanspread-checker -s scenarios/ -j 2          (a folder run)
 ///
 /// Exit codes: 0 every step passed, 1 an expectation failed, 2 the scenario
-/// file is invalid, 3 the harness could not run. The scenario language is
+/// file is invalid, 3 the harness could not run. A folder run exits with the
+/// worst of its scenarios' codes (3 > 2 > 1 > 0). The scenario language is
 /// documented in docs/SCENARIOS.md, the peer protocol in docs/PROTOCOL.md.
 #[derive(Parser)]
 #[command(version, about, long_about, args_conflicts_with_subcommands = true)]
 struct Cli {
-    /// The scenario file to run.
-    #[arg(short = 's', long = "scenario", value_name = "FILE.lua")]
-    scenario: Option<PathBuf>,
+    /// The scenario file to run; a folder (its `*.lua` files) or several
+    /// `-s` make a folder run: each file its own scenario, in a child checker.
+    #[arg(short = 's', long = "scenario", value_name = "FILE.lua|DIR")]
+    scenario: Vec<PathBuf>,
+    /// Folder run: how many scenarios run at once (default: the number of cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Folder run: run only shard K of N (files go to shards by a hash of
+    /// their file name, so adding a file moves no other).
+    #[arg(long, value_name = "K/N")]
+    partition: Option<lanspread_checker::checker::suite::select::Partition>,
+    /// Folder run: run every scenario N times; failing any round fails it,
+    /// and the summary shows how many rounds failed.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Folder run: only files whose `scenario{ tags = … }` has any of these.
+    #[arg(long, value_name = "TAG,…", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Folder run: skip files whose tags have any of these.
+    #[arg(long, value_name = "TAG,…", value_delimiter = ',')]
+    skip_tags: Vec<String>,
+    /// Folder run: only files whose name contains PATTERN, or matches it
+    /// whole when it holds `*` or `?` (a glob).
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// Folder run: how to report on stdout. `human`: progress, a summary
+    /// table, the failing scenarios' output; `github`: that plus
+    /// `::error file=…,line=…::` annotations; `jsonl`: one JSON object per
+    /// step and per scenario on stdout (the human lines go to stderr).
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
     /// Run folder for peer logs, event streams and the workspace
     /// (default: a fresh folder under the temp dir, removed when all steps pass).
+    /// A folder run puts each scenario's run folder in it, and a summary.json.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Keep the default run folder even when the scenario passes.
@@ -36,7 +67,8 @@ struct Cli {
     /// the script as `seed`). A fresh one when omitted.
     #[arg(long)]
     seed: Option<u64>,
-    /// Also write a JUnit XML report to this file.
+    /// Also write a JUnit XML report to this file (one testsuite per
+    /// scenario, one testcase per step).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
     /// Colour the console output.
@@ -47,6 +79,13 @@ struct Cli {
     list_actions: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Github,
+    Jsonl,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -289,7 +328,40 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            let Some(scenario) = cli.scenario else {
+            let folder_run = cli.scenario.len() > 1
+                || cli.scenario.iter().any(|p| p.is_dir())
+                || cli.repeat > 1
+                || cli.partition.is_some()
+                || !cli.tags.is_empty()
+                || !cli.skip_tags.is_empty()
+                || cli.filter.is_some()
+                || cli.format != Format::Human;
+            if folder_run {
+                use checker::suite;
+                let code = suite::run(&suite::SuiteOptions {
+                    inputs: cli.scenario,
+                    out: cli.out,
+                    keep: cli.keep,
+                    jobs: cli.jobs.unwrap_or_else(suite::default_jobs),
+                    repeat: cli.repeat,
+                    selection: suite::select::Selection {
+                        filter: cli.filter,
+                        tags: cli.tags,
+                        skip_tags: cli.skip_tags,
+                        partition: cli.partition,
+                    },
+                    seed: cli.seed,
+                    junit: cli.junit,
+                    format: match cli.format {
+                        Format::Human => suite::Format::Human,
+                        Format::Github => suite::Format::Github,
+                        Format::Jsonl => suite::Format::Jsonl,
+                    },
+                    check: cli.check,
+                });
+                return ExitCode::from(code as u8);
+            }
+            let Some(scenario) = cli.scenario.into_iter().next() else {
                 eprintln!("nothing to do: give -s FILE.lua to run a scenario (see --help)");
                 return ExitCode::from(2);
             };

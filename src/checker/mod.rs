@@ -10,6 +10,7 @@ pub mod registry;
 pub mod report;
 pub mod results;
 pub mod script;
+pub mod suite;
 pub mod wire_client;
 
 use lab::Lab;

@@ -3,12 +3,12 @@
 
 use crate::checker::outcome::{Failure, exit};
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepStatus {
     Passed,
@@ -16,10 +16,12 @@ pub enum StepStatus {
     NotRun,
 }
 
-#[derive(Debug, Clone, Serialize)]
+// Deserialized too: a folder run reads each child's `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FailureRecord {
     /// `expectation`, `invalid` or `harness`.
-    pub kind: &'static str,
+    pub kind: String,
     pub location: String,
     pub action: String,
     pub expected: Option<String>,
@@ -40,7 +42,7 @@ impl FailureRecord {
             Failure::Harness { message, .. } => ("harness", None, None, Some(message.clone())),
         };
         Self {
-            kind,
+            kind: kind.to_string(),
             location: format!("{file}:{line}"),
             action: action.to_string(),
             expected,
@@ -49,7 +51,8 @@ impl FailureRecord {
         }
     }
 
-    fn text(&self) -> String {
+    /// The failure in one or two lines (`expected: … / seen: …`).
+    pub fn text(&self) -> String {
         match (&self.expected, &self.seen, &self.message) {
             (Some(e), Some(s), _) => format!("expected: {e}\nseen: {s}"),
             (_, _, Some(m)) => m.clone(),
@@ -58,10 +61,11 @@ impl FailureRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StepRecord {
     pub n: usize,
-    pub action: &'static str,
+    pub action: String,
     pub line: u32,
     pub status: StepStatus,
     pub duration_ms: u64,
@@ -79,7 +83,7 @@ impl StepRecord {
     ) -> Self {
         Self {
             n,
-            action,
+            action: action.to_string(),
             line,
             status,
             duration_ms: took.as_millis() as u64,
@@ -88,7 +92,8 @@ impl StepRecord {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunRecord {
     pub scenario: String,
     pub file: String,
@@ -115,7 +120,7 @@ impl RunRecord {
             run_dir: String::new(),
             steps: Vec::new(),
             failure: Some(FailureRecord {
-                kind: "invalid",
+                kind: "invalid".into(),
                 location: file.to_string(),
                 action: "scenario".into(),
                 expected: None,
@@ -130,8 +135,13 @@ impl RunRecord {
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// One `<testsuite>` for the scenario, one `<testcase>` per step.
+    /// The JUnit document of this one run.
     pub fn junit(&self) -> String {
+        junit_document(std::slice::from_ref(self))
+    }
+
+    /// One `<testsuite>` for the scenario, one `<testcase>` per step.
+    fn junit_suite(&self) -> String {
         let failures = self
             .steps
             .iter()
@@ -143,10 +153,10 @@ impl RunRecord {
             .iter()
             .filter(|s| s.status == StepStatus::NotRun)
             .count();
-        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let mut x = String::new();
         let _ = writeln!(
             x,
-            "<testsuites><testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+            "<testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
             esc(&self.scenario),
             self.steps.len().max(1),
             self.duration_ms as f64 / 1000.0
@@ -183,7 +193,7 @@ impl RunRecord {
                 (StepStatus::Failed, f) => {
                     let (kind, text) = f
                         .as_ref()
-                        .map(|f| (f.kind, f.text()))
+                        .map(|f| (f.kind.as_str(), f.text()))
                         .unwrap_or(("failure", String::new()));
                     let _ = writeln!(
                         x,
@@ -194,16 +204,38 @@ impl RunRecord {
                 }
             }
         }
-        x.push_str("</testsuite></testsuites>\n");
+        x.push_str("</testsuite>\n");
         x
     }
 
     pub fn write_junit(&self, path: &Path) -> Result<()> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(path, self.junit()).with_context(|| format!("writing {}", path.display()))
+        write_junit(std::slice::from_ref(self), path)
     }
+
+    /// The failure's line in its scenario file, when it names one.
+    pub fn failure_line(&self) -> Option<u32> {
+        let f = self.failure.as_ref()?;
+        f.location.rsplit_once(':')?.1.parse().ok()
+    }
+}
+
+/// One JUnit document: a `<testsuite>` per run (a folder run has many).
+pub fn junit_document(runs: &[RunRecord]) -> String {
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    for r in runs {
+        x.push_str(&r.junit_suite());
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+pub fn write_junit(runs: &[RunRecord], path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(path, junit_document(runs))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn esc(s: &str) -> String {
@@ -258,5 +290,34 @@ mod tests {
         assert!(x.contains("<property name=\"seed\" value=\"7\"/>"), "{x}");
         let json = serde_json::to_value(&rec).unwrap_or_default();
         assert_eq!(json["steps"][2]["status"], "not-run");
+        // A folder run reads the summary back; it must survive the trip.
+        let back: RunRecord = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.steps[1].action, "waitGame");
+        assert_eq!(
+            back.steps[1].failure.as_ref().map(|f| f.kind.as_str()),
+            Some("expectation")
+        );
+    }
+
+    #[test]
+    fn a_document_holds_one_testsuite_per_run() {
+        let a = RunRecord::invalid("a.lua", 1, "bad");
+        let mut b = RunRecord::invalid("b.lua", 2, "worse");
+        b.failure = None;
+        let x = junit_document(&[a, b]);
+        assert_eq!(x.matches("<testsuite ").count(), 2, "{x}");
+        assert_eq!(x.matches("<testsuites>").count(), 1, "{x}");
+        assert!(x.trim_end().ends_with("</testsuites>"), "{x}");
+    }
+
+    #[test]
+    fn failure_line_comes_from_the_location() {
+        let r = RunRecord::invalid("dir/a.lua", 1, "bad");
+        assert_eq!(r.failure_line(), None);
+        let mut r = r;
+        if let Some(f) = r.failure.as_mut() {
+            f.location = "dir/a.lua:17".into();
+        }
+        assert_eq!(r.failure_line(), Some(17));
     }
 }

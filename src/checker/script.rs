@@ -18,6 +18,8 @@ pub struct Scenario {
     pub path: PathBuf,
     pub name: String,
     pub timeout: Option<Duration>,
+    /// Labels a folder run selects by (`--tags`, `--skip-tags`).
+    pub tags: Vec<String>,
     pub steps: Vec<Step>,
 }
 
@@ -192,6 +194,7 @@ fn collect(
     let at = |m: String| LoadError(format!("{display}:{line}: scenario: {m}"));
     let mut name = None;
     let mut timeout = None;
+    let mut tags = Vec::new();
     let mut steps = Vec::new();
     let len = table.raw_len();
     for pair in table.pairs::<Value, Value>() {
@@ -215,9 +218,10 @@ fn collect(
                         timeout = Some(span.0);
                     }
                     "description" => {}
+                    "tags" => tags = parse_tags(v).map_err(|m| at(format!("tags: {m}")))?,
                     other => {
                         return Err(at(format!(
-                            "unknown field `{other}` (named fields are name, timeout, description)"
+                            "unknown field `{other}` (named fields are name, timeout, description, tags)"
                         )));
                     }
                 }
@@ -254,8 +258,40 @@ fn collect(
         path: path.to_path_buf(),
         name,
         timeout,
+        tags,
         steps,
     })
+}
+
+/// `tags = {"slow", "lan"}`: a list of words (letters, digits, `-`, `_`),
+/// so that `--tags a,b` on the command line can name every one of them.
+fn parse_tags(v: Value) -> Result<Vec<String>, String> {
+    let Value::Table(t) = v else {
+        return Err(format!("expected a list of words, got a {}", v.type_name()));
+    };
+    let len = t.raw_len();
+    if t.clone().pairs::<Value, Value>().count() != len {
+        return Err("expected a list of words, got a table with named keys".into());
+    }
+    let mut tags = Vec::with_capacity(len);
+    for i in 1..=len {
+        let word = match t.raw_get::<Value>(i) {
+            Ok(Value::String(s)) => s.to_string_lossy(),
+            Ok(other) => return Err(format!("item {i} is a {}, not a word", other.type_name())),
+            Err(e) => return Err(clean(&e)),
+        };
+        let ok = !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(format!(
+                "{word:?} is not a word (letters, digits, `-` and `_` only)"
+            ));
+        }
+        tags.push(word);
+    }
+    Ok(tags)
 }
 
 /// Checks labels are unique and turns every `from = "label"` into the line
@@ -386,6 +422,32 @@ mod tests {
         match &s.steps[2].action {
             Action::ExpectEvent(e) => assert_eq!(e.from, From::Line(3)),
             other => panic!("parsed as {other:?}"),
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tags_are_a_list_of_words() -> Result<(), LoadError> {
+        let s =
+            load_text("scenario {\n tags = {\"slow\", \"lan_2\"},\n log { message = \"m\" },\n}")?;
+        assert_eq!(s.tags, ["slow", "lan_2"]);
+        assert!(
+            load_text("scenario { log { message = \"m\" } }")?
+                .tags
+                .is_empty()
+        );
+        for (tags, says) in [
+            ("\"slow\"", "tags: expected a list of words, got a string"),
+            ("{\"a b\"}", "tags: \"a b\" is not a word"),
+            ("{\"\"}", "tags: \"\" is not a word"),
+            ("{3}", "tags: item 1 is a integer, not a word"),
+            ("{ x = \"y\" }", "got a table with named keys"),
+        ] {
+            let src = format!("scenario {{\n tags = {tags},\n log {{ message = \"m\" }},\n}}");
+            match load_text(&src) {
+                Ok(_) => panic!("tags = {tags} loaded"),
+                Err(e) => assert!(e.0.contains(says), "tags = {tags}: {}", e.0),
+            }
         }
         Ok(())
     }

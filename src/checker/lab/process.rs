@@ -44,6 +44,42 @@ pub fn kill_all_peers() {
     groups.into_iter().for_each(kill_group);
 }
 
+/// Process groups of child checkers (a folder run's scenarios). Each reaps
+/// its own peers and LAN on SIGTERM, so an interrupt asks before it kills.
+static CHECKER_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Puts a child checker started with `process_group(0)` under the care of
+/// the interrupt handler.
+pub fn track_checker_group(pid: i32) {
+    lock(&CHECKER_GROUPS).push(pid);
+}
+
+/// The child checker was reaped; its pid may be reused.
+pub fn untrack_checker_group(pid: i32) {
+    lock(&CHECKER_GROUPS).retain(|p| *p != pid);
+}
+
+/// SIGTERMs every child checker (which then kills its peers and removes
+/// its LAN), waits up to `grace` for them to go, then SIGKILLs the rest.
+pub fn terminate_checkers(grace: std::time::Duration) {
+    let groups: Vec<i32> = lock(&CHECKER_GROUPS).clone();
+    if groups.is_empty() {
+        return;
+    }
+    // SAFETY: kill(2) on process groups this process created.
+    let alive = |g: i32| unsafe { libc::kill(-g, 0) == 0 };
+    for g in &groups {
+        unsafe {
+            libc::kill(-g, libc::SIGTERM);
+        }
+    }
+    let until = std::time::Instant::now() + grace;
+    while groups.iter().any(|g| alive(*g)) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    groups.into_iter().for_each(sigkill_group);
+}
+
 /// Scratch folders that an interrupt removes once the peers are dead (the
 /// bench's: it has no logs worth keeping, and gigabytes of game).
 static SCRATCH_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -60,6 +96,7 @@ pub fn forget_scratch_dir(dir: &Path) {
 /// Installs the Ctrl-C / SIGTERM handler that reaps peers before exiting.
 pub fn install_signal_handler() {
     let _ = ctrlc::set_handler(|| {
+        terminate_checkers(std::time::Duration::from_secs(5));
         kill_all_peers();
         super::network::remove_all_live();
         for dir in lock(&SCRATCH_DIRS).drain(..) {
@@ -70,6 +107,7 @@ pub fn install_signal_handler() {
     });
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        terminate_checkers(std::time::Duration::from_secs(5));
         kill_all_peers();
         super::network::remove_all_live();
         previous(info);
