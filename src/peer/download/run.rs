@@ -78,14 +78,14 @@ pub async fn run(
 
     // 2. Targets on disk (or the archives to stream), then the chunk plan.
     let streaming = stream.is_some();
-    let (handles, fetched, piece) = if streaming {
+    let (targets, fetched, piece) = if streaming {
         let piece = node.chunk_size.min(STREAM_CHUNK_MAX);
-        (Vec::new(), plan::stream_files(&files)?, piece)
+        (None, plan::stream_files(&files)?, piece)
     } else {
-        let handles = tokio::task::block_in_place(|| {
+        let targets = tokio::task::block_in_place(|| {
             target_file::prepare_files(&node.files, game_id, &files, node.direct_writes)
         })?;
-        (handles, files.clone(), node.chunk_size)
+        (Some(targets), files.clone(), node.chunk_size)
     };
     let chunks = plan::plan_chunks(&fetched, piece);
     let total: u64 = fetched.iter().map(|f| f.size).sum();
@@ -114,14 +114,14 @@ pub async fn run(
                     .get(f.chunk)
                     .cloned()
                     .context("scheduled a chunk outside the plan")?;
-                let dest = if streaming {
-                    Dest::Memory
-                } else {
-                    // prepare_files opened one target per file, in order.
-                    handles
-                        .get(chunk.file)
-                        .map(|(_, f)| Dest::File(f.clone()))
-                        .context("chunk for an unplanned file")?
+                let dest = match &targets {
+                    None => Dest::Memory,
+                    // Opened now (or still open from a recent chunk), so the
+                    // open files stay bounded whatever the file count.
+                    Some(targets) => Dest::File(
+                        tokio::task::block_in_place(|| targets.get(chunk.file))
+                            .context("cannot write the download")?,
+                    ),
                 };
                 let lanes = conns
                     .get(f.source)
@@ -197,8 +197,8 @@ pub async fn run(
 
     // 4. Commit: every byte is on disk; the sentinel goes last. A stream
     // has nothing to commit here: its sink saw every byte.
-    if !streaming {
-        tokio::task::block_in_place(|| target_file::commit(&node.files, game_id, &handles))?;
+    if let Some(targets) = &targets {
+        tokio::task::block_in_place(|| target_file::commit(&node.files, game_id, targets))?;
     }
     Ok(Throughput {
         bytes: total,
