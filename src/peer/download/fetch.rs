@@ -78,18 +78,47 @@ async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Ve
     )
     .await?;
     send.finish()?;
-    match wire::read_frame::<Response>(&mut recv)
-        .await?
-        .context("no answer")?
-    {
-        Response::GameFiles {
-            game_id: g,
-            version,
-            files,
-        } if g == game_id => Ok((version, files)),
-        Response::Denied { reason } => bail!("refused: {reason}"),
-        other => bail!("unexpected answer {other:?}"),
+    // Pages until `more` is false, within the list bounds, so a hostile
+    // source cannot make this buffer without limit.
+    let mut files = Vec::new();
+    let mut list_version: Option<String> = None;
+    let mut bytes = 0usize;
+    loop {
+        let page = wire::read_frame::<Response>(&mut recv)
+            .await?
+            .context("no answer")?;
+        let (version, page, more) = match page {
+            Response::GameFiles {
+                game_id: g,
+                version,
+                files,
+                more,
+            } if g == game_id => (version, files, more),
+            Response::Denied { reason } => bail!("refused: {reason}"),
+            other => bail!("unexpected answer {other:?}"),
+        };
+        match &list_version {
+            Some(v) if *v != version => {
+                bail!("file list changed version from {v} to {version} between pages")
+            }
+            Some(_) => {}
+            None => list_version = Some(version),
+        }
+        // Each page counts too, so endless empty pages end as well.
+        bytes += 64 + page.iter().map(|f| f.path.len() + 32).sum::<usize>();
+        files.extend(page);
+        if files.len() > wire::MAX_LIST_FILES || bytes > wire::MAX_LIST_BYTES {
+            bail!(
+                "file list longer than {} files or {} MiB",
+                wire::MAX_LIST_FILES,
+                wire::MAX_LIST_BYTES >> 20
+            );
+        }
+        if !more {
+            break;
+        }
     }
+    Ok((list_version.unwrap_or_default(), files))
 }
 
 /// The connections each source's chunks alternate between: its mesh
