@@ -68,7 +68,21 @@ pub async fn run(
     mut stream: Option<&mut dyn StreamSink>,
 ) -> Result<Throughput> {
     // 1. File lists from every catalog-version source.
-    let (live, lists) = fetch::file_lists(&sources, game_id, version).await?;
+    let fetch::FileLists {
+        live,
+        lists,
+        silent,
+    } = fetch::file_lists(&sources, game_id, version).await?;
+    for (source, waited) in &silent {
+        tracing::warn!(source = %source.addr, "no file list after {waited:?}; left out");
+        node.out.event(
+            Event::SourceSilent,
+            json!({
+                "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                "waited_ms": waited.as_millis() as u64,
+            }),
+        );
+    }
     let files = plan::agree(&lists)?;
     let addrs: Vec<&str> = live.iter().map(|s| s.addr.as_str()).collect();
     node.out.event(
