@@ -6,7 +6,7 @@
 //! Adding an action is one line here plus its parameter type and handler.
 
 use crate::checker::actions::{
-    control, disk, expect, flow, fs, fuzz, install, observe, peers, redirect, transfer,
+    control, disk, expect, flow, fs, fuzz, install, observe, peers, redirect, resources, transfer,
 };
 use crate::checker::lab::Lab;
 use crate::checker::outcome::StepResult;
@@ -204,4 +204,6 @@ registry! {
         "Start sampling the bytes allocated under a peer's games folder.";
     "expectDiskPeak" => ExpectDiskPeak(disk::ExpectDiskPeakStep) => disk::expect_disk_peak,
         "Stop a peer's disk sampler and check how far its peak rose.";
+    "expectResources" => ExpectResources(resources::ExpectResourcesStep) => resources::expect_resources,
+        "Bound a peer process's open files (sampled until an event) and peak RSS.";
 }

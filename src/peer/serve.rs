@@ -156,15 +156,18 @@ async fn handle(
                 .files
                 .sentinel_version(&game_id)
                 .with_context(|| format!("{game_id}: {SENTINEL} vanished"))?;
-            wire::write_frame(
-                &mut send,
-                &Response::GameFiles {
-                    game_id,
-                    version,
-                    files,
-                },
-            )
-            .await?;
+            // Paged, so a list of any size fits the receiver's frame bound.
+            let pages = wire::file_list_pages(&files, wire::FILE_LIST_PAGE);
+            let last = pages.len().saturating_sub(1);
+            for (i, page) in pages.into_iter().enumerate() {
+                let frame = Response::GameFiles {
+                    game_id: game_id.clone(),
+                    version: version.clone(),
+                    files: page.to_vec(),
+                    more: i < last,
+                };
+                wire::write_frame(&mut send, &frame).await?;
+            }
             send.finish()?;
         }
         Request::Chunk {

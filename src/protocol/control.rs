@@ -66,6 +66,7 @@ protocol_names! {
     pub enum Event {
         Ready => "ready",
         GotGameFiles => "got-game-files",
+        SourceSilent => "source-silent",
         DownloadBegin => "download-begin",
         DownloadChunkFinished => "download-chunk-finished",
         DownloadChunkRetry => "download-chunk-retry",

@@ -16,6 +16,14 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest frame accepted, to bound memory against hostile peers.
 pub const MAX_FRAME: usize = 4 << 20;
+/// Encoded descriptors a sender puts in one `game-files` page: well inside
+/// `MAX_FRAME` (a 100,000-file list is ~4.8 MB, so it takes five pages).
+pub const FILE_LIST_PAGE: usize = 1 << 20;
+/// Most descriptors a receiver takes in one file list, over all its pages.
+pub const MAX_LIST_FILES: usize = 1_000_000;
+/// Most frame bytes a receiver reads for one file list, over all its pages:
+/// with `MAX_LIST_FILES`, what a hostile source can make it buffer.
+pub const MAX_LIST_BYTES: usize = 128 << 20;
 
 /// One ready game root as advertised to others (raw, unfiltered version).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,15 +72,40 @@ pub struct FileDesc {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Response {
+    /// One page of a file list; pages follow on the same stream while
+    /// `more` is true (see `file_list_pages`).
     GameFiles {
         game_id: String,
         version: String,
         files: Vec<FileDesc>,
+        more: bool,
     },
     /// Exactly `len` raw bytes follow on the stream.
     Chunk { len: u64 },
     /// The request was refused; `reason` says why.
     Denied { reason: String },
+}
+
+/// Splits a file list into pages of about `budget` encoded bytes each (at
+/// least one descriptor a page, and one empty page for an empty list), so
+/// every `game-files` frame stays far below `MAX_FRAME` whatever the list.
+pub fn file_list_pages(files: &[FileDesc], budget: usize) -> Vec<&[FileDesc]> {
+    let mut pages = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        // `{"path":…,"size":…},`: the path's escaping is at most 6 bytes a
+        // byte (\u00XX), the rest at most 40.
+        let len = f.path.len() * 6 + 40;
+        if i > start && bytes + len > budget {
+            pages.push(&files[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < files.len() || pages.is_empty() {
+        pages.push(&files[start..]);
+    }
+    pages
 }
 
 /// Writes one frame.
@@ -131,6 +164,52 @@ mod tests {
                 .is_err()
         );
         assert!(decode::<Response>(b"\xff\xfe").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn file_lists_are_paged_below_the_frame_limit() -> Result<()> {
+        let f = |i: usize| FileDesc {
+            path: format!("data/d{:03}/f{i:06}.bin", i % 1000),
+            size: i as u64,
+        };
+        let files: Vec<FileDesc> = (0..100_000).map(f).collect();
+        let pages = file_list_pages(&files, FILE_LIST_PAGE);
+        assert!(pages.len() > 1, "{} pages", pages.len());
+        // In order, nothing lost or repeated, each frame under the bound.
+        let joined: Vec<FileDesc> = pages.iter().flat_map(|p| p.iter().cloned()).collect();
+        assert_eq!(joined, files);
+        for (i, page) in pages.iter().enumerate() {
+            let frame = serde_json::to_vec(&Response::GameFiles {
+                game_id: "g".into(),
+                version: "20240101".into(),
+                files: page.to_vec(),
+                more: i + 1 < pages.len(),
+            })?;
+            assert!(
+                frame.len() <= FILE_LIST_PAGE + 100,
+                "page {i}: {}",
+                frame.len()
+            );
+            assert!(frame.len() < MAX_FRAME);
+        }
+        // The whole list would not have fit one frame.
+        assert!(serde_json::to_vec(&files)?.len() > MAX_FRAME);
+        assert_eq!(
+            file_list_pages(&[], FILE_LIST_PAGE),
+            vec![&[] as &[FileDesc]]
+        );
+        // A path of control characters escapes to 6 bytes a byte: still paged.
+        let odd = vec![
+            FileDesc {
+                path: "\u{1}".repeat(4000),
+                size: 1
+            };
+            100
+        ];
+        for page in file_list_pages(&odd, 64 << 10) {
+            assert!(serde_json::to_vec(page)?.len() <= (64 << 10) + 24_100);
+        }
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ pub mod install;
 pub mod observe;
 pub mod peers;
 pub mod redirect;
+pub mod resources;
 pub mod transfer;
 
 use crate::checker::lab::{Lab, PeerProc};

@@ -27,15 +27,32 @@ const DIRECT_WRITE_BLOCK: usize = 1 << 20;
 const BUFFERED_WRITE_BLOCK: usize = 256 << 10;
 const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The sources that sent a file list at `version`, and their lists, both in
-/// address order (a deterministic source order keeps the chunk split
-/// reproducible). Fails when no source sent one.
-pub async fn file_lists(
-    sources: &[RemotePeer],
-    game_id: &str,
-    version: &str,
-) -> Result<(Vec<RemotePeer>, Vec<(String, Vec<FileDesc>)>)> {
+/// How long, at least, the file lists wait for the other sources once the
+/// first list is in. A source that has not answered by then is silent (a
+/// SIGKILLed peer is only noticed at the 4 s idle timeout) and is left out.
+const LIST_GRACE_MIN: Duration = Duration::from_millis(500);
+
+/// What the file-list round found.
+pub struct FileLists {
+    /// The sources that sent a list at the version, in address order (a
+    /// deterministic source order keeps the chunk split reproducible).
+    pub live: Vec<RemotePeer>,
+    /// Their lists, in the same order.
+    pub lists: Vec<(String, Vec<FileDesc>)>,
+    /// Sources still silent when the grace ran out, with how long each was
+    /// waited for.
+    pub silent: Vec<(RemotePeer, Duration)>,
+}
+
+/// Asks every source for its file list at once. The download need not wait
+/// for the slowest: once all sources answered, or once a grace of
+/// `max(LIST_GRACE_MIN, time to the first list)` passed after the first list
+/// at `version`, the round ends and the sources yet to answer are silent,
+/// treated like failed ones. Fails when no source sent a list.
+pub async fn file_lists(sources: &[RemotePeer], game_id: &str, version: &str) -> Result<FileLists> {
+    let started = tokio::time::Instant::now();
     let mut asks = JoinSet::new();
+    let mut pending: Vec<RemotePeer> = sources.to_vec();
     for s in sources.iter().cloned() {
         let game_id = game_id.to_string();
         asks.spawn(async move {
@@ -49,23 +66,44 @@ pub async fn file_lists(
     let mut lists = Vec::new();
     let mut live = Vec::new();
     let mut refusals = Vec::new();
-    while let Some(joined) = asks.join_next().await {
+    let mut grace_end = None;
+    loop {
+        let joined = match grace_end {
+            None => asks.join_next().await,
+            Some(end) => match tokio::time::timeout_at(end, asks.join_next()).await {
+                Ok(joined) => joined,
+                Err(_) => break,
+            },
+        };
+        let Some(joined) = joined else { break };
         let (source, result) = joined.context("file-list task failed")?;
+        pending.retain(|p| p.addr != source.addr);
         match result {
             Ok((v, files)) if v == version => {
                 lists.push((source.addr.clone(), files));
                 live.push(source);
+                if grace_end.is_none() {
+                    grace_end =
+                        Some(tokio::time::Instant::now() + LIST_GRACE_MIN.max(started.elapsed()));
+                }
             }
             Ok((v, _)) => refusals.push(format!("{}: now at version {v}", source.addr)),
             Err(e) => refusals.push(format!("{}: {e:#}", source.addr)),
         }
     }
+    // Dropping `asks` aborts the silent sources' requests.
+    let waited = started.elapsed();
+    let silent: Vec<(RemotePeer, Duration)> = pending.into_iter().map(|p| (p, waited)).collect();
     if live.is_empty() {
         bail!("no source sent a file list ({})", refusals.join("; "));
     }
     lists.sort_by(|a, b| a.0.cmp(&b.0));
     live.sort_by(|a, b| a.addr.cmp(&b.addr));
-    Ok((live, lists))
+    Ok(FileLists {
+        live,
+        lists,
+        silent,
+    })
 }
 
 async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Vec<FileDesc>)> {
@@ -78,18 +116,47 @@ async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Ve
     )
     .await?;
     send.finish()?;
-    match wire::read_frame::<Response>(&mut recv)
-        .await?
-        .context("no answer")?
-    {
-        Response::GameFiles {
-            game_id: g,
-            version,
-            files,
-        } if g == game_id => Ok((version, files)),
-        Response::Denied { reason } => bail!("refused: {reason}"),
-        other => bail!("unexpected answer {other:?}"),
+    // Pages until `more` is false, within the list bounds, so a hostile
+    // source cannot make this buffer without limit.
+    let mut files = Vec::new();
+    let mut list_version: Option<String> = None;
+    let mut bytes = 0usize;
+    loop {
+        let page = wire::read_frame::<Response>(&mut recv)
+            .await?
+            .context("no answer")?;
+        let (version, page, more) = match page {
+            Response::GameFiles {
+                game_id: g,
+                version,
+                files,
+                more,
+            } if g == game_id => (version, files, more),
+            Response::Denied { reason } => bail!("refused: {reason}"),
+            other => bail!("unexpected answer {other:?}"),
+        };
+        match &list_version {
+            Some(v) if *v != version => {
+                bail!("file list changed version from {v} to {version} between pages")
+            }
+            Some(_) => {}
+            None => list_version = Some(version),
+        }
+        // Each page counts too, so endless empty pages end as well.
+        bytes += 64 + page.iter().map(|f| f.path.len() + 32).sum::<usize>();
+        files.extend(page);
+        if files.len() > wire::MAX_LIST_FILES || bytes > wire::MAX_LIST_BYTES {
+            bail!(
+                "file list longer than {} files or {} MiB",
+                wire::MAX_LIST_FILES,
+                wire::MAX_LIST_BYTES >> 20
+            );
+        }
+        if !more {
+            break;
+        }
     }
+    Ok((list_version.unwrap_or_default(), files))
 }
 
 /// The connections each source's chunks alternate between: its mesh

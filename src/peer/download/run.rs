@@ -68,7 +68,21 @@ pub async fn run(
     mut stream: Option<&mut dyn StreamSink>,
 ) -> Result<Throughput> {
     // 1. File lists from every catalog-version source.
-    let (live, lists) = fetch::file_lists(&sources, game_id, version).await?;
+    let fetch::FileLists {
+        live,
+        lists,
+        silent,
+    } = fetch::file_lists(&sources, game_id, version).await?;
+    for (source, waited) in &silent {
+        tracing::warn!(source = %source.addr, "no file list after {waited:?}; left out");
+        node.out.event(
+            Event::SourceSilent,
+            json!({
+                "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                "waited_ms": waited.as_millis() as u64,
+            }),
+        );
+    }
     let files = plan::agree(&lists)?;
     let addrs: Vec<&str> = live.iter().map(|s| s.addr.as_str()).collect();
     node.out.event(
@@ -78,14 +92,14 @@ pub async fn run(
 
     // 2. Targets on disk (or the archives to stream), then the chunk plan.
     let streaming = stream.is_some();
-    let (handles, fetched, piece) = if streaming {
+    let (targets, fetched, piece) = if streaming {
         let piece = node.chunk_size.min(STREAM_CHUNK_MAX);
-        (Vec::new(), plan::stream_files(&files)?, piece)
+        (None, plan::stream_files(&files)?, piece)
     } else {
-        let handles = tokio::task::block_in_place(|| {
+        let targets = tokio::task::block_in_place(|| {
             target_file::prepare_files(&node.files, game_id, &files, node.direct_writes)
         })?;
-        (handles, files.clone(), node.chunk_size)
+        (Some(targets), files.clone(), node.chunk_size)
     };
     let chunks = plan::plan_chunks(&fetched, piece);
     let total: u64 = fetched.iter().map(|f| f.size).sum();
@@ -114,14 +128,14 @@ pub async fn run(
                     .get(f.chunk)
                     .cloned()
                     .context("scheduled a chunk outside the plan")?;
-                let dest = if streaming {
-                    Dest::Memory
-                } else {
-                    // prepare_files opened one target per file, in order.
-                    handles
-                        .get(chunk.file)
-                        .map(|(_, f)| Dest::File(f.clone()))
-                        .context("chunk for an unplanned file")?
+                let dest = match &targets {
+                    None => Dest::Memory,
+                    // Opened now (or still open from a recent chunk), so the
+                    // open files stay bounded whatever the file count.
+                    Some(targets) => Dest::File(
+                        tokio::task::block_in_place(|| targets.get(chunk.file))
+                            .context("cannot write the download")?,
+                    ),
                 };
                 let lanes = conns
                     .get(f.source)
@@ -197,8 +211,8 @@ pub async fn run(
 
     // 4. Commit: every byte is on disk; the sentinel goes last. A stream
     // has nothing to commit here: its sink saw every byte.
-    if !streaming {
-        tokio::task::block_in_place(|| target_file::commit(&node.files, game_id, &handles))?;
+    if let Some(targets) = &targets {
+        tokio::task::block_in_place(|| target_file::commit(&node.files, game_id, targets))?;
     }
     Ok(Throughput {
         bytes: total,
