@@ -3,7 +3,7 @@
 //! Every problem is found here, before any peer starts, and names file:line.
 
 use crate::checker::actions::observe::From;
-use crate::checker::registry::{ACTIONS, ActionInfo, Step};
+use crate::checker::registry::{ACTIONS, Action, ActionInfo, Step};
 use crate::units::Span;
 use mlua::{Lua, LuaSerdeExt, Value};
 use std::cell::RefCell;
@@ -18,7 +18,31 @@ pub struct Scenario {
     pub path: PathBuf,
     pub name: String,
     pub timeout: Option<Duration>,
+    /// Where the peers run: `scenario{ network = … }`.
+    pub network: Network,
     pub steps: Vec<Step>,
+}
+
+/// The lab a scenario's peers run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// Every peer a process on 127.0.0.1 (the default, and the fastest).
+    #[default]
+    Loopback,
+    /// Every peer its own host on a LAN the checker builds for the run.
+    Lan,
+}
+
+/// What a step needs the LAN for, if anything: the loader refuses these
+/// in a loopback scenario rather than let them fail when they run.
+fn lan_only(action: &Action) -> Option<&'static str> {
+    match action {
+        Action::Impair(_) => Some("impair"),
+        Action::Partition(_) => Some("partition"),
+        Action::Heal(_) => Some("heal"),
+        Action::Peer(p) if p.address.is_some() => Some("peer{ address = … }"),
+        _ => None,
+    }
 }
 
 /// A load-time error: the message already names `file:line` when known.
@@ -192,6 +216,7 @@ fn collect(
     let at = |m: String| LoadError(format!("{display}:{line}: scenario: {m}"));
     let mut name = None;
     let mut timeout = None;
+    let mut network = Network::Loopback;
     let mut steps = Vec::new();
     let len = table.raw_len();
     for pair in table.pairs::<Value, Value>() {
@@ -214,10 +239,22 @@ fn collect(
                             .map_err(|e| at(format!("timeout: {}", clean(&e))))?;
                         timeout = Some(span.0);
                     }
+                    "network" => {
+                        network = match v.as_string().map(|s| s.to_string_lossy()).as_deref() {
+                            Some("loopback") => Network::Loopback,
+                            Some("lan") => Network::Lan,
+                            _ => {
+                                return Err(at(
+                                    "`network` must be \"lan\" or \"loopback\" (the default)"
+                                        .into(),
+                                ));
+                            }
+                        }
+                    }
                     "description" => {}
                     other => {
                         return Err(at(format!(
-                            "unknown field `{other}` (named fields are name, timeout, description)"
+                            "unknown field `{other}` (named fields are name, timeout, network, description)"
                         )));
                     }
                 }
@@ -244,6 +281,16 @@ fn collect(
     if steps.is_empty() {
         return Err(at("the scenario has no steps".into()));
     }
+    if network == Network::Loopback
+        && let Some((step, what)) = steps
+            .iter()
+            .find_map(|s| lan_only(&s.action).map(|w| (s, w)))
+    {
+        return Err(LoadError(format!(
+            "{display}:{}: {what} needs the network lab: add network = \"lan\" to scenario{{}}",
+            step.line
+        )));
+    }
     resolve_labels(display, &mut steps)?;
     let name = name.unwrap_or_else(|| {
         path.file_stem()
@@ -254,6 +301,7 @@ fn collect(
         path: path.to_path_buf(),
         name,
         timeout,
+        network,
         steps,
     })
 }
@@ -340,7 +388,6 @@ fn clean(e: &mlua::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::registry::Action;
 
     fn load_text(src: &str) -> Result<Scenario, LoadError> {
         load_str("t.lua", src, Path::new("t.lua"), 7)
