@@ -1,6 +1,6 @@
 -- S61: one of two sources is partitioned away mid-download.
 -- a and b both hold alienswarm (64 MiB, eight 8 MiB chunks), each its own
--- host on the LAN. The moment the client reports download-begin, a is cut
+-- host on the LAN. The moment the client reports its first finished chunk, a is cut
 -- off from everyone (a partition, not a kill: a keeps running, its
 -- packets just stop arriving). The client's chunks from a stall until the
 -- connection's idle timeout; they must be retried on b and the download
@@ -20,8 +20,10 @@ scenario
 	connect { from = "client", to = { "a", "b" } },
 	waitGame { peer = "client", game = "alienswarm", peerCount = 2 },
 
-	partition { { "a" }, { "b", "client" }, on = { peer = "client", event = "download-begin", game = "alienswarm" } },
+	partition { { "a" }, { "b", "client" }, on = { peer = "client", event = "download-chunk-finished", game = "alienswarm" } },
 	download { peer = "client", game = "alienswarm", timeout = "30s", label = "dl" },
+	-- a's chunks really were cut off and moved.
+	expectEvent { peer = "client", event = "download-chunk-retry", from = "dl", match = { game_id = "alienswarm" } },
 	expectNoEvent { peer = "client", event = "download-failed", match = { game_id = "alienswarm" } },
 	expectChunks { peer = "client", game = "alienswarm", servedBy = { "b" } },
 	expectSameFiles { game = "alienswarm", source = "b", target = "client" },

@@ -1,6 +1,6 @@
 -- S62: the only source is partitioned away mid-download, then the LAN heals.
 -- a is the client's only source of alienswarm (64 MiB, eight 8 MiB
--- chunks). The moment the client reports download-begin, a is cut off.
+-- chunks). The moment the client reports its first finished chunk, a is cut off.
 -- With no survivor the download must fail cleanly within the transport's
 -- idle timeout (4 s, docs/PROTOCOL.md) plus retry time: download-failed
 -- within 15 s, no version.ini, the operation cleared. After heal{} the
@@ -18,8 +18,10 @@ scenario
 	connect { from = "client", to = "a" },
 	waitGame { peer = "client", game = "alienswarm", peerCount = 1 },
 
-	partition { { "a" }, { "client" }, on = { peer = "client", event = "download-begin", game = "alienswarm" } },
-	download { peer = "client", game = "alienswarm", expect = "failed", timeout = "15s" },
+	partition { { "a" }, { "client" }, on = { peer = "client", event = "download-chunk-finished", game = "alienswarm" } },
+	download { peer = "client", game = "alienswarm", expect = "failed", timeout = "15s", label = "cut" },
+	expectSequence { peer = "client", from = "cut", match = { game_id = "alienswarm" }, sequence = {
+		"got-game-files", "download-begin", "download-chunk-finished", "download-chunk-finished*", "download-failed" } },
 	expectNoFile { peer = "client", path = "alienswarm/version.ini" },
 	expectStatus { peer = "client", activeOperations = {} },
 

@@ -425,6 +425,62 @@ mod tests {
     }
 
     #[test]
+    fn network_steps_need_the_lan_and_parse_their_groups() -> Result<(), LoadError> {
+        let lan = load_text(
+            "scenario {\n network = \"lan\",\n peer { name = \"a\", address = \"198.18.0.20\" },\n partition { {\"a\"}, {\"b\", \"c\"}, on = { peer = \"a\", event = \"e\" } },\n impair { between = {\"a\", \"b\"}, loss = \"1%\", rate = \"100Mbit\", direction = \"out\" },\n heal {},\n}",
+        )?;
+        assert_eq!(lan.network, Network::Lan);
+        match &lan.steps[1].action {
+            Action::Partition(p) => {
+                assert_eq!(p.groups, [vec!["a"], vec!["b", "c"]]);
+                assert_eq!(p.on.as_ref().map(|o| o.event.as_str()), Some("e"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cases = [
+            (
+                "scenario {\n peer { name = \"a\" },\n heal {},\n}",
+                "t.lua:3: heal needs the network lab",
+            ),
+            (
+                "scenario {\n peer { name = \"a\", address = \"198.18.0.2\" },\n}",
+                "t.lua:2: peer{ address = … } needs the network lab",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n peer { name = \"a\", address = \"10.0.0.1\" },\n}",
+                "t.lua:3: peer: `address` 10.0.0.1 is not a host address",
+            ),
+            (
+                "scenario {\n network = \"wan\",\n log { message = \"x\" },\n}",
+                "`network` must be",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n impair { peer = \"a\", between = {\"a\", \"b\"}, loss = \"1%\" },\n}",
+                "t.lua:3: impair: give `peer` or `between`, not both",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n impair { peer = \"a\", loss = \"1%\", clear = true },\n}",
+                "t.lua:3: impair: `clear = true` removes",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n partition { {\"a\"}, {\"a\"} },\n}",
+                "t.lua:3: partition: peer \"a\" is in two groups",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n partition { {\"a\"}, when = 1 },\n}",
+                "t.lua:3: partition: unknown field `when`",
+            ),
+        ];
+        for (src, want) in cases {
+            match load_text(src) {
+                Err(e) => assert!(e.0.contains(want), "{:?} does not contain {want:?}", e.0),
+                Ok(_) => panic!("{src} loaded"),
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
     fn labels_become_the_lines_of_their_steps() -> Result<(), LoadError> {
         let s = load_text(
             "scenario {\n log { message = \"a\" },\n log { message = \"b\", label = \"here\" },\n expectEvent { peer = \"p\", event = \"e\", from = \"here\" },\n}",

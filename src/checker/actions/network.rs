@@ -127,7 +127,8 @@ pub struct PartitionStep {
 
 impl<'de> Deserialize<'de> for PartitionStep {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(PartitionVisitor)
+        // As a map: read as a sequence, a table with list items would drop `on`.
+        d.deserialize_map(PartitionVisitor)
     }
 }
 
