@@ -95,6 +95,15 @@ impl Mesh {
             .collect()
     }
 
+    /// Whether `peer_id` is connected and announced a listener on `port`
+    /// (a restarted peer on a new port is not).
+    pub fn listens_at(&self, peer_id: &str, port: u16) -> bool {
+        self.peers
+            .get(peer_id)
+            .and_then(|p| p.addr.parse::<SocketAddr>().ok())
+            .is_some_and(|a| a.port() == port)
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &RemotePeer> {
         self.peers.values()
     }
@@ -358,9 +367,10 @@ async fn track_remote(
     else {
         bail!("first announce frame was not a hello");
     };
-    if addr.parse::<SocketAddr>().is_err() {
+    let Ok(announced) = addr.parse::<SocketAddr>() else {
         bail!("hello carries an invalid address {addr:?}");
-    }
+    };
+    let addr = listener_addr(announced, conn.remote_address()).to_string();
     tracing::info!(%peer_id, %addr, games = games.len(), "peer connected");
     lock(&node.mesh).register(RemotePeer {
         peer_id: peer_id.clone(),
@@ -394,6 +404,17 @@ async fn track_remote(
                 return Ok(Some(peer_id));
             }
         }
+    }
+}
+
+/// Where a remote's listener is reached: a peer listening on 0.0.0.0 (or
+/// `::`) announces that, not an address anyone can dial, so its IP is taken
+/// from the connection (bulk connections and `list-peers` use it).
+fn listener_addr(announced: SocketAddr, remote: SocketAddr) -> SocketAddr {
+    if announced.ip().is_unspecified() {
+        SocketAddr::new(remote.ip().to_canonical(), announced.port())
+    } else {
+        announced
     }
 }
 
@@ -475,6 +496,20 @@ mod tests {
             classify_hello("me", Some("you"), &hello("you", PROTOCOL_VERSION + 1)),
             HelloVerdict::WrongProtocol(PROTOCOL_VERSION + 1)
         );
+    }
+
+    #[test]
+    fn unspecified_listener_ip_is_taken_from_the_connection() -> Result<()> {
+        let remote: SocketAddr = "198.18.0.7:51000".parse()?;
+        assert_eq!(
+            listener_addr("0.0.0.0:4000".parse()?, remote),
+            "198.18.0.7:4000".parse::<SocketAddr>()?
+        );
+        assert_eq!(
+            listener_addr("127.0.0.1:4000".parse()?, remote),
+            "127.0.0.1:4000".parse::<SocketAddr>()?
+        );
+        Ok(())
     }
 
     #[test]

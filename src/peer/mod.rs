@@ -6,6 +6,7 @@
 
 use crate::protocol::control::Event;
 pub mod control;
+pub mod discovery;
 pub mod download;
 pub mod files;
 pub mod identity;
@@ -76,6 +77,10 @@ pub struct PeerArgs {
     /// then warm in memory. Unaligned pieces always go through the cache.
     #[arg(long)]
     pub buffered_writes: bool,
+    /// Find peers on the LAN by UDP multicast and connect to them, without
+    /// `connect` commands (see docs/PROTOCOL.md, "LAN discovery").
+    #[arg(long)]
+    pub discover: bool,
 }
 
 fn parse_chunk_size(s: &str) -> Result<u64, String> {
@@ -271,6 +276,10 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         upload_hold: args.hold_uploads.map(serve::UploadHold::new),
     });
     node.refresh_library()?;
+    let discovery = match args.discover {
+        true => Some(discovery::Discovery::bind(node.clone())?),
+        false => None,
+    };
     tracing::info!(peer_id = %node.id, %addr, games_dir = %games_dir.display(), "peer ready");
     node.out.event(
         Event::Ready,
@@ -278,6 +287,9 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     );
 
     tokio::spawn(mesh::accept_loop(node.clone()));
+    if let Some(d) = discovery {
+        tokio::spawn(d.run());
+    }
     let rescan_node = node.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(args.rescan);
