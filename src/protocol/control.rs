@@ -76,6 +76,7 @@ protocol_names! {
         InstallBegin => "install-begin",
         InstallFinished => "install-finished",
         InstallFailed => "install-failed",
+        PeerDiscovered => "peer-discovered",
     }
 }
 

@@ -214,7 +214,7 @@ impl Discovery {
                 if discovered {
                     tracing::info!(peer_id = %beacon.peer_id, %addr, "peer discovered");
                     self.node.out.event(
-                        "peer-discovered",
+                        crate::protocol::control::Event::PeerDiscovered,
                         serde_json::json!({ "peer_id": beacon.peer_id, "addr": addr.to_string() }),
                     );
                 }
