@@ -81,6 +81,16 @@ pub fn run(opts: &RunOptions) -> i32 {
         }
     };
     lab.seed = seed;
+    if scenario.network == script::Network::Lan {
+        match lab::network::Lan::create(seed) {
+            Ok(lan) => lab.lan = Some(std::sync::Arc::new(std::sync::Mutex::new(lan))),
+            Err(e) => {
+                // Never a silent pass: a lab scenario without its lab is a harness error.
+                report.harness_setup(&format!("network = \"lan\": {e:#}"));
+                return exit::HARNESS;
+            }
+        }
+    }
     report.start(&scenario.name, &file, scenario.steps.len(), &run_dir, seed);
     let scenario_started = Instant::now();
     let mut records: Vec<StepRecord> = Vec::new();
@@ -143,10 +153,15 @@ pub fn run(opts: &RunOptions) -> i32 {
     if failure.is_none()
         && let Some((line, message)) = lab.unfired_triggers().into_iter().next()
     {
+        let action = scenario
+            .steps
+            .iter()
+            .find(|s| s.line == line)
+            .map_or("killPeer", |s| s.action.name());
         failure = Some((
             line,
-            "killPeer",
-            Failure::expect("the kill trigger fired during the scenario", message, &[]),
+            action,
+            Failure::expect("the armed trigger fired during the scenario", message, &[]),
         ));
     }
     // A watcher nobody checked would be a check that cannot fail.
@@ -206,6 +221,10 @@ pub fn run(opts: &RunOptions) -> i32 {
         failure: failure
             .as_ref()
             .map(|(line, action, f)| results::FailureRecord::new(&file, *line, action, f)),
+        network: lab
+            .lan
+            .as_ref()
+            .map(|lan| results::NetworkRecord::of(&crate::sync::lock(lan))),
     };
     if let Err(e) = record.write_summary(&run_dir.join("summary.json")) {
         report.line(&format!("could not write summary.json: {e:#}"));

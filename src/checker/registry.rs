@@ -6,7 +6,8 @@
 //! Adding an action is one line here plus its parameter type and handler.
 
 use crate::checker::actions::{
-    control, disk, expect, flow, fs, fuzz, install, observe, peers, redirect, resources, transfer,
+    control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect, resources,
+    transfer,
 };
 use crate::checker::lab::Lab;
 use crate::checker::outcome::StepResult;
@@ -126,6 +127,12 @@ registry! {
         "Dial each peer in `to` from `from` (or expect the dial refused).";
     "killPeer" => KillPeer(peers::KillPeerStep) => peers::kill_peer,
         "SIGKILL a peer's process group, at once or when an event appears.";
+    "impair" => Impair(network::ImpairStep) => network::impair,
+        "Delay, drop, throttle, duplicate or reorder a peer's or a pair's packets on the LAN (or clear that).";
+    "partition" => Partition(network::PartitionStep) => network::partition,
+        "Let no packet cross between groups of peers on the LAN.";
+    "heal" => Heal(network::HealStep) => network::heal,
+        "Remove every partition of the LAN.";
     "send" => Send(control::SendStep) => control::send,
         "Send one control command (structured or raw) and check the answer.";
     "waitGame" => WaitGame(transfer::WaitGameStep) => transfer::wait_game,

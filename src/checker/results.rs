@@ -103,6 +103,55 @@ pub struct RunRecord {
     pub run_dir: String,
     pub steps: Vec<StepRecord>,
     pub failure: Option<FailureRecord>,
+    /// With `network = "lan"`: who had which address, and every change to
+    /// the LAN with when it took effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkRecord>,
+}
+
+/// The LAN of a `network = "lan"` run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkRecord {
+    /// Peer → address, in the order the hosts were added.
+    pub topology: Vec<HostRecord>,
+    /// Hosts added, impairments, clears, partitions and heals, in order.
+    pub changes: Vec<ChangeRecord>,
+}
+
+/// One change to the LAN and when it took effect, since the LAN was made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRecord {
+    pub at_ms: u64,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRecord {
+    pub peer: String,
+    pub address: std::net::Ipv4Addr,
+}
+
+impl NetworkRecord {
+    pub fn of(lan: &crate::checker::lab::network::Lan) -> Self {
+        Self {
+            topology: lan
+                .topology()
+                .into_iter()
+                .map(|(peer, address)| HostRecord { peer, address })
+                .collect(),
+            changes: lan
+                .changes()
+                .iter()
+                .map(|c| ChangeRecord {
+                    at_ms: c.at.as_millis() as u64,
+                    what: c.what.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl RunRecord {
@@ -119,6 +168,7 @@ impl RunRecord {
             duration_ms: 0,
             run_dir: String::new(),
             steps: Vec::new(),
+            network: None,
             failure: Some(FailureRecord {
                 kind: "invalid".into(),
                 location: file.to_string(),
@@ -280,6 +330,7 @@ mod tests {
                 StepRecord::new(3, "download", 5, StepStatus::NotRun, Duration::ZERO, None),
             ],
             failure: None,
+            network: None,
         };
         let x = rec.junit();
         assert!(

@@ -3,7 +3,7 @@
 //! Every problem is found here, before any peer starts, and names file:line.
 
 use crate::checker::actions::observe::From;
-use crate::checker::registry::{ACTIONS, ActionInfo, Step};
+use crate::checker::registry::{ACTIONS, Action, ActionInfo, Step};
 use crate::units::Span;
 use mlua::{Lua, LuaSerdeExt, Value};
 use std::cell::RefCell;
@@ -20,7 +20,31 @@ pub struct Scenario {
     pub timeout: Option<Duration>,
     /// Labels a folder run selects by (`--tags`, `--skip-tags`).
     pub tags: Vec<String>,
+    /// Where the peers run: `scenario{ network = … }`.
+    pub network: Network,
     pub steps: Vec<Step>,
+}
+
+/// The lab a scenario's peers run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// Every peer a process on 127.0.0.1 (the default, and the fastest).
+    #[default]
+    Loopback,
+    /// Every peer its own host on a LAN the checker builds for the run.
+    Lan,
+}
+
+/// What a step needs the LAN for, if anything: the loader refuses these
+/// in a loopback scenario rather than let them fail when they run.
+fn lan_only(action: &Action) -> Option<&'static str> {
+    match action {
+        Action::Impair(_) => Some("impair"),
+        Action::Partition(_) => Some("partition"),
+        Action::Heal(_) => Some("heal"),
+        Action::Peer(p) if p.address.is_some() => Some("peer{ address = … }"),
+        _ => None,
+    }
 }
 
 /// A load-time error: the message already names `file:line` when known.
@@ -195,6 +219,7 @@ fn collect(
     let mut name = None;
     let mut timeout = None;
     let mut tags = Vec::new();
+    let mut network = Network::Loopback;
     let mut steps = Vec::new();
     let len = table.raw_len();
     for pair in table.pairs::<Value, Value>() {
@@ -217,11 +242,23 @@ fn collect(
                             .map_err(|e| at(format!("timeout: {}", clean(&e))))?;
                         timeout = Some(span.0);
                     }
+                    "network" => {
+                        network = match v.as_string().map(|s| s.to_string_lossy()).as_deref() {
+                            Some("loopback") => Network::Loopback,
+                            Some("lan") => Network::Lan,
+                            _ => {
+                                return Err(at(
+                                    "`network` must be \"lan\" or \"loopback\" (the default)"
+                                        .into(),
+                                ));
+                            }
+                        }
+                    }
                     "description" => {}
                     "tags" => tags = parse_tags(v).map_err(|m| at(format!("tags: {m}")))?,
                     other => {
                         return Err(at(format!(
-                            "unknown field `{other}` (named fields are name, timeout, description, tags)"
+                            "unknown field `{other}` (named fields are name, timeout, network, description, tags)"
                         )));
                     }
                 }
@@ -248,6 +285,16 @@ fn collect(
     if steps.is_empty() {
         return Err(at("the scenario has no steps".into()));
     }
+    if network == Network::Loopback
+        && let Some((step, what)) = steps
+            .iter()
+            .find_map(|s| lan_only(&s.action).map(|w| (s, w)))
+    {
+        return Err(LoadError(format!(
+            "{display}:{}: {what} needs the network lab: add network = \"lan\" to scenario{{}}",
+            step.line
+        )));
+    }
     resolve_labels(display, &mut steps)?;
     let name = name.unwrap_or_else(|| {
         path.file_stem()
@@ -259,6 +306,7 @@ fn collect(
         name,
         timeout,
         tags,
+        network,
         steps,
     })
 }
@@ -376,7 +424,6 @@ fn clean(e: &mlua::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::registry::Action;
 
     fn load_text(src: &str) -> Result<Scenario, LoadError> {
         load_str("t.lua", src, Path::new("t.lua"), 7)
@@ -411,6 +458,62 @@ mod tests {
             .map(|(_, f)| f.clone())
             .unwrap_or_default();
         assert!(peer.contains(&"chunkSize".to_string()), "{peer:?}");
+    }
+
+    #[test]
+    fn network_steps_need_the_lan_and_parse_their_groups() -> Result<(), LoadError> {
+        let lan = load_text(
+            "scenario {\n network = \"lan\",\n peer { name = \"a\", address = \"198.18.0.20\" },\n partition { {\"a\"}, {\"b\", \"c\"}, on = { peer = \"a\", event = \"e\" } },\n impair { between = {\"a\", \"b\"}, loss = \"1%\", rate = \"100Mbit\", direction = \"out\" },\n heal {},\n}",
+        )?;
+        assert_eq!(lan.network, Network::Lan);
+        match &lan.steps[1].action {
+            Action::Partition(p) => {
+                assert_eq!(p.groups, [vec!["a"], vec!["b", "c"]]);
+                assert_eq!(p.on.as_ref().map(|o| o.event.as_str()), Some("e"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cases = [
+            (
+                "scenario {\n peer { name = \"a\" },\n heal {},\n}",
+                "t.lua:3: heal needs the network lab",
+            ),
+            (
+                "scenario {\n peer { name = \"a\", address = \"198.18.0.2\" },\n}",
+                "t.lua:2: peer{ address = … } needs the network lab",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n peer { name = \"a\", address = \"10.0.0.1\" },\n}",
+                "t.lua:3: peer: `address` 10.0.0.1 is not a host address",
+            ),
+            (
+                "scenario {\n network = \"wan\",\n log { message = \"x\" },\n}",
+                "`network` must be",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n impair { peer = \"a\", between = {\"a\", \"b\"}, loss = \"1%\" },\n}",
+                "t.lua:3: impair: give `peer` or `between`, not both",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n impair { peer = \"a\", loss = \"1%\", clear = true },\n}",
+                "t.lua:3: impair: `clear = true` removes",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n partition { {\"a\"}, {\"a\"} },\n}",
+                "t.lua:3: partition: peer \"a\" is in two groups",
+            ),
+            (
+                "scenario {\n network = \"lan\",\n partition { {\"a\"}, when = 1 },\n}",
+                "t.lua:3: partition: unknown field `when`",
+            ),
+        ];
+        for (src, want) in cases {
+            match load_text(src) {
+                Err(e) => assert!(e.0.contains(want), "{:?} does not contain {want:?}", e.0),
+                Ok(_) => panic!("{src} loaded"),
+            }
+        }
+        Ok(())
     }
 
     #[test]

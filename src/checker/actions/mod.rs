@@ -10,6 +10,7 @@ pub mod flow;
 pub mod fs;
 pub mod fuzz;
 pub mod install;
+pub mod network;
 pub mod observe;
 pub mod peers;
 pub mod redirect;

@@ -3,7 +3,7 @@
 
 use crate::checker::actions::fs::inside;
 use crate::checker::actions::{refused, timeout_or};
-use crate::checker::lab::{Answer, Lab, Spawn, Trigger};
+use crate::checker::lab::{Act, Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::params::{AnswerKind, OneOrMany, Size, Span, check_in_project};
 use crate::checker::registry::{StepCtx, StepParams};
@@ -35,10 +35,23 @@ pub struct PeerStep {
     #[serde(default)]
     pub args: Vec<String>,
     pub timeout: Option<Span>,
+    /// Its address on the run's LAN (`network = "lan"` only); the next
+    /// free one in peer-start order otherwise.
+    pub address: Option<std::net::Ipv4Addr>,
+    /// Find the other peers of the LAN by multicast (`peer --discover`).
+    #[serde(default)]
+    pub discover: bool,
 }
 
 impl StepParams for PeerStep {
     fn check(&self) -> Result<(), String> {
+        if let Some(a) = self.address
+            && !crate::checker::lab::network::in_lan(a)
+        {
+            return Err(format!(
+                "`address` {a} is not a host address of the lab's 198.18.0.0/15"
+            ));
+        }
         // `games` is tried in the workspace first, but it must at least be
         // usable from the scenario file.
         if let Some(games) = &self.games {
@@ -140,7 +153,14 @@ pub fn peer(lab: &mut Lab, s: &PeerStep, _cx: &StepCtx) -> StepResult {
         exec,
         games_dir,
         chunk_size: s.chunk_size.map(|c| c.0),
-        args: s.args.clone(),
+        args: s
+            .discover
+            .then(|| "--discover".to_string())
+            .into_iter()
+            .chain(s.args.iter().cloned())
+            .collect(),
+        address: s.address,
+        host: None,
         ready_timeout: timeout_or(s.timeout, Duration::from_secs(15)),
         redirects: lab.redirects.clone(),
     };
@@ -284,8 +304,8 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, cx: &StepCtx) -> StepResult {
         watch: on.peer.clone(),
         event: on.event.clone(),
         game: on.game.clone(),
-        target: s.name.clone(),
-        target_pgid: pgid,
+        what: format!("killPeer {}", s.name),
+        act: Act::Kill { pgid },
         line,
         fired: Arc::new(AtomicBool::new(false)),
     });

@@ -1,7 +1,8 @@
-//! Peers' event logs and kill triggers: every stdout line of a peer lands in
-//! its `EventLog` (which steps wait on), and before that passes the armed
-//! `killPeer{ on = … }` triggers, so a kill lands the moment its event is
-//! printed rather than when a step next looks.
+//! Peers' event logs and triggers: every stdout line of a peer lands in its
+//! `EventLog` (which steps wait on), and before that passes the armed
+//! `on = { … }` triggers (`killPeer`, `impair`, `partition`, `heal`), so
+//! the action lands the moment its event is printed rather than when a step
+//! next looks.
 
 use super::process::sigkill_group;
 use crate::sync::lock;
@@ -136,13 +137,23 @@ pub fn is_event(v: &Value, name: &str) -> bool {
     v["type"] == "event" && v["event"] == name
 }
 
-/// Kill `target` when `watch` prints `event` (for `game`, if given).
+/// What a trigger does when it fires.
+pub enum Act {
+    /// SIGKILL a process group (the target's owner reaps it).
+    Kill { pgid: i32 },
+    /// Anything else, run on the watched peer's reader thread; it must not
+    /// block for long, since that peer's lines wait behind it.
+    Run(Box<dyn Fn() + Send>),
+}
+
+/// Do `act` when `watch` prints `event` (for `game`, if given).
 pub struct Trigger {
     pub watch: String,
     pub event: String,
     pub game: Option<String>,
-    pub target: String,
-    pub target_pgid: i32,
+    /// The armed step as messages name it, e.g. `killPeer b`.
+    pub what: String,
+    pub act: Act,
     pub line: u32,
     pub fired: Arc<AtomicBool>,
 }
@@ -163,8 +174,11 @@ pub(super) fn fire_triggers(triggers: &Triggers, watch: &str, v: &Value) {
                 .is_none_or(|g| v["data"]["game_id"] == g.as_str())
             && !t.fired.swap(true, Ordering::SeqCst)
         {
-            // The target's owner reaps (and untracks) it.
-            sigkill_group(t.target_pgid);
+            match &t.act {
+                // The target's owner reaps (and untracks) it.
+                Act::Kill { pgid } => sigkill_group(*pgid),
+                Act::Run(f) => f(),
+            }
         }
     }
 }
@@ -178,8 +192,8 @@ pub(super) fn unfired(triggers: &Triggers) -> Vec<(u32, String)> {
             (
                 t.line,
                 format!(
-                    "killPeer {} on {}:{} was armed but the event never came",
-                    t.target, t.watch, t.event
+                    "{} on {}:{} was armed but the event never came",
+                    t.what, t.watch, t.event
                 ),
             )
         })
@@ -228,8 +242,8 @@ mod tests {
             watch: "a".into(),
             event: "download-begin".into(),
             game: Some("g".into()),
-            target: "b".into(),
-            target_pgid: pgid,
+            what: "killPeer b".into(),
+            act: Act::Kill { pgid },
             line: 7,
             fired: fired.clone(),
         }]));

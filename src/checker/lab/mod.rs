@@ -19,7 +19,7 @@ pub mod peer_proc;
 pub mod process;
 pub mod run_folder;
 
-pub use events::{EventLog, LogCursor, Logged, Trigger, Triggers, is_event};
+pub use events::{Act, EventLog, LogCursor, Logged, Trigger, Triggers, is_event};
 pub use peer_proc::{Answer, PeerProc, Spawn};
 pub use process::{
     forget_scratch_dir, install_signal_handler, kill_all_peers, kill_group, remove_on_interrupt,
@@ -55,6 +55,9 @@ pub struct Lab {
     pub seed: u64,
     /// `watchDisk{}` samplers by peer name, until their `expectDiskPeak`.
     pub disk_watchers: BTreeMap<String, disk_watch::Watcher>,
+    /// The run's LAN with `scenario{ network = "lan" }`: every peer is a
+    /// host on it. Shared with triggers, which change it from reader threads.
+    pub lan: Option<Arc<Mutex<network::Lan>>>,
 }
 
 impl Lab {
@@ -76,6 +79,7 @@ impl Lab {
             verbose,
             seed: 0,
             disk_watchers: BTreeMap::new(),
+            lan: None,
         })
     }
 
@@ -94,10 +98,24 @@ impl Lab {
             .unwrap_or_else(|| addr.to_string())
     }
 
-    /// Starts a peer process and waits for its `ready` line.
-    pub fn spawn(&mut self, spec: Spawn) -> Result<&mut PeerProc> {
+    /// Starts a peer process and waits for its `ready` line. On a LAN the
+    /// peer first becomes a host there (at `spec.address`, or the next free
+    /// address), which it keeps across restarts.
+    pub fn spawn(&mut self, mut spec: Spawn) -> Result<&mut PeerProc> {
         if self.peers.contains_key(&spec.name) {
             bail!("a peer named {:?} already exists", spec.name);
+        }
+        match &self.lan {
+            Some(lan) => {
+                spec.host = Some(crate::sync::lock(lan).add_host(&spec.name, spec.address)?)
+            }
+            None if spec.address.is_some() => {
+                bail!(
+                    "peer {:?}: `address` needs scenario{{ network = \"lan\" }}",
+                    spec.name
+                )
+            }
+            None => {}
         }
         let folder = PeerFolder::create(&self.run_dir, &spec.name)?;
         let mut proc = PeerProc::new(spec, folder);

@@ -56,6 +56,10 @@ pub struct Spawn {
     pub ready_timeout: Duration,
     /// Written to the peer's run folder and passed as `--redirects` when not empty.
     pub redirects: crate::redirect::Redirects,
+    /// Its fixed address on the run's LAN (`peer{ address = … }`).
+    pub address: Option<std::net::Ipv4Addr>,
+    /// Set by the lab on a LAN: the host the process starts in.
+    pub host: Option<super::network::HostInfo>,
 }
 
 /// What every start of a peer shares with the rest of the run.
@@ -207,8 +211,17 @@ impl PeerProc {
             .arg(&self.state_dir)
             .arg("--catalog")
             .arg(spec.catalog.as_deref().unwrap_or(run.default_catalog))
-            .arg("--listen")
-            .arg("127.0.0.1:0");
+            .arg("--listen");
+        // On a LAN the peer listens on its host's address, inside its host.
+        match &spec.host {
+            Some(host) => {
+                cmd.arg(format!("{}:0", host.addr));
+                host.enter(&mut cmd)?;
+            }
+            None => {
+                cmd.arg("127.0.0.1:0");
+            }
+        }
         if let Some(c) = spec.chunk_size {
             cmd.arg("--chunk-size").arg(c.to_string());
         }

@@ -150,6 +150,8 @@ pub fn probe_download(lab: &mut Lab, target: &str) -> StepResult {
         redirects: crate::redirect::Redirects::new(),
         args: Vec::new(),
         ready_timeout: Duration::from_secs(15),
+        address: None,
+        host: None,
     })
     .map_err(|e| Failure::harness(e, &[]))?;
     let result = probe_inner(lab, target, &name, &target_addr, &games_dir);
