@@ -84,6 +84,7 @@ pub fn run(opts: &RunOptions) -> i32 {
     lab.seed = seed;
     report.start(&scenario.name, &file, scenario.steps.len(), &run_dir, seed);
     let scenario_started = Instant::now();
+    lab::deadline::set(scenario.timeout.map(|t| scenario_started + t));
     let mut records: Vec<StepRecord> = Vec::new();
     let mut failure: Option<(u32, &'static str, Failure)> = None;
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -111,7 +112,9 @@ pub fn run(opts: &RunOptions) -> i32 {
         let deadline = scenario.timeout.map(|t| scenario_started + t);
         let ticker = report::Ticker::start(i + 1, step.action.name(), deadline);
         let mut result = step.run(&mut lab);
-        if ticker.timed_out() {
+        // A wait cut short by the deadline may return before the ticker
+        // notices; either way the step did not finish in time.
+        if ticker.timed_out() || lab::deadline::passed() {
             let limit = scenario.timeout.unwrap_or_default();
             result = Err(Failure::expect(
                 format!("the scenario finishes within {limit:?}"),
@@ -194,6 +197,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             f.exit_code()
         }
     };
+    lab::deadline::set(None);
     lab.shutdown_all();
     let took = scenario_started.elapsed();
     let record = RunRecord {

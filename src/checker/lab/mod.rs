@@ -6,12 +6,14 @@
 //! - `events`: peers' event logs, cursors over them, kill triggers;
 //! - `peer_proc`: the peer-process client (start, commands, answers, end);
 //! - `run_folder`: the run folder's layout and whether it outlives the run;
+//! - `deadline`: the scenario deadline every wait honours;
 //! - `disk_watch`: the disk watcher of `watchDisk`/`expectDiskPeak`;
 //! - `network`: the network lab (`scenario{ network = "lan" }`): hosts in
 //!   namespaces on one userspace switch, impairments, partitions.
 //!
 //! The types and functions other modules use are re-exported here.
 
+pub mod deadline;
 pub mod disk_watch;
 pub mod events;
 pub mod network;
