@@ -231,3 +231,45 @@ fn a_reused_out_folder_behaves_like_a_fresh_one() {
     assert!(text(&out).contains("not a run folder"), "{}", text(&out));
     assert!(user.join("keep.txt").is_file());
 }
+
+#[test]
+fn check_rejects_what_the_run_would() {
+    // Each of these passed --check and failed only when run.
+    for (body, says) in [
+        (
+            "  peer { name = \"a\" },\n  peer { name = \"a\" },\n",
+            "case.lua:3: peer: a peer named \"a\"",
+        ),
+        (
+            "  peer { name = \"a\" },\n  connect { from = \"a\", to = \"b\" },\n",
+            "case.lua:3: connect: no peer named \"b\"",
+        ),
+        (
+            "  peer { name = \"a\" },\n  expectDiskPeak { peer = \"a\", atMost = \"1MiB\" },\n",
+            "no earlier watchDisk",
+        ),
+        (
+            "  peer { name = \"a\", games = \"nope\" },\n",
+            "games folder \"nope\"",
+        ),
+        (
+            "  peer { name = \"a\", catalog = \"nope.json\" },\n",
+            "catalog \"nope.json\"",
+        ),
+    ] {
+        let (_dir, path) = scratch_scenario(&format!("scenario {{\n{body}}}\n"));
+        let out = run(&["-s", &path, "--check"]);
+        assert_eq!(out.status.code(), Some(2), "{body}: {}", text(&out));
+        assert!(text(&out).contains(says), "{body}: {}", text(&out));
+    }
+}
+
+#[test]
+fn a_missing_exec_binary_is_the_scenario_s_mistake() {
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  peer { name = \"a\", exec = \"no-such-peer-binary\" },\n}\n",
+    );
+    let out = run(&["-s", &path]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no-such-peer-binary"), "{}", text(&out));
+}

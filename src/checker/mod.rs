@@ -8,6 +8,7 @@ pub mod lab;
 pub mod lab_bench;
 pub mod outcome;
 pub mod params;
+pub mod preflight;
 pub mod registry;
 pub mod report;
 pub mod results;

@@ -245,6 +245,19 @@ fn collect(
         return Err(at("the scenario has no steps".into()));
     }
     resolve_labels(display, &mut steps)?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    // The run's own rule (`fs::scenario_path`) also stops at the project.
+    let beside = |rel: &str, folder: bool| {
+        let p = dir.join(rel);
+        if folder { p.is_dir() } else { p.is_file() }
+    };
+    crate::checker::preflight::check(&steps, &beside)
+        .map_err(|(line, action, m)| LoadError(format!("{display}:{line}: {action}: {m}")))?;
     let name = name.unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
