@@ -137,7 +137,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             took,
             result.is_ok(),
         );
-        match result {
+        match result.map_err(|f| lab.name_peers_in(f)) {
             Ok(()) => records.push(record(StepStatus::Passed, took, None)),
             Err(f) => {
                 records.push(record(StepStatus::Failed, took, Some(&f)));
