@@ -139,8 +139,6 @@ fn named_peers(action: &Action) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// The loader's message, which is `check`'s with the file in front.
     fn problem(src: &str) -> String {
         let path = std::path::Path::new("no-such-folder/case.lua");
