@@ -13,6 +13,7 @@ pub mod registry;
 pub mod report;
 pub mod results;
 pub mod script;
+pub mod type_errors;
 pub mod wire_client;
 
 use lab::Lab;

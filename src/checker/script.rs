@@ -111,13 +111,17 @@ pub fn load_str(
                         ));
                     }
                 };
+                let written = table.clone();
                 match parse(lua, table) {
                     Ok(action) => lua.create_userdata(StepBox(Step {
                         line,
                         label,
                         action,
                     })),
-                    Err(e) => Err(fail(&st, format!("{file}:{line}: {name}: {}", clean(&e)))),
+                    Err(e) => {
+                        let why = crate::checker::type_errors::explain(&written, &clean(&e));
+                        Err(fail(&st, format!("{file}:{line}: {name}: {why}")))
+                    }
                 }
             })?;
             globals.set(name, f)?;
@@ -412,7 +416,7 @@ mod tests {
             ),
             (
                 "scenario {\n peer { name = 5 },\n}",
-                "t.lua:2: peer: invalid type",
+                "t.lua:2: peer: name: expected a string, got the number 5",
             ),
             (
                 "scenario {\n\n dowload { peer = \"a\" },\n}",
