@@ -17,6 +17,8 @@ scenario
 	expectGames { peer = "a", only = true, games = { ggoo = { downloaded = true, peerCount = 0 } } },
 	expectGames { peer = "b", only = true },
 	connect { from = "b", to = "a" },
+	-- The dialled side registers b a moment after b's connect answers.
+	expectPeers { peer = "a", count = 1, peers = { b = { games = {} } } },
 	send { peer = "a", cmd = { cmd = "status" }, match = { peers = 1 } },
 	send { peer = "b", cmd = { cmd = "status" }, match = { peers = 1 } },
 	shutdownPeer { name = "b" },
