@@ -142,8 +142,10 @@ mod tests {
     /// The loader's message, which is `check`'s with the file in front.
     fn problem(src: &str) -> String {
         let path = std::path::Path::new("no-such-folder/case.lua");
-        match crate::checker::script::load_str("case.lua", src, path, 0) {
-            Ok(_) => String::new(),
+        let checked = crate::checker::script::load_str("case.lua", src, path, 0)
+            .and_then(|s| crate::checker::script::check_order("case.lua", &s));
+        match checked {
+            Ok(()) => String::new(),
             Err(e) => e.0.trim_start_matches("case.lua:").to_string(),
         }
     }

@@ -51,7 +51,30 @@ pub fn load(path: &Path, seed: u64) -> Result<Scenario, LoadError> {
     let display = path.display().to_string();
     let source = std::fs::read_to_string(path)
         .map_err(|e| LoadError(format!("{display}: cannot read the scenario file: {e}")))?;
-    load_str(&display, &source, path, seed)
+    let scenario = load_str(&display, &source, path, seed)?;
+    check_order(&display, &scenario)?;
+    Ok(scenario)
+}
+
+/// The pass over the whole step list (`preflight`), with the scenario's
+/// folder for the files its steps name; `load` runs it, unit tests of
+/// single steps need not.
+pub fn check_order(display: &str, scenario: &Scenario) -> Result<(), LoadError> {
+    let path = scenario.path.as_path();
+    let steps = &scenario.steps;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    // The run's own rule (`fs::scenario_path`) also stops at the project.
+    let beside = |rel: &str, folder: bool| {
+        let p = dir.join(rel);
+        if folder { p.is_dir() } else { p.is_file() }
+    };
+    crate::checker::preflight::check(steps, &beside)
+        .map_err(|(line, action, m)| LoadError(format!("{display}:{line}: {action}: {m}")))
 }
 
 /// Loads scenario text; `display` names the file in messages.
@@ -249,19 +272,6 @@ fn collect(
         return Err(at("the scenario has no steps".into()));
     }
     resolve_labels(display, &mut steps)?;
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    // The run's own rule (`fs::scenario_path`) also stops at the project.
-    let beside = |rel: &str, folder: bool| {
-        let p = dir.join(rel);
-        if folder { p.is_dir() } else { p.is_file() }
-    };
-    crate::checker::preflight::check(&steps, &beside)
-        .map_err(|(line, action, m)| LoadError(format!("{display}:{line}: {action}: {m}")))?;
     let name = name.unwrap_or_else(|| {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
