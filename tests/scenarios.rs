@@ -254,3 +254,85 @@ fn unchecked_disk_watcher_fails_the_scenario() {
         "{t}"
     );
 }
+
+#[test]
+fn scenario_timeout_ends_a_sleep() {
+    // A sleep waits on no peer, so killing the peers cannot end it: the
+    // deadline itself must, and a last step cut short must not pass.
+    let (_dir, path) =
+        scratch_scenario("scenario {\n  timeout = \"2s\",\n  sleep { duration = \"20s\" },\n}\n");
+    let started = std::time::Instant::now();
+    let out = run(&["-s", &path]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("the scenario finishes within 2s"), "{t}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}: {t}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_reused_out_folder_behaves_like_a_fresh_one() {
+    // Before: the second run found the first run's game and failed with
+    // `already-downloaded`.
+    let (dir, path) = scratch_scenario(
+        "scenario {\n  makeGame { dir = \"s\", id = \"cnc4\", files = { x = \"1\" } },\n  peer { name = \"s\", games = \"s\" },\n  peer { name = \"c\" },\n  connect { from = \"c\", to = \"s\" },\n  download { peer = \"c\", game = \"cnc4\" },\n}\n",
+    );
+    let out_dir = dir.path().join("run");
+    let out_arg = out_dir.to_string_lossy().into_owned();
+    for round in 1..=2 {
+        let out = run(&["-s", &path, "--out", &out_arg]);
+        assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out));
+    }
+    let user = dir.path().join("mine");
+    std::fs::create_dir(&user).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::fs::write(user.join("keep.txt"), "x").unwrap_or_else(|e| panic!("write: {e}"));
+    let out = run(&["-s", &path, "--out", &user.to_string_lossy()]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("not a run folder"), "{}", text(&out));
+    assert!(user.join("keep.txt").is_file());
+}
+
+#[test]
+fn check_rejects_what_the_run_would() {
+    // Each of these passed --check and failed only when run.
+    for (body, says) in [
+        (
+            "  peer { name = \"a\" },\n  peer { name = \"a\" },\n",
+            "case.lua:3: peer: a peer named \"a\"",
+        ),
+        (
+            "  peer { name = \"a\" },\n  connect { from = \"a\", to = \"b\" },\n",
+            "case.lua:3: connect: no peer named \"b\"",
+        ),
+        (
+            "  peer { name = \"a\" },\n  expectDiskPeak { peer = \"a\", atMost = \"1MiB\" },\n",
+            "no earlier watchDisk",
+        ),
+        (
+            "  peer { name = \"a\", games = \"nope\" },\n",
+            "games folder \"nope\"",
+        ),
+        (
+            "  peer { name = \"a\", catalog = \"nope.json\" },\n",
+            "catalog \"nope.json\"",
+        ),
+    ] {
+        let (_dir, path) = scratch_scenario(&format!("scenario {{\n{body}}}\n"));
+        let out = run(&["-s", &path, "--check"]);
+        assert_eq!(out.status.code(), Some(2), "{body}: {}", text(&out));
+        assert!(text(&out).contains(says), "{body}: {}", text(&out));
+    }
+}
+
+#[test]
+fn a_missing_exec_binary_is_the_scenario_s_mistake() {
+    let (_dir, path) = scratch_scenario(
+        "scenario {\n  peer { name = \"a\", exec = \"no-such-peer-binary\" },\n}\n",
+    );
+    let out = run(&["-s", &path]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no-such-peer-binary"), "{}", text(&out));
+}

@@ -6,11 +6,13 @@ pub mod bench;
 pub mod lab;
 pub mod outcome;
 pub mod params;
+pub mod preflight;
 pub mod registry;
 pub mod report;
 pub mod results;
 pub mod script;
 pub mod suite;
+pub mod type_errors;
 pub mod wire_client;
 
 use lab::Lab;
@@ -93,6 +95,7 @@ pub fn run(opts: &RunOptions) -> i32 {
     }
     report.start(&scenario.name, &file, scenario.steps.len(), &run_dir, seed);
     let scenario_started = Instant::now();
+    lab::deadline::set(scenario.timeout.map(|t| scenario_started + t));
     let mut records: Vec<StepRecord> = Vec::new();
     let mut failure: Option<(u32, &'static str, Failure)> = None;
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -120,7 +123,9 @@ pub fn run(opts: &RunOptions) -> i32 {
         let deadline = scenario.timeout.map(|t| scenario_started + t);
         let ticker = report::Ticker::start(i + 1, step.action.name(), deadline);
         let mut result = step.run(&mut lab);
-        if ticker.timed_out() {
+        // A wait cut short by the deadline may return before the ticker
+        // notices; either way the step did not finish in time.
+        if ticker.timed_out() || lab::deadline::passed() {
             let limit = scenario.timeout.unwrap_or_default();
             result = Err(Failure::expect(
                 format!("the scenario finishes within {limit:?}"),
@@ -142,7 +147,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             took,
             result.is_ok(),
         );
-        match result {
+        match result.map_err(|f| lab.name_peers_in(f)) {
             Ok(()) => records.push(record(StepStatus::Passed, took, None)),
             Err(f) => {
                 records.push(record(StepStatus::Failed, took, Some(&f)));
@@ -208,6 +213,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             f.exit_code()
         }
     };
+    lab::deadline::set(None);
     lab.shutdown_all();
     let took = scenario_started.elapsed();
     let record = RunRecord {

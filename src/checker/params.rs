@@ -42,6 +42,13 @@ pub enum OneOrMany<T> {
 }
 
 impl<T: Clone> OneOrMany<T> {
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        match self {
+            OneOrMany::One(t) => std::slice::from_ref(t).iter(),
+            OneOrMany::Many(v) => v.iter(),
+        }
+    }
+
     pub fn to_vec(&self) -> Vec<T> {
         match self {
             OneOrMany::One(t) => vec![t.clone()],

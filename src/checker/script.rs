@@ -77,7 +77,30 @@ pub fn load(path: &Path, seed: u64) -> Result<Scenario, LoadError> {
     let display = path.display().to_string();
     let source = std::fs::read_to_string(path)
         .map_err(|e| LoadError(format!("{display}: cannot read the scenario file: {e}")))?;
-    load_str(&display, &source, path, seed)
+    let scenario = load_str(&display, &source, path, seed)?;
+    check_order(&display, &scenario)?;
+    Ok(scenario)
+}
+
+/// The pass over the whole step list (`preflight`), with the scenario's
+/// folder for the files its steps name; `load` runs it, unit tests of
+/// single steps need not.
+pub fn check_order(display: &str, scenario: &Scenario) -> Result<(), LoadError> {
+    let path = scenario.path.as_path();
+    let steps = &scenario.steps;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    // The run's own rule (`fs::scenario_path`) also stops at the project.
+    let beside = |rel: &str, folder: bool| {
+        let p = dir.join(rel);
+        if folder { p.is_dir() } else { p.is_file() }
+    };
+    crate::checker::preflight::check(steps, &beside)
+        .map_err(|(line, action, m)| LoadError(format!("{display}:{line}: {action}: {m}")))
 }
 
 /// Loads scenario text; `display` names the file in messages.
@@ -137,13 +160,17 @@ pub fn load_str(
                         ));
                     }
                 };
+                let written = table.clone();
                 match parse(lua, table) {
                     Ok(action) => lua.create_userdata(StepBox(Step {
                         line,
                         label,
                         action,
                     })),
-                    Err(e) => Err(fail(&st, format!("{file}:{line}: {name}: {}", clean(&e)))),
+                    Err(e) => {
+                        let why = crate::checker::type_errors::explain(&written, &clean(&e));
+                        Err(fail(&st, format!("{file}:{line}: {name}: {why}")))
+                    }
                 }
             })?;
             globals.set(name, f)?;
@@ -564,7 +591,7 @@ mod tests {
             ),
             (
                 "scenario {\n peer { name = 5 },\n}",
-                "t.lua:2: peer: invalid type",
+                "t.lua:2: peer: name: expected a string, got the number 5",
             ),
             (
                 "scenario {\n\n dowload { peer = \"a\" },\n}",

@@ -30,6 +30,6 @@ pub fn log(_lab: &mut Lab, s: &LogStep, _cx: &StepCtx) -> StepResult {
 }
 
 pub fn sleep(_lab: &mut Lab, s: &SleepStep, _cx: &StepCtx) -> StepResult {
-    std::thread::sleep(s.duration.0);
+    crate::checker::lab::deadline::sleep(s.duration.0);
     Ok(())
 }

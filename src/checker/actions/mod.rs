@@ -51,7 +51,7 @@ pub fn poll(
     timeout: Duration,
     mut check: impl FnMut() -> Result<Result<(), String>, Failure>,
 ) -> Result<Result<(), String>, Failure> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::checker::lab::deadline::cap(Instant::now() + timeout);
     loop {
         let seen = match check()? {
             Ok(()) => return Ok(Ok(())),

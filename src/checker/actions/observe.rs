@@ -384,7 +384,7 @@ pub fn event(lab: &mut Lab, s: &ExpectEventStep, cx: &StepCtx) -> StepResult {
     let start = start_of(lab, &s.peer, &s.from, line)?;
     let log = peer(lab, &s.peer)?.log.clone();
     let want = s.count.unwrap_or(1);
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::checker::lab::deadline::cap(Instant::now() + timeout);
     let mut cursor = log.cursor(start);
     let mut found = 0;
     loop {
@@ -427,7 +427,7 @@ pub fn no_event(lab: &mut Lab, s: &ExpectNoEventStep, cx: &StepCtx) -> StepResul
     let log = peer(lab, &s.peer)?.log.clone();
     let window = timeout_or(s.window, Duration::ZERO);
     if !window.is_zero() {
-        std::thread::sleep(window);
+        crate::checker::lab::deadline::sleep(window);
     }
     let hits: Vec<Value> = log
         .since(start)
@@ -550,7 +550,7 @@ pub fn sequence(lab: &mut Lab, s: &ExpectSequenceStep, cx: &StepCtx) -> StepResu
     let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
     let start = start_of(lab, &s.peer, &s.from, line)?;
     let log = peer(lab, &s.peer)?.log.clone();
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::checker::lab::deadline::cap(Instant::now() + timeout);
     let mut cursor = log.cursor(start);
     let mut matcher = SeqMatcher::new(&s.sequence);
     let mut seen = Vec::new();

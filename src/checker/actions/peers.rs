@@ -135,10 +135,20 @@ pub fn peer(lab: &mut Lab, s: &PeerStep, _cx: &StepCtx) -> StepResult {
     }
     let games_dir = games_dir(lab, s)?;
     let exec = match &s.exec {
-        Some(e) => inside(&lab.scenario_dir, e)
-            .ok()
-            .filter(|p| p.exists())
-            .unwrap_or_else(|| PathBuf::from(e)),
+        Some(e) => {
+            let exec = inside(&lab.scenario_dir, e)
+                .ok()
+                .filter(|p| p.exists())
+                .unwrap_or_else(|| PathBuf::from(e));
+            // A binary that is not there is the scenario's mistake (exit 2),
+            // like any other thing it names that does not exist.
+            if !runnable(&exec) {
+                return Err(Failure::invalid(format!(
+                    "exec {e:?} is neither beside the scenario nor a program on PATH"
+                )));
+            }
+            exec
+        }
         None => std::env::current_exe()
             .context("locating this binary")
             .map_err(|e| Failure::harness(e, &[]))?,
@@ -198,6 +208,15 @@ fn catalog_db(lab: &Lab, peer: &str, rel: &str) -> Result<PathBuf, Failure> {
         .and_then(|text| crate::catalog::write_db(&text, &db));
     built.map_err(|e| Failure::invalid(format!("catalog {rel:?}: {e:#}")))?;
     Ok(db)
+}
+
+/// Whether `exec` names a file (a path) or a program found on `PATH`.
+fn runnable(exec: &std::path::Path) -> bool {
+    if exec.components().count() > 1 || exec.is_absolute() {
+        return exec.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(exec).is_file()))
 }
 
 /// A workspace folder is used in place (scenarios mutate it later); a folder

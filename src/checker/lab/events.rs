@@ -83,6 +83,7 @@ impl EventLog {
         deadline: Instant,
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Logged> {
+        let deadline = super::deadline::cap(deadline);
         let mut lines = lock(&self.lines);
         let mut next = seq;
         loop {

@@ -6,12 +6,14 @@
 //! - `events`: peers' event logs, cursors over them, kill triggers;
 //! - `peer_proc`: the peer-process client (start, commands, answers, end);
 //! - `run_folder`: the run folder's layout and whether it outlives the run;
+//! - `deadline`: the scenario deadline every wait honours;
 //! - `disk_watch`: the disk watcher of `watchDisk`/`expectDiskPeak`;
 //! - `network`: the network lab (`scenario{ network = "lan" }`): hosts in
 //!   namespaces on one userspace switch, impairments, partitions.
 //!
 //! The types and functions other modules use are re-exported here.
 
+pub mod deadline;
 pub mod disk_watch;
 pub mod events;
 pub mod network;
@@ -26,6 +28,7 @@ pub use process::{
     track_process_group,
 };
 
+use crate::checker::outcome::Failure;
 use anyhow::{Result, anyhow, bail};
 use peer_proc::RunContext;
 use run_folder::PeerFolder;
@@ -96,6 +99,37 @@ impl Lab {
             .find(|p| p.addr == addr)
             .map(|p| p.name.clone())
             .unwrap_or_else(|| addr.to_string())
+    }
+
+    /// `failure` with every peer's listener address (from its `ready`
+    /// line) written as the peer's scenario name, which is what the
+    /// author knows it by.
+    pub fn name_peers_in(&self, failure: Failure) -> Failure {
+        let addrs: Vec<(&str, String)> = self
+            .peers
+            .values()
+            .filter(|p| !p.addr.is_empty())
+            .map(|p| (p.addr.as_str(), format!("peer {:?}", p.name)))
+            .collect();
+        let fix = |s: String| name_addrs(&s, &addrs);
+        match failure {
+            Failure::Expectation {
+                expected,
+                seen,
+                peers,
+            } => Failure::Expectation {
+                expected: fix(expected),
+                seen: fix(seen),
+                peers,
+            },
+            Failure::Invalid { message } => Failure::Invalid {
+                message: fix(message),
+            },
+            Failure::Harness { message, peers } => Failure::Harness {
+                message: fix(message),
+                peers,
+            },
+        }
     }
 
     /// Starts a peer process and waits for its `ready` line. On a LAN the
@@ -201,10 +235,58 @@ impl Lab {
     }
 }
 
+/// `text` with each address in `addrs` replaced by its name; an address
+/// followed by a digit is another port (`…:4305` inside `…:43051`) and kept.
+fn name_addrs(text: &str, addrs: &[(&str, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        for (addr, name) in addrs {
+            if let Some(after) = rest.strip_prefix(addr)
+                && !after.starts_with(|c: char| c.is_ascii_digit())
+            {
+                out.push_str(name);
+                rest = after;
+                continue 'scan;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for p in self.peers.values_mut() {
             p.kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_become_peer_names_but_longer_ports_stay() {
+        let addrs = [
+            ("127.0.0.1:4305", "peer \"a\"".to_string()),
+            ("127.0.0.1:43051", "peer \"b\"".to_string()),
+        ];
+        assert_eq!(
+            name_addrs(
+                "every source failed (127.0.0.1:43051: busy; 127.0.0.1:4305: gone)",
+                &addrs
+            ),
+            "every source failed (peer \"b\": busy; peer \"a\": gone)"
+        );
+        assert_eq!(
+            name_addrs("at 127.0.0.1:430512", &addrs),
+            "at 127.0.0.1:430512"
+        );
     }
 }

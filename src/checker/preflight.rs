@@ -1,0 +1,226 @@
+//! The load-time pass over a scenario's typed steps: what no single step
+//! rules out but their order does (a peer named twice, a step naming a
+//! peer no earlier step started, an expectation with no earlier step to
+//! check, a games folder or catalog that neither an earlier step makes nor
+//! the scenario's folder holds). A pure function of the steps and a lookup
+//! of the scenario's folder, so `--check` rejects what the run would and
+//! the rules have unit tests.
+
+use crate::checker::registry::{Action, Step};
+use std::collections::BTreeSet;
+
+/// What the scenario's folder holds: `beside(rel, folder)` says whether
+/// `rel` (relative to the scenario file) is a folder (or, `false`, a file).
+pub type Beside<'a> = &'a dyn Fn(&str, bool) -> bool;
+
+/// The first problem in `steps`, as `line: action: message`.
+pub fn check(steps: &[Step], beside: Beside) -> Result<(), (u32, &'static str, String)> {
+    let mut made: BTreeSet<&str> = BTreeSet::new();
+    // Folders an fs step makes or moves are not followed: after one, a
+    // games folder is left to the run to find.
+    let mut fs_touched = false;
+    let mut peers: BTreeSet<&str> = BTreeSet::new();
+    let mut watched: BTreeSet<&str> = BTreeSet::new();
+    let mut downloaded: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for step in steps {
+        let fail = |m: String| Err((step.line, step.action.name(), m));
+        match &step.action {
+            Action::Peer(p) => {
+                if !peers.insert(&p.name) {
+                    return fail(format!(
+                        "a peer named {:?} is already started by an earlier step",
+                        p.name
+                    ));
+                }
+                if let Some(g) = &p.games
+                    && !fs_touched
+                    && !made.contains(g.as_str())
+                    && !beside(g, true)
+                {
+                    return fail(format!(
+                        "games folder {g:?} is made by no earlier makeGame{{ dir = {g:?} }} and is not beside the scenario"
+                    ));
+                }
+                if let Some(c) = &p.catalog
+                    && !beside(c, false)
+                {
+                    return fail(format!("catalog {c:?} is not beside the scenario"));
+                }
+            }
+            Action::MakeGame(m) => {
+                made.insert(&m.dir);
+            }
+            Action::FsCreateFolder(_)
+            | Action::FsCopyFile(_)
+            | Action::FsRenameFile(_)
+            | Action::FsRenameFolder(_)
+            | Action::FsCreateFile(_) => fs_touched = true,
+            Action::ExpectDiskPeak(s) if !watched.remove(s.peer.as_str()) => {
+                return fail(format!(
+                    "no earlier watchDisk{{ peer = {:?} }} to check (add one before the steps to measure)",
+                    s.peer
+                ));
+            }
+            Action::WatchDisk(s) => {
+                watched.insert(&s.peer);
+            }
+            Action::Download(s) => {
+                downloaded.insert((&s.peer, &s.game));
+            }
+            Action::StreamInstall(s) => {
+                downloaded.insert((&s.peer, &s.game));
+            }
+            Action::ExpectChunks(s) if !downloaded.contains(&(&s.peer, &s.game)) => {
+                return fail(no_download(&s.peer, &s.game));
+            }
+            Action::ExpectThroughput(s) if !downloaded.contains(&(&s.peer, &s.game)) => {
+                return fail(no_download(&s.peer, &s.game));
+            }
+            _ => {}
+        }
+        if let Some(name) = named_peers(&step.action)
+            .into_iter()
+            .find(|n| !peers.contains(n))
+        {
+            return fail(format!(
+                "no peer named {name:?} is started before this step (peer{{ name = {name:?} }} must come first)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn no_download(peer: &str, game: &str) -> String {
+    format!("no earlier download{{ peer = {peer:?}, game = {game:?} }} (or streamInstall) to check")
+}
+
+/// The peers a step acts on or reads, besides the one `peer{}` starts.
+fn named_peers(action: &Action) -> Vec<&str> {
+    use Action as A;
+    match action {
+        A::RestartPeer(s) => vec![&s.name],
+        A::ShutdownPeer(s) => vec![&s.name],
+        A::KillPeer(s) => {
+            let mut v = vec![s.name.as_str()];
+            v.extend(s.on.as_ref().map(|o| o.peer.as_str()));
+            v
+        }
+        A::Connect(s) => {
+            let mut v = vec![s.from.as_str()];
+            v.extend(s.to.iter().map(String::as_str));
+            v
+        }
+        A::Send(s) => vec![&s.peer],
+        A::WaitGame(s) => vec![&s.peer],
+        A::Download(s) => vec![&s.peer],
+        A::CancelDownload(s) => vec![&s.peer],
+        A::ExpectGames(s) => vec![&s.peer],
+        A::ExpectPeers(s) => vec![&s.peer],
+        A::ExpectEvent(s) => vec![&s.peer],
+        A::ExpectNoEvent(s) => vec![&s.peer],
+        A::ExpectSequence(s) => vec![&s.peer],
+        A::ExpectStatus(s) => vec![&s.peer],
+        A::ExpectChunks(s) => vec![&s.peer],
+        A::ExpectThroughput(s) => vec![&s.peer],
+        A::ExpectSameFiles(s) => vec![&s.source, &s.target],
+        A::ExpectOverlap(s) => vec![&s.peer],
+        A::FuzzCommand(s) => vec![&s.peer],
+        A::FuzzAllCommands(s) => vec![&s.peer],
+        A::FuzzWire(s) => vec![&s.target],
+        A::Install(s) => vec![&s.peer],
+        A::Uninstall(s) => vec![&s.peer],
+        A::Play(s) => vec![&s.peer],
+        A::StreamInstall(s) => vec![&s.peer],
+        A::WatchDisk(s) => vec![&s.peer],
+        A::ExpectDiskPeak(s) => vec![&s.peer],
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The loader's message, which is `check`'s with the file in front.
+    fn problem(src: &str) -> String {
+        let path = std::path::Path::new("no-such-folder/case.lua");
+        let checked = crate::checker::script::load_str("case.lua", src, path, 0)
+            .and_then(|s| crate::checker::script::check_order("case.lua", &s));
+        match checked {
+            Ok(()) => String::new(),
+            Err(e) => e.0.trim_start_matches("case.lua:").to_string(),
+        }
+    }
+
+    #[test]
+    fn a_valid_order_passes() {
+        assert_eq!(
+            problem(
+                "scenario {\n peer { name = \"a\" },\n peer { name = \"b\" },\n connect { from = \"a\", to = \"b\" },\n watchDisk { peer = \"b\" },\n download { peer = \"b\", game = \"cnc4\" },\n expectDiskPeak { peer = \"b\", atMost = \"1MiB\" },\n expectChunks { peer = \"b\", game = \"cnc4\", onlyFrom = {\"a\"} },\n}"
+            ),
+            ""
+        );
+    }
+
+    #[test]
+    fn a_peer_named_twice_is_rejected() {
+        let p = problem("scenario {\n peer { name = \"a\" },\n peer { name = \"a\" },\n}");
+        assert!(
+            p.starts_with("3: peer: a peer named \"a\" is already"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn a_peer_named_before_it_starts_or_never_is_rejected() {
+        let p = problem(
+            "scenario {\n peer { name = \"a\" },\n connect { from = \"a\", to = \"b\" },\n peer { name = \"b\" },\n}",
+        );
+        assert!(p.starts_with("3: connect: no peer named \"b\""), "{p}");
+        let p = problem(
+            "scenario {\n expectSameFiles { game = \"g\", source = \"x\", target = \"y\" },\n}",
+        );
+        assert!(
+            p.starts_with("2: expectSameFiles: no peer named \"x\""),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn an_expectation_without_its_earlier_step_is_rejected() {
+        let p = problem(
+            "scenario {\n peer { name = \"a\" },\n expectDiskPeak { peer = \"a\", atMost = \"1MiB\" },\n}",
+        );
+        assert!(
+            p.starts_with("3: expectDiskPeak: no earlier watchDisk"),
+            "{p}"
+        );
+        let p = problem(
+            "scenario {\n peer { name = \"a\" },\n expectChunks { peer = \"a\", game = \"g\", balanced = true },\n}",
+        );
+        assert!(p.starts_with("3: expectChunks: no earlier download"), "{p}");
+        let p = problem(
+            "scenario {\n peer { name = \"a\" },\n expectThroughput { peer = \"a\", game = \"g\" },\n}",
+        );
+        assert!(
+            p.starts_with("3: expectThroughput: no earlier download"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn a_games_folder_or_catalog_nothing_provides_is_rejected() {
+        let p = problem("scenario {\n peer { name = \"a\", games = \"g\" },\n}");
+        assert!(
+            p.starts_with("2: peer: games folder \"g\" is made by no earlier"),
+            "{p}"
+        );
+        let p = problem(
+            "scenario {\n makeGame { dir = \"g\", id = \"cnc4\", files = { x = \"1\" } },\n peer { name = \"a\", games = \"g\" },\n}",
+        );
+        assert_eq!(p, "");
+        let p = problem("scenario {\n peer { name = \"a\", catalog = \"cat.json\" },\n}");
+        assert!(
+            p.starts_with("2: peer: catalog \"cat.json\" is not beside"),
+            "{p}"
+        );
+    }
+}
