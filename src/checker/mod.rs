@@ -6,6 +6,7 @@ pub mod bench;
 pub mod extract_bench;
 pub mod lab;
 pub mod lab_bench;
+pub mod luals;
 pub mod outcome;
 pub mod params;
 pub mod registry;
