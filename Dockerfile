@@ -2,14 +2,16 @@
 #   docker build -t lanspread-checker .
 #   docker run --rm lanspread-checker -s scenarios/s15_skew.lua
 # `network = "lan"` scenarios build a LAN of network namespaces on TUN
-# devices: add --cap-add NET_ADMIN --cap-add SYS_ADMIN --device /dev/net/tun
-# (or --privileged). The base images are build args so a machine without a
+# devices: add --cap-add NET_ADMIN --cap-add SYS_ADMIN
+# --security-opt systempaths=unconfined --device /dev/net/tun (or
+# --privileged). The base images are build args so a machine without a
 # registry can supply its own (.ci/docker-test.sh does).
 ARG BUILD_IMAGE=rust:1-bookworm
 ARG RUN_IMAGE=debian:bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
+# .dockerignore lets in only what the build and the image need.
 COPY . .
 # A vendor/ folder in the context (cargo vendor) makes the build offline.
 RUN if [ -d vendor ]; then \
