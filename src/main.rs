@@ -77,6 +77,10 @@ struct Cli {
     /// Print every scenario action with its parameters and a one-line summary, then exit.
     #[arg(long)]
     list_actions: bool,
+    /// Print a LuaCATS `---@meta` file of every action and its parameters
+    /// (docs/lanspread.d.lua, for lua-language-server), then exit.
+    #[arg(long)]
+    emit_luals: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -203,6 +207,17 @@ fn main() -> ExitCode {
         Color::Auto => {}
         Color::Always => console::set_colors_enabled(true),
         Color::Never => console::set_colors_enabled(false),
+    }
+    if cli.emit_luals {
+        // Written, not printed: a closed pipe must not panic.
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(checker::luals::emit().as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("--emit-luals: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if cli.list_actions {
         // Written, not printed: `--list-actions | head` must not panic.

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod bench;
 pub mod lab;
+pub mod luals;
 pub mod outcome;
 pub mod params;
 pub mod preflight;

@@ -2,14 +2,17 @@
 //! variant and parameter type (owned by its family in `actions/`), the
 //! handler that runs it and a one-line doc. From it come `Action`, its
 //! name, load-time check, event-search start and run dispatch, and
-//! `ACTIONS` (the loader's parser table, `--list-actions`, tests/docs.rs).
-//! Adding an action is one line here plus its parameter type and handler.
+//! `ACTIONS` (the loader's parser table, `--list-actions`, `--emit-luals`,
+//! tests/docs.rs).
+//! Adding an action is one line here plus its parameter type, handler and
+//! parameter docs (`luals/params.rs`).
 
 use crate::checker::actions::{
     control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect, resources,
     transfer,
 };
 use crate::checker::lab::Lab;
+use crate::checker::luals::{ParamDoc, ParamDocs};
 use crate::checker::outcome::StepResult;
 use serde::de::DeserializeOwned;
 
@@ -63,6 +66,10 @@ pub struct ActionInfo {
     /// One line for `--list-actions`; docs/SCENARIOS.md has the details.
     pub doc: &'static str,
     pub parse: Parser,
+    /// The parameters for editors (`--emit-luals`), from the step type.
+    pub params: &'static [ParamDoc],
+    /// The Lua type of a step written as a free-form table instead.
+    pub map: Option<&'static str>,
 }
 
 macro_rules! registry {
@@ -111,6 +118,8 @@ macro_rules! registry {
                     action.check().map_err(mlua::Error::RuntimeError)?;
                     Ok(action)
                 },
+                params: <$ty as ParamDocs>::PARAMS,
+                map: <$ty as ParamDocs>::MAP,
             },)*
         ];
     };
