@@ -161,7 +161,7 @@ mod tests {
         let cases = [
             (
                 "scenario {\n\n redirect { [\"games/a/x\"] = 5 },\n}",
-                "t.lua:3: redirect: invalid type: integer `5`",
+                "t.lua:3: redirect: games/a/x: expected a string, got the number 5",
             ),
             (
                 "scenario {\n redirect { [\"etc/x\"] = \"y\" },\n}",

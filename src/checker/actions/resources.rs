@@ -300,7 +300,7 @@ mod tests {
             ),
             (
                 "expectResources { peer = \"c\", openFiles = { atMost = \"x\" } }",
-                "invalid type",
+                "openFiles.atMost: expected a whole number, got the string \"x\"",
             ),
         ] {
             let e = parse(&format!("scenario {{ {src} }}")).err();
