@@ -166,11 +166,22 @@ fn failed_expectation_exits_1_with_expected_and_seen() {
 
 #[test]
 fn peer_that_cannot_start_exits_3() {
+    // The binary exists but exits at once: the harness could not run what
+    // the scenario rightly asks.
     let (_dir, path) =
-        scratch_scenario("scenario {\n  peer { name = \"x\", exec = \"/nonexistent/peer\" },\n}\n");
+        scratch_scenario("scenario {\n  peer { name = \"x\", exec = \"/bin/false\" },\n}\n");
     let out = run(&["-s", &path]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("harness error"), "{}", text(&out));
+}
+
+#[test]
+fn a_peer_binary_that_is_not_there_exits_2() {
+    // The scenario names something that is not there (README, exit codes).
+    let (_dir, path) =
+        scratch_scenario("scenario {\n  peer { name = \"x\", exec = \"/nonexistent/peer\" },\n}\n");
+    let out = run(&["-s", &path]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
 #[test]
