@@ -8,8 +8,15 @@
 #   bench/compare.sh                      # 2 GiB, release binary, 3 rounds
 #   SIZE_MIB=512 DIR=/data/tmp ROUNDS=5 bench/compare.sh
 #
-# Needs nginx, sshd, curl and scp; as root it installs the missing ones with
-# apt-get. Figures taken while the machine is busy are noise: check `uptime`.
+# MODE=files races a tree of many small files instead: rsync -a over ssh
+# (AES-128-GCM) plus a syncfs of the destination, against one download by
+# our peers (which syncs the file system once before it commits).
+#
+#   MODE=files bench/compare.sh                   # 8000 x 16 KiB
+#   MODE=files FILES=100000 FILE_KIB=4 bench/compare.sh
+#
+# Needs nginx, sshd, curl and scp (files mode: sshd and rsync); as root it
+# installs the missing ones with apt-get. Figures taken while the machine is busy are noise: check `uptime`.
 set -euo pipefail
 
 SIZE_MIB=${SIZE_MIB:-2048}
@@ -20,11 +27,17 @@ SSH_PORT=${SSH_PORT:-12222}
 
 [ -x "$BIN" ] || { echo "no peer binary at $BIN (cargo build --release)" >&2; exit 2; }
 
+MODE=${MODE:-file}
+case $MODE in file | files) ;; *) echo "MODE is file or files, not $MODE" >&2; exit 2 ;; esac
 need=()
-command -v nginx >/dev/null || need+=(nginx)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
-command -v curl >/dev/null || need+=(curl)
 command -v scp >/dev/null || need+=(openssh-client)
+if [ "$MODE" = files ]; then
+	command -v rsync >/dev/null || need+=(rsync)
+else
+	command -v nginx >/dev/null || need+=(nginx)
+	command -v curl >/dev/null || need+=(curl)
+fi
 if [ ${#need[@]} -gt 0 ]; then
 	[ "$(id -u)" = 0 ] || { echo "missing: ${need[*]} (install them, or run as root)" >&2; exit 2; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -44,7 +57,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$WORK/src" "$WORK/dst" "$WORK/nginx/logs" "$WORK/ssh"
-truncate -s "${SIZE_MIB}M" "$WORK/src/bf1942.eti"
+[ "$MODE" = files ] || truncate -s "${SIZE_MIB}M" "$WORK/src/bf1942.eti"
 
 now() { date +%s.%N; }
 # MiB/s for SIZE_MIB over the seconds between two `now`s.
@@ -64,8 +77,10 @@ http {
 	server { listen 127.0.0.1:$HTTP_PORT; root $WORK/src; }
 }
 CONF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-NGINX_PID=$!
+if [ "$MODE" = file ]; then
+	nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+	NGINX_PID=$!
+fi
 
 # sshd on loopback with throw-away keys.
 ssh-keygen -q -t ed25519 -N "" -f "$WORK/ssh/host_key"
@@ -88,6 +103,64 @@ CONF
 /usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config" 2>"$WORK/ssh/sshd.log" &
 SSHD_PID=$!
 sleep 1
+
+# Files mode: one tree of FILES random files of FILE_KIB KiB, 500 a folder,
+# copied by rsync over ssh and by our peers in turns, ROUNDS times.
+if [ "$MODE" = files ]; then
+	FILES=${FILES:-8000}
+	FILE_KIB=${FILE_KIB:-16}
+	per=500
+	tree="$WORK/src/tree"
+	for ((d = 0; d * per < FILES; d++)); do
+		n=$((FILES - d * per < per ? FILES - d * per : per))
+		mkdir -p "$tree/d$d"
+		head -c $((n * FILE_KIB * 1024)) /dev/urandom | split -b "${FILE_KIB}K" -a 3 -d - "$tree/d$d/f"
+	done
+	[ "$(find "$tree" -type f | wc -l)" = "$FILES" ] || { echo "built a tree of the wrong size" >&2; exit 3; }
+	cat "$tree"/*/* >/dev/null
+	MIB=$(awk -v f="$FILES" -v k="$FILE_KIB" 'BEGIN { printf "%.1f", f * k / 1024 }')
+	echo "tree: $FILES files x $FILE_KIB KiB ($MIB MiB) in $tree; destination: $WORK/dst; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	SSH="ssh -c aes128-gcm@openssh.com -p $SSH_PORT -i $WORK/ssh/user_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+	# Seconds from starting rsync to the destination file system synced.
+	copy_rsync() {
+		local t0 t1
+		t0=$(now)
+		rsync -a -e "$SSH" "$(id -un)@127.0.0.1:$tree/" "$WORK/dst/rsync/"
+		sync -f "$WORK/dst"
+		t1=$(now)
+		[ "$(find "$WORK/dst/rsync" -type f | wc -l)" = "$FILES" ] || { echo "rsync copied the wrong number of files" >&2; exit 3; }
+		rm -rf "$WORK/dst/rsync"
+		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+	}
+	# Seconds from the download command to download-finished (synced).
+	ours_tree() {
+		"$BIN" bench transfer --tree "$tree" --dir "$WORK/dst" |
+			tee -a "$WORK/ours.log" |
+			sed -n 's/^result .*wall_ms=\([0-9]*\) .*max_peak_rss_kib=\([0-9]*\)$/\1 \2/p' |
+			awk '{ printf "%.3f %s\n", $1 / 1000, $2 }'
+	}
+	ROUNDS=${ROUNDS:-3}
+	A_RSYNC=() A_OURS=() RSS=0
+	for round in $(seq "$ROUNDS"); do
+		A_RSYNC+=("$(copy_rsync)")
+		read -r v r < <(ours_tree) || true
+		[ -n "${v:-}" ] || { echo "our bench failed (KEEP=1 keeps $WORK/ours.log)" >&2; exit 3; }
+		A_OURS+=("$v")
+		RSS=$((r > RSS ? r : RSS))
+		echo "round $round: rsync ${A_RSYNC[-1]} s, lanspread ${A_OURS[-1]} s; load $(cut -d' ' -f1 /proc/loadavg)"
+	done
+	RSYNC=$(printf '%s\n' "${A_RSYNC[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	OURS=$(printf '%s\n' "${A_OURS[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	echo
+	printf '%-28s %8s   %s\n' "copy of the tree (median)" "seconds" "every round"
+	printf '%-28s %8s   %s\n' "rsync -a over ssh + syncfs" "$RSYNC" "${A_RSYNC[*]}"
+	printf '%-28s %8s   %s\n' "lanspread, 1 source" "$OURS" "${A_OURS[*]}"
+	echo
+	echo "lanspread speed / rsync: $(awk -v a="$RSYNC" -v b="$OURS" 'BEGIN { printf "%.2f", a / b }')  (target >= 1.00 for 8000 x 16 KiB, >= 1.30 for 100000 x 4 KiB)"
+	echo "peak RSS per peer:       max $((RSS / 1024)) MiB  (target <= 64)"
+	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	exit 0
+fi
 
 # Every copy reads this one file, from a warm page cache: a cold sparse
 # file costs its first reader ~as much CPU (zero-filling the cache) as the

@@ -126,6 +126,12 @@ enum BenchCmd {
         /// a new sparse file; `--size` is then its size.
         #[arg(long, value_name = "FILE")]
         eti: Option<PathBuf>,
+        /// Serve every file below this folder, at its relative path, as the
+        /// game (hard-linked, so it must be on the same filesystem as
+        /// --dir) instead of one `.eti`: the small-file case that
+        /// `MODE=files bench/compare.sh` races against rsync.
+        #[arg(long, value_name = "DIR", conflicts_with = "eti")]
+        tree: Option<PathBuf>,
         /// Start the receiving peer with `--buffered-writes` (through the
         /// page cache), to compare with the default direct writes.
         #[arg(long)]
@@ -253,6 +259,7 @@ fn main() -> ExitCode {
             dir,
             keep,
             eti,
+            tree,
             buffered_writes,
             network,
             rate,
@@ -264,6 +271,7 @@ fn main() -> ExitCode {
                 dir,
                 keep,
                 eti,
+                tree,
                 buffered_writes,
                 lan: network == "lan",
                 source_rate_bps: rate,

@@ -28,6 +28,9 @@ pub struct TransferOptions {
     /// An existing file to serve as the `.eti` (hard-linked), so
     /// bench/compare.sh can give every tool the very same file.
     pub eti: Option<PathBuf>,
+    /// A folder whose files (hard-linked, at their relative paths) are the
+    /// game instead of one `.eti`.
+    pub tree: Option<PathBuf>,
     /// Start the receiving peer with `--buffered-writes`.
     pub buffered_writes: bool,
     /// Every peer its own host on a network-lab LAN instead of 127.0.0.1.
@@ -46,6 +49,9 @@ pub struct TransferReport {
     /// saw it: file lists and connection set-up included, like the process
     /// start and connect in curl's or scp's time in bench/compare.sh.
     pub wall_ms: u64,
+    /// From sending `download` to reading `download-begin`: the file lists,
+    /// their agreement and the targets' set-up.
+    pub setup_ms: u64,
     /// Peak RSS (VmHWM) per peer name, in KiB.
     pub peak_rss_kib: Vec<(String, u64)>,
     /// CPU seconds (user + system) per peer name, over its whole life up to
@@ -264,31 +270,10 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     let games = work.join("source");
     let root = games.join(GAME);
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let eti_path = root.join(format!("{GAME}.eti"));
-    match &opts.eti {
-        Some(given) => std::fs::hard_link(given, &eti_path).with_context(|| {
-            format!(
-                "hard-linking {} into {} (same filesystem needed)",
-                given.display(),
-                root.display()
-            )
-        })?,
-        None => {
-            let eti = std::fs::File::create(&eti_path).context("creating the sparse .eti")?;
-            eti.set_len(opts.size).context("sizing the sparse .eti")?;
-        }
+    match &opts.tree {
+        Some(tree) => link_tree(tree, &root)?,
+        None => place_eti(opts, &root)?,
     }
-    // Read the source once before the clock starts: a fresh sparse file is
-    // not in the page cache, and filling 2 GiB of cache with zeroed pages
-    // costs the sender as much CPU as the transfer. curl and scp in
-    // bench/compare.sh read the same warm file.
-    let mut f = std::fs::File::open(&eti_path).context("opening the .eti")?;
-    // 1 MiB reads: io::copy's 8 KiB buffer takes ~260k reads for 2 GiB.
-    std::io::copy(
-        &mut std::io::BufReader::with_capacity(1 << 20, &mut f),
-        &mut std::io::sink(),
-    )
-    .context("reading the .eti once")?;
     std::fs::write(root.join("version.ini"), &version).context("writing version.ini")?;
 
     // Declared before the peers, so it is dropped after them.
@@ -373,10 +358,19 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     }
     let started = Instant::now();
     client.call(json!({ "cmd": "download", "game_id": GAME }), t)?;
-    let outcome = client.wait(Duration::from_secs(3600), |v| {
+    let ended = |v: &Value| {
         v["type"] == "event"
             && (v["event"] == "download-finished" || v["event"] == "download-failed")
+    };
+    let begin = client.wait(Duration::from_secs(3600), |v| {
+        ended(v) || (v["type"] == "event" && v["event"] == "download-begin")
     })?;
+    let setup_ms = started.elapsed().as_millis() as u64;
+    let outcome = if ended(&begin) {
+        begin
+    } else {
+        client.wait(Duration::from_secs(3600), ended)?
+    };
     let wall_ms = started.elapsed().as_millis() as u64;
     if outcome["event"] != "download-finished" {
         bail!("the download failed: {}", outcome["data"]);
@@ -399,9 +393,69 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
             .as_f64()
             .context("throughput without mib_per_s")?,
         wall_ms,
+        setup_ms,
         peak_rss_kib,
         cpu_s,
     })
+}
+
+/// The game as one `.eti`: the given file hard-linked, or a new sparse one.
+fn place_eti(opts: &TransferOptions, root: &Path) -> Result<()> {
+    let eti_path = root.join(format!("{GAME}.eti"));
+    match &opts.eti {
+        Some(given) => std::fs::hard_link(given, &eti_path).with_context(|| {
+            format!(
+                "hard-linking {} into {} (same filesystem needed)",
+                given.display(),
+                root.display()
+            )
+        })?,
+        None => {
+            let eti = std::fs::File::create(&eti_path).context("creating the sparse .eti")?;
+            eti.set_len(opts.size).context("sizing the sparse .eti")?;
+        }
+    }
+    // Read the source once before the clock starts: a fresh sparse file is
+    // not in the page cache, and filling 2 GiB of cache with zeroed pages
+    // costs the sender as much CPU as the transfer. curl and scp in
+    // bench/compare.sh read the same warm file.
+    let mut f = std::fs::File::open(&eti_path).context("opening the .eti")?;
+    // 1 MiB reads: io::copy's 8 KiB buffer takes ~260k reads for 2 GiB.
+    std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, &mut f),
+        &mut std::io::sink(),
+    )
+    .context("reading the .eti once")?;
+    Ok(())
+}
+
+/// The game as every file below `tree`, hard-linked at its relative path,
+/// each read once so all of them are as warm as rsync's source in
+/// bench/compare.sh.
+fn link_tree(tree: &Path, root: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(tree).min_depth(1) {
+        let entry = entry.with_context(|| format!("walking {}", tree.display()))?;
+        let rel = entry
+            .path()
+            .strip_prefix(tree)
+            .context("a walked path outside the tree")?;
+        let target = root.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)
+                .with_context(|| format!("creating {}", target.display()))?;
+        } else if entry.file_type().is_file() {
+            std::fs::hard_link(entry.path(), &target).with_context(|| {
+                format!(
+                    "hard-linking {} to {} (same filesystem needed)",
+                    entry.path().display(),
+                    target.display()
+                )
+            })?;
+            std::io::copy(&mut std::fs::File::open(&target)?, &mut std::io::sink())
+                .with_context(|| format!("reading {}", target.display()))?;
+        }
+    }
+    Ok(())
 }
 
 impl TransferReport {
@@ -418,6 +472,10 @@ impl TransferReport {
             "from the download command to download-finished: {:.3} s: {wall_mib_per_s:.1} MiB/s",
             self.wall_ms as f64 / 1000.0
         );
+        println!(
+            "of which before download-begin (file lists, targets): {:.3} s",
+            self.setup_ms as f64 / 1000.0
+        );
         for (name, kib) in &self.peak_rss_kib {
             println!("peak RSS {name}: {:.1} MiB", *kib as f64 / 1024.0);
         }
@@ -430,8 +488,8 @@ impl TransferReport {
         let total_cpu: f64 = self.cpu_s.iter().map(|(_, s)| s).sum();
         let worst = self.peak_rss_kib.iter().map(|(_, k)| *k).max().unwrap_or(0);
         println!(
-            "result mib_per_s={:.1} duration_ms={} wall_mib_per_s={wall_mib_per_s:.1} wall_ms={} cpu_s={total_cpu:.2} max_peak_rss_kib={worst}",
-            self.mib_per_s, self.duration_ms, self.wall_ms
+            "result mib_per_s={:.1} duration_ms={} wall_mib_per_s={wall_mib_per_s:.1} wall_ms={} setup_ms={} cpu_s={total_cpu:.2} max_peak_rss_kib={worst}",
+            self.mib_per_s, self.duration_ms, self.wall_ms, self.setup_ms
         );
     }
 }

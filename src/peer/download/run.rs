@@ -115,7 +115,8 @@ pub async fn run(
 
     // 3. The fetches, as the schedule deals them.
     let order = if streaming { Order::Stream } else { Order::Any };
-    let mut schedule = Scheduler::new(chunks.len(), live.len(), order);
+    let mut schedule = Scheduler::new(chunks.len(), live.len(), order)
+        .with_sizes(chunks.iter().map(|c| c.len).collect(), piece);
     // Fetched pieces of a stream waiting for the ones before them.
     let mut held: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
     let pool = Arc::new(BufferPool::for_writes(node.direct_writes));
