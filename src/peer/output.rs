@@ -2,6 +2,7 @@
 //! event line (docs/PROTOCOL.md), so lines never interleave.
 
 use crate::protocol::control::{ErrorCode, Event};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::Write;
 use tokio::sync::mpsc;
@@ -34,6 +35,30 @@ impl Output {
 
     pub fn event(&self, name: Event, data: Value) {
         self.line(json!({ "type": "event", "event": name.as_str(), "data": data }));
+    }
+
+    /// An event whose data is serialised straight from `data`, with no
+    /// `Value` tree in between: a 100,000-file `got-game-files` built as a
+    /// `Value` took ~70 MiB for a moment, most of the peer's peak memory.
+    /// The keys come out in the order `event` gives them (alphabetical).
+    pub fn event_from<T: Serialize>(&self, name: Event, data: &T) {
+        #[derive(Serialize)]
+        struct Line<'a, T> {
+            data: &'a T,
+            event: &'static str,
+            r#type: &'static str,
+        }
+        let line = Line {
+            data,
+            event: name.as_str(),
+            r#type: "event",
+        };
+        match serde_json::to_string(&line) {
+            Ok(text) => {
+                let _ = self.tx.send(Some(text));
+            }
+            Err(e) => tracing::warn!("could not encode a {} event: {e}", name.as_str()),
+        }
     }
 
     pub fn result(&self, id: &Value, data: Value) {

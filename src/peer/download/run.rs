@@ -42,6 +42,16 @@ impl Throughput {
     }
 }
 
+/// The `got-game-files` event's data, keys in alphabetical order like
+/// every other event's.
+#[derive(serde::Serialize)]
+struct GotGameFiles<'a> {
+    file_descriptions: &'a [crate::protocol::wire::FileDesc],
+    game_id: &'a str,
+    peers: &'a [&'a str],
+    version: &'a str,
+}
+
 /// Takes a streamed download's bytes in order (see `run`): each fetched
 /// file from its first byte to its last, one file after the other.
 pub trait StreamSink: Send {
@@ -84,10 +94,17 @@ pub async fn run(
         );
     }
     let files = plan::agree(&lists)?;
+    // Each list is as long as the game: keep one copy, not one per source.
+    drop(lists);
     let addrs: Vec<&str> = live.iter().map(|s| s.addr.as_str()).collect();
-    node.out.event(
+    node.out.event_from(
         Event::GotGameFiles,
-        json!({ "game_id": game_id, "version": version, "file_descriptions": files, "peers": addrs }),
+        &GotGameFiles {
+            file_descriptions: &files,
+            game_id,
+            peers: &addrs,
+            version,
+        },
     );
 
     // 2. Targets on disk (or the archives to stream), then the chunk plan.
@@ -99,7 +116,7 @@ pub async fn run(
         let targets = tokio::task::block_in_place(|| {
             target_file::prepare_files(&node.files, game_id, &files, node.direct_writes)
         })?;
-        (Some(targets), files.clone(), node.chunk_size)
+        (Some(targets), files, node.chunk_size)
     };
     let chunks = plan::plan_chunks(&fetched, piece);
     let total: u64 = fetched.iter().map(|f| f.size).sum();
@@ -134,7 +151,7 @@ pub async fn run(
                     // Opened now (or still open from a recent chunk), so the
                     // open files stay bounded whatever the file count.
                     Some(targets) => Dest::File(
-                        tokio::task::block_in_place(|| targets.get(chunk.file))
+                        tokio::task::block_in_place(|| targets.get(chunk.file, &chunk.path))
                             .context("cannot write the download")?,
                     ),
                 };

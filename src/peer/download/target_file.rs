@@ -196,7 +196,12 @@ pub const OPEN_TARGETS: usize = 64;
 /// and closed again when `OPEN_TARGETS` others were used since. Holding every
 /// target open failed games of 10,000 files with EMFILE.
 pub struct Targets {
-    paths: Vec<PathBuf>,
+    /// Where the files land: each file's path is mapped when it is opened,
+    /// not kept (a 100,000-file game held ~11 MiB of paths).
+    layer: Files,
+    game_id: String,
+    /// The folders that hold targets, for the commit's syncs.
+    dirs: BTreeSet<PathBuf>,
     /// Per file: written around the page cache (see `DIRECT_MIN_FILE`).
     direct: Vec<bool>,
     sizes: Vec<u64>,
@@ -209,14 +214,15 @@ struct OpenSet {
     files: std::collections::HashMap<usize, (Arc<TargetFile>, u64)>,
     clock: u64,
     /// Files opened at least once, so created and no longer than planned.
-    seen: BTreeSet<usize>,
+    seen: Vec<bool>,
 }
 
 impl Targets {
-    /// The target of file `index` of the plan, opened if it is not already.
-    pub fn get(&self, index: usize) -> Result<Arc<TargetFile>> {
-        let path = self
-            .paths
+    /// The target of file `index` of the plan, at relative path `rel`,
+    /// opened if it is not already.
+    pub fn get(&self, index: usize, rel: &str) -> Result<Arc<TargetFile>> {
+        let size = *self
+            .sizes
             .get(index)
             .context("chunk for an unplanned file")?;
         let mut open = lock(&self.open);
@@ -237,21 +243,24 @@ impl Targets {
                 open.files.remove(&oldest);
             }
         }
+        let path = target_path(&self.layer, &self.game_id, rel)?;
         let file = Arc::new(
-            TargetFile::open(path, self.direct.get(index).copied().unwrap_or(false))
+            TargetFile::open(&path, self.direct.get(index).copied().unwrap_or(false))
                 .with_context(|| format!("opening {}", path.display()))?,
         );
-        if !open.seen.contains(&index) {
+        if open.seen.get(index) != Some(&true) {
             // Only shrink a longer leftover; the chunks' positioned writes
             // grow the file, so a full disk shows up as a failed chunk write.
-            let size = self.sizes.get(index).copied().unwrap_or(0);
             let len = file.file().metadata().map(|m| m.len());
             if len.map(|l| l > size).unwrap_or(true) {
                 file.file()
                     .set_len(size)
                     .with_context(|| format!("sizing {} to {size} bytes", path.display()))?;
             }
-            open.seen.insert(index);
+            if open.seen.len() <= index {
+                open.seen.resize(index + 1, false);
+            }
+            open.seen[index] = true;
         }
         open.files.insert(index, (file.clone(), now));
         Ok(file)
@@ -293,7 +302,6 @@ pub fn prepare_files(
                 .with_context(|| format!("removing stale {}", old.path))?;
         }
     }
-    let mut paths = Vec::with_capacity(files.len());
     let mut direct_files = Vec::with_capacity(files.len());
     let mut made_dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for f in files {
@@ -305,11 +313,12 @@ pub fn prepare_files(
                 .with_context(|| format!("creating {}", parent.display()))?;
             made_dirs.insert(parent.to_path_buf());
         }
-        paths.push(target);
         direct_files.push(direct && f.size >= DIRECT_MIN_FILE);
     }
     Ok(Targets {
-        paths,
+        layer: layer.clone(),
+        game_id: game_id.to_string(),
+        dirs: made_dirs,
         direct: direct_files,
         sizes: files.iter().map(|f| f.size).collect(),
         open: Mutex::new(OpenSet::default()),
@@ -335,9 +344,8 @@ fn target_path(layer: &Files, game_id: &str, rel: &str) -> Result<PathBuf> {
 pub fn commit(layer: &Files, game_id: &str, targets: &Targets) -> Result<()> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    let dirs: BTreeSet<&Path> = targets.paths.iter().filter_map(|p| p.parent()).collect();
     let mut synced = BTreeSet::new();
-    for dir in dirs {
+    for dir in &targets.dirs {
         let meta = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
         if !synced.insert(meta.dev()) {
             continue;
@@ -476,13 +484,16 @@ mod tests {
         let targets = prepare_files(&layer, "g", &files, false)?;
         for round in 0..2u64 {
             for i in 0..files.len() {
-                let t = targets.get(i)?;
+                let t = targets.get(i, &files[i].path)?;
                 t.write_all_at(&[b'a' + (i % 26) as u8; 4], round * 4)?;
                 assert!(targets.open_count() <= OPEN_TARGETS);
             }
         }
         assert_eq!(targets.open_count(), OPEN_TARGETS);
-        assert!(targets.get(files.len()).is_err(), "a file outside the plan");
+        assert!(
+            targets.get(files.len(), "x").is_err(),
+            "a file outside the plan"
+        );
         commit(&layer, "g", &targets)?;
         let c = b'a' + 5;
         assert_eq!(std::fs::read(games.join("g/d5/f5.bin"))?, vec![c; 8]);
@@ -513,7 +524,7 @@ mod tests {
             &[f("big.eti", 5), f("a/b.txt", 2), f("version.ini", 1)],
             true,
         )?;
-        assert_eq!(handles.paths.len(), 3);
+        assert_eq!(handles.sizes.len(), 3);
         assert_eq!(handles.open_count(), 0, "prepare_files keeps files open");
         assert_eq!(handles.sizes, [5, 2, 1]);
         // Files under DIRECT_MIN_FILE go through the page cache.
@@ -526,15 +537,15 @@ mod tests {
         assert!(!alt.join("big").exists());
         assert!(!alt.join(SENTINEL_PART).exists());
         assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 8);
-        for i in 0..3 {
-            handles.get(i)?;
+        for (i, rel) in ["big.eti", "a/b.txt", "version.ini"].iter().enumerate() {
+            handles.get(i, rel)?;
         }
         assert!(alt.join(SENTINEL_PART).is_file());
         assert_eq!(std::fs::metadata(alt.join("big"))?.len(), 0);
         assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 2);
         // Written past its planned size later, it is not cut again.
-        handles.get(1)?.write_all_at(b"xyz", 0)?;
-        handles.get(1)?;
+        handles.get(1, "a/b.txt")?.write_all_at(b"xyz", 0)?;
+        handles.get(1, "a/b.txt")?;
         assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 3);
         assert!(!games.join("g/gone.txt").exists());
         assert!(!games.join("g/big.eti").exists());
