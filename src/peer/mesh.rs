@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use crate::peer::redial::Ending;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,14 +66,21 @@ impl Mesh {
 
     /// Forgets a peer when *this* connection ends (a newer one may have
     /// replaced it already).
-    pub fn remove_connection(&mut self, peer_id: &str, conn_id: usize) {
+    /// Returns whether it did.
+    pub fn remove_connection(&mut self, peer_id: &str, conn_id: usize) -> bool {
         if self
             .peers
             .get(peer_id)
             .is_some_and(|p| p.conn.stable_id() == conn_id)
         {
             self.peers.remove(peer_id);
+            return true;
         }
+        false
+    }
+
+    pub fn contains(&self, peer_id: &str) -> bool {
+        self.peers.contains_key(peer_id)
     }
 
     pub fn list(&self) -> Vec<Value> {
@@ -281,13 +289,18 @@ async fn run_connection(
     hello_tx: Option<oneshot::Sender<Result<PeerInfo>>>,
 ) {
     let remote = conn.remote_address();
+    let dialled = hello_tx.is_some();
     tokio::spawn(announce(node.clone(), conn.clone()));
     tokio::spawn(serve::accept_requests(node.clone(), conn.clone()));
     let outcome = track_remote(&node, &conn, hello_tx).await;
     match outcome {
-        Ok(Some(peer_id)) => {
-            lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
-            tracing::info!(%peer_id, %remote, "peer disconnected");
+        Ok(Some((peer_id, addr))) => {
+            let removed = lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
+            let ending = Ending::of(conn.close_reason().as_ref());
+            tracing::info!(%peer_id, %remote, ?ending, "peer disconnected");
+            if removed {
+                lock(&node.redial).lost(Instant::now(), &peer_id, &addr, dialled, ending);
+            }
         }
         Ok(None) => {}
         Err(e) => {
@@ -297,13 +310,13 @@ async fn run_connection(
     }
 }
 
-/// Reads the remote's announce stream. Returns its peer ID once the stream
-/// ends, `None` for a hello from ourselves.
+/// Reads the remote's announce stream. Returns its peer ID and listener
+/// once the stream ends, `None` for a hello from ourselves.
 async fn track_remote(
     node: &Arc<Node>,
     conn: &quinn::Connection,
     mut hello_tx: Option<oneshot::Sender<Result<PeerInfo>>>,
-) -> Result<Option<String>> {
+) -> Result<Option<(String, String)>> {
     let first = async {
         let mut recv = conn
             .accept_uni()
@@ -381,7 +394,7 @@ async fn track_remote(
     if let Some(tx) = hello_tx.take() {
         let _ = tx.send(Ok(PeerInfo {
             peer_id: peer_id.clone(),
-            addr,
+            addr: addr.clone(),
         }));
     }
     loop {
@@ -394,14 +407,14 @@ async fn track_remote(
                 lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
                 bail!("second hello on the announce stream");
             }
-            Ok(None) => return Ok(Some(peer_id)),
+            Ok(None) => return Ok(Some((peer_id, addr))),
             Err(e) => {
                 // A lost connection is normal; a malformed frame is not.
                 if conn.close_reason().is_none() {
                     lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
                     return Err(e.context(format!("announce stream of {peer_id}")));
                 }
-                return Ok(Some(peer_id));
+                return Ok(Some((peer_id, addr)));
             }
         }
     }
