@@ -1,4 +1,4 @@
--- S64: library changes converge over a lossy LAN and across a healed
+-- S73: library changes converge over a lossy LAN and across a healed
 -- partition, with no reconnect command.
 -- a and b are hosts on the lab LAN; b's link drops 5 % of packets both
 -- ways. b dials a once. On a's disk a root is added, a stale root is bumped

@@ -42,6 +42,7 @@ fn lan_only(action: &Action) -> Option<&'static str> {
         Action::Impair(_) => Some("impair"),
         Action::Partition(_) => Some("partition"),
         Action::Heal(_) => Some("heal"),
+        Action::ExpectDrops(_) => Some("expectDrops"),
         Action::Peer(p) if p.address.is_some() => Some("peer{ address = … }"),
         _ => None,
     }

@@ -90,9 +90,11 @@ impl Mesh {
             .collect()
     }
 
-    /// Peers advertising `game_id` at exactly `version`, in peer-ID order.
+    /// Peers advertising `game_id` at exactly `version`, in listener
+    /// address order (`address_order`).
     pub fn sources(&self, game_id: &str, version: &str) -> Vec<RemotePeer> {
-        self.peers
+        let mut out: Vec<RemotePeer> = self
+            .peers
             .values()
             .filter(|p| {
                 p.games
@@ -100,7 +102,9 @@ impl Mesh {
                     .any(|g| g.game_id == game_id && g.version == version)
             })
             .cloned()
-            .collect()
+            .collect();
+        out.sort_by(|a, b| address_order(&a.addr, &b.addr));
+        out
     }
 
     /// Whether `peer_id` is connected and announced a listener on `port`
@@ -115,6 +119,19 @@ impl Mesh {
     pub fn all(&self) -> impl Iterator<Item = &RemotePeer> {
         self.peers.values()
     }
+}
+
+/// The order of sources (docs/PROTOCOL.md, "How a download works"): by
+/// listener address as a number (IPv4 before IPv6, then the IP, then the
+/// port; so 198.18.0.9 before 198.18.0.10), an address that does not parse
+/// last, by its text. Chunk `i` of a download goes to source `i mod n`, so
+/// among tied sources the lowest address serves the first chunk.
+pub fn address_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |s: &str| match s.parse::<SocketAddr>() {
+        Ok(addr) => (0, Some(SocketAddr::new(addr.ip().to_canonical(), addr.port())), String::new()),
+        Err(_) => (1, None, s.to_string()),
+    };
+    key(a).cmp(&key(b))
 }
 
 /// What to do with a received hello.
@@ -523,6 +540,30 @@ mod tests {
             "127.0.0.1:4000".parse::<SocketAddr>()?
         );
         Ok(())
+    }
+
+    #[test]
+    fn sources_are_ordered_by_address_as_a_number() {
+        let mut addrs = vec![
+            "garbage",
+            "[::1]:5",
+            "198.18.0.10:4000",
+            "198.18.0.9:4001",
+            "198.18.0.9:4000",
+            "127.0.0.1:9",
+        ];
+        addrs.sort_by(|a, b| address_order(a, b));
+        assert_eq!(
+            addrs,
+            [
+                "127.0.0.1:9",
+                "198.18.0.9:4000",
+                "198.18.0.9:4001",
+                "198.18.0.10:4000",
+                "[::1]:5",
+                "garbage"
+            ]
+        );
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct Spawn {
     pub redirects: crate::redirect::Redirects,
     /// Its fixed address on the run's LAN (`peer{ address = … }`).
     pub address: Option<std::net::Ipv4Addr>,
+    /// Its fixed listener port (`peer{ port = … }`); 0 (a free one) when `None`.
+    pub port: Option<u16>,
     /// Set by the lab on a LAN: the host the process starts in.
     pub host: Option<super::network::HostInfo>,
 }
@@ -213,13 +215,14 @@ impl PeerProc {
             .arg(spec.catalog.as_deref().unwrap_or(run.default_catalog))
             .arg("--listen");
         // On a LAN the peer listens on its host's address, inside its host.
+        let port = spec.port.unwrap_or(0);
         match &spec.host {
             Some(host) => {
-                cmd.arg(format!("{}:0", host.addr));
+                cmd.arg(format!("{}:{port}", host.addr));
                 host.enter(&mut cmd)?;
             }
             None => {
-                cmd.arg("127.0.0.1:0");
+                cmd.arg(format!("127.0.0.1:{port}"));
             }
         }
         if let Some(c) = spec.chunk_size {
