@@ -34,6 +34,7 @@ function scenario(t) end
 ---@field address? string With `network = "lan"`: the host's address in 198.18.0.0/15 (else the next free one).
 ---@field discover? boolean Start the peer with `--discover` (LAN discovery; needs `network = "lan"`).
 ---@field port? integer A fixed QUIC listener port, kept across restarts (else a free one).
+---@field ssh? boolean With `network = "lan"`: start the peer through OpenSSH (an sshd in its host).
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Start a peer process and wait for its `ready` line.

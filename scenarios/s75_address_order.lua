@@ -1,5 +1,6 @@
--- S75 (the reference S42 precondition) (the reference relied on Docker's IP order): address
--- order decides which of two tied sources serves the first chunk.
+-- S75 (the reference's "S42 IP-order precondition", which relied on the IP
+-- order Docker assigned): address order decides which of two tied sources
+-- serves the first chunk.
 -- The rule (docs/PROTOCOL.md, "How a download works"): sources are ordered
 -- by listener address as a number and chunk i goes to source i mod n. hi
 -- (198.18.0.10) starts before lo (198.18.0.9) and the client dials hi

@@ -44,6 +44,7 @@ fn lan_only(action: &Action) -> Option<&'static str> {
         Action::Heal(_) => Some("heal"),
         Action::ExpectDrops(_) => Some("expectDrops"),
         Action::Peer(p) if p.address.is_some() => Some("peer{ address = … }"),
+        Action::Peer(p) if p.ssh => Some("peer{ ssh = true }"),
         _ => None,
     }
 }

@@ -1,6 +1,7 @@
 //! The mesh: connections to other peers, the hello exchange, their advertised
 //! libraries, and the catalog-filtered view of what can be downloaded.
 
+use crate::peer::redial::Ending;
 use crate::peer::{Node, serve};
 use crate::protocol::control::CommandError;
 use crate::protocol::control::ErrorCode;
@@ -12,7 +13,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use crate::peer::redial::Ending;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -128,7 +128,11 @@ impl Mesh {
 /// among tied sources the lowest address serves the first chunk.
 pub fn address_order(a: &str, b: &str) -> std::cmp::Ordering {
     let key = |s: &str| match s.parse::<SocketAddr>() {
-        Ok(addr) => (0, Some(SocketAddr::new(addr.ip().to_canonical(), addr.port())), String::new()),
+        Ok(addr) => (
+            0,
+            Some(SocketAddr::new(addr.ip().to_canonical(), addr.port())),
+            String::new(),
+        ),
         Err(_) => (1, None, s.to_string()),
     };
     key(a).cmp(&key(b))

@@ -239,7 +239,13 @@ mod tests {
         assert_eq!(r.due(t + ms(5250)), vec![("a".into(), "x:9".into())]);
         let mut r = Redial::default();
         for i in 0..MAX_KNOWN + 10 {
-            r.lost(t + ms(i as u64), &format!("p{i}"), "x:1", true, Ending::Silent);
+            r.lost(
+                t + ms(i as u64),
+                &format!("p{i}"),
+                "x:1",
+                true,
+                Ending::Silent,
+            );
         }
         assert_eq!(r.pending(), MAX_KNOWN);
         assert!(!r.lost.contains_key("p0"));

@@ -319,7 +319,11 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
             return fail(
                 format!(
                     "each of {} served at least {:.1} % of the bytes",
-                    group.iter().map(|w| w.as_str()).collect::<Vec<_>>().join(", "),
+                    group
+                        .iter()
+                        .map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     share.0 * 100.0
                 ),
                 format!("{shares} ({})", show(&totals)),

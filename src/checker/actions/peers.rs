@@ -44,6 +44,10 @@ pub struct PeerStep {
     /// A fixed listener port (`--listen <address>:<port>`); a free one
     /// otherwise.
     pub port: Option<u16>,
+    /// Start the peer through OpenSSH: an sshd in its host, `ssh` from a
+    /// control host (`network = "lan"` only).
+    #[serde(default)]
+    pub ssh: bool,
 }
 
 impl StepParams for PeerStep {
@@ -177,6 +181,8 @@ pub fn peer(lab: &mut Lab, s: &PeerStep, _cx: &StepCtx) -> StepResult {
             .collect(),
         address: s.address,
         port: s.port,
+        via_ssh: s.ssh,
+        ssh: None,
         host: None,
         ready_timeout: timeout_or(s.timeout, Duration::from_secs(15)),
         redirects: lab.redirects.clone(),

@@ -291,9 +291,7 @@ mod tests {
             line: 12,
             fired: fired.clone(),
         }]));
-        let chunk = |game: Value| {
-            json!({ "type": "event", "event": "download-chunk-finished", "data": { "game_id": game } })
-        };
+        let chunk = |game: Value| json!({ "type": "event", "event": "download-chunk-finished", "data": { "game_id": game } });
         // Not yet: the wrong peer, another event, a game ID that only
         // looks alike (a number, a prefix, none at all), a result line.
         fire_triggers(&triggers, "a", &chunk(json!("cnc4")));
@@ -304,7 +302,11 @@ mod tests {
         );
         fire_triggers(&triggers, "client", &chunk(json!("cnc")));
         fire_triggers(&triggers, "client", &chunk(json!(4)));
-        fire_triggers(&triggers, "client", &json!({ "type": "event", "event": "download-chunk-finished" }));
+        fire_triggers(
+            &triggers,
+            "client",
+            &json!({ "type": "event", "event": "download-chunk-finished" }),
+        );
         fire_triggers(
             &triggers,
             "client",
@@ -313,7 +315,11 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 0);
         assert_eq!(
             unfired(&triggers),
-            [(12, "partition on client:download-chunk-finished was armed but the event never came".to_string())]
+            [(
+                12,
+                "partition on client:download-chunk-finished was armed but the event never came"
+                    .to_string()
+            )]
         );
         // The matching event runs it; later ones, matching or not, do not.
         fire_triggers(&triggers, "client", &chunk(json!("cnc4")));

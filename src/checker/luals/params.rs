@@ -70,6 +70,11 @@ impl ParamDocs for peers::PeerStep {
             "integer",
             "A fixed QUIC listener port, kept across restarts (else a free one).",
         ),
+        opt(
+            "ssh",
+            "boolean",
+            "With `network = \"lan\"`: start the peer through OpenSSH (an sshd in its host).",
+        ),
     ];
 }
 
@@ -291,7 +296,11 @@ impl ParamDocs for expect::ExpectChunksStep {
             "Each of these peers served at least one chunk.",
         ),
         opt("balanced", "boolean", "Sources served about equal shares."),
-        opt("minShare", PERCENT, "Each servedBy peer (or source) served at least this share (\"40%\")."),
+        opt(
+            "minShare",
+            PERCENT,
+            "Each servedBy peer (or source) served at least this share (\"40%\").",
+        ),
         opt(
             "totals",
             "table<string, integer|string>",
