@@ -33,6 +33,8 @@ function scenario(t) end
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
 ---@field address? string With `network = "lan"`: the host's address in 198.18.0.0/15 (else the next free one).
 ---@field discover? boolean Start the peer with `--discover` (LAN discovery; needs `network = "lan"`).
+---@field port? integer A fixed QUIC listener port, kept across restarts (else a free one).
+---@field ssh? boolean With `network = "lan"`: start the peer through OpenSSH (an sshd in its host).
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Start a peer process and wait for its `ready` line.
@@ -115,6 +117,17 @@ function partition(p) end
 ---@param p? lanspread.heal
 ---@return lanspread.Step
 function heal(p) end
+
+---@class (exact) lanspread.expectDrops
+---@field cause "loss"|"partition"|"queue" Which drops to count: the loss rule, partitions, or a full rate queue.
+---@field atLeast? integer At least this many such drops.
+---@field atMost? integer At most this many such drops.
+---@field label? string A name later steps can refer to (`from = "label"`).
+
+---Check how many packets the LAN's switch dropped, by cause, since the run began.
+---@param p lanspread.expectDrops
+---@return lanspread.Step
+function expectDrops(p) end
 
 ---@class (exact) lanspread.send
 ---@field peer string The peer to send to.
@@ -254,6 +267,7 @@ function expectStatus(p) end
 ---@field neverFrom? string[] No chunk came from these peers.
 ---@field servedBy? string[] Each of these peers served at least one chunk.
 ---@field balanced? boolean Sources served about equal shares.
+---@field minShare? string Each servedBy peer (or source) served at least this share ("40%").
 ---@field totals? table<string, integer|string> Peer name → the bytes it served.
 ---@field chunks? integer How many chunks the download had.
 ---@field label? string A name later steps can refer to (`from = "label"`).

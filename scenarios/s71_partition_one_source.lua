@@ -1,4 +1,4 @@
--- S61: one of two sources is partitioned away mid-download.
+-- S71: one of two sources is partitioned away mid-download.
 -- a and b both hold alienswarm (64 MiB, eight 8 MiB chunks), each its own
 -- host on the LAN. The moment the client reports its first finished chunk, a is cut
 -- off from everyone (a partition, not a kill: a keeps running, its
@@ -9,6 +9,7 @@ scenario
 {
 	name = "s71_partition_one_source",
 	network = "lan",
+	tags = { "lan" },
 	timeout = "60s",
 
 	makeGame { dir = "a", id = "alienswarm", eti = { size = "64MiB" } },

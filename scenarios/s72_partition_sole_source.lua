@@ -1,4 +1,4 @@
--- S62: the only source is partitioned away mid-download, then the LAN heals.
+-- S72: the only source is partitioned away mid-download, then the LAN heals.
 -- a is the client's only source of alienswarm (64 MiB, eight 8 MiB
 -- chunks). The moment the client reports its first finished chunk, a is cut off.
 -- With no survivor the download must fail cleanly within the transport's
@@ -9,6 +9,7 @@ scenario
 {
 	name = "s72_partition_sole_source",
 	network = "lan",
+	tags = { "lan" },
 	timeout = "60s",
 
 	makeGame { dir = "a", id = "alienswarm", eti = { size = "64MiB" } },

@@ -1,4 +1,4 @@
--- S66: LAN discovery with no connect step.
+-- S76: LAN discovery with no connect step.
 -- Six peers with discover = true, each its own host on the LAN, must each
 -- list the other five within 3 s. A partition {p1,p2,p3} | {p4,p5,p6}
 -- hides the peers across it (their connections end at the 4 s idle
@@ -8,6 +8,7 @@ scenario
 {
 	name = "s76_discovery",
 	network = "lan",
+	tags = { "lan" },
 	timeout = "60s",
 
 	peer { name = "p1", discover = true },

@@ -142,6 +142,8 @@ registry! {
         "Let no packet cross between groups of peers on the LAN.";
     "heal" => Heal(network::HealStep) => network::heal,
         "Remove every partition of the LAN.";
+    "expectDrops" => ExpectDrops(network::ExpectDropsStep) => network::expect_drops,
+        "Check how many packets the LAN's switch dropped, by cause, since the run began.";
     "send" => Send(control::SendStep) => control::send,
         "Send one control command (structured or raw) and check the answer.";
     "waitGame" => WaitGame(transfer::WaitGameStep) => transfer::wait_game,

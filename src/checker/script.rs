@@ -42,7 +42,9 @@ fn lan_only(action: &Action) -> Option<&'static str> {
         Action::Impair(_) => Some("impair"),
         Action::Partition(_) => Some("partition"),
         Action::Heal(_) => Some("heal"),
+        Action::ExpectDrops(_) => Some("expectDrops"),
         Action::Peer(p) if p.address.is_some() => Some("peer{ address = … }"),
+        Action::Peer(p) if p.ssh => Some("peer{ ssh = true }"),
         _ => None,
     }
 }

@@ -1,6 +1,7 @@
 //! The mesh: connections to other peers, the hello exchange, their advertised
 //! libraries, and the catalog-filtered view of what can be downloaded.
 
+use crate::peer::redial::Ending;
 use crate::peer::{Node, serve};
 use crate::protocol::control::CommandError;
 use crate::protocol::control::ErrorCode;
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,14 +66,21 @@ impl Mesh {
 
     /// Forgets a peer when *this* connection ends (a newer one may have
     /// replaced it already).
-    pub fn remove_connection(&mut self, peer_id: &str, conn_id: usize) {
+    /// Returns whether it did.
+    pub fn remove_connection(&mut self, peer_id: &str, conn_id: usize) -> bool {
         if self
             .peers
             .get(peer_id)
             .is_some_and(|p| p.conn.stable_id() == conn_id)
         {
             self.peers.remove(peer_id);
+            return true;
         }
+        false
+    }
+
+    pub fn contains(&self, peer_id: &str) -> bool {
+        self.peers.contains_key(peer_id)
     }
 
     pub fn list(&self) -> Vec<Value> {
@@ -82,9 +90,11 @@ impl Mesh {
             .collect()
     }
 
-    /// Peers advertising `game_id` at exactly `version`, in peer-ID order.
+    /// Peers advertising `game_id` at exactly `version`, in listener
+    /// address order (`address_order`).
     pub fn sources(&self, game_id: &str, version: &str) -> Vec<RemotePeer> {
-        self.peers
+        let mut out: Vec<RemotePeer> = self
+            .peers
             .values()
             .filter(|p| {
                 p.games
@@ -92,7 +102,9 @@ impl Mesh {
                     .any(|g| g.game_id == game_id && g.version == version)
             })
             .cloned()
-            .collect()
+            .collect();
+        out.sort_by(|a, b| address_order(&a.addr, &b.addr));
+        out
     }
 
     /// Whether `peer_id` is connected and announced a listener on `port`
@@ -107,6 +119,23 @@ impl Mesh {
     pub fn all(&self) -> impl Iterator<Item = &RemotePeer> {
         self.peers.values()
     }
+}
+
+/// The order of sources (docs/PROTOCOL.md, "How a download works"): by
+/// listener address as a number (IPv4 before IPv6, then the IP, then the
+/// port; so 198.18.0.9 before 198.18.0.10), an address that does not parse
+/// last, by its text. Chunk `i` of a download goes to source `i mod n`, so
+/// among tied sources the lowest address serves the first chunk.
+pub fn address_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |s: &str| match s.parse::<SocketAddr>() {
+        Ok(addr) => (
+            0,
+            Some(SocketAddr::new(addr.ip().to_canonical(), addr.port())),
+            String::new(),
+        ),
+        Err(_) => (1, None, s.to_string()),
+    };
+    key(a).cmp(&key(b))
 }
 
 /// What to do with a received hello.
@@ -281,13 +310,18 @@ async fn run_connection(
     hello_tx: Option<oneshot::Sender<Result<PeerInfo>>>,
 ) {
     let remote = conn.remote_address();
+    let dialled = hello_tx.is_some();
     tokio::spawn(announce(node.clone(), conn.clone()));
     tokio::spawn(serve::accept_requests(node.clone(), conn.clone()));
     let outcome = track_remote(&node, &conn, hello_tx).await;
     match outcome {
-        Ok(Some(peer_id)) => {
-            lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
-            tracing::info!(%peer_id, %remote, "peer disconnected");
+        Ok(Some((peer_id, addr))) => {
+            let removed = lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
+            let ending = Ending::of(conn.close_reason().as_ref());
+            tracing::info!(%peer_id, %remote, ?ending, "peer disconnected");
+            if removed {
+                lock(&node.redial).lost(Instant::now(), &peer_id, &addr, dialled, ending);
+            }
         }
         Ok(None) => {}
         Err(e) => {
@@ -297,13 +331,13 @@ async fn run_connection(
     }
 }
 
-/// Reads the remote's announce stream. Returns its peer ID once the stream
-/// ends, `None` for a hello from ourselves.
+/// Reads the remote's announce stream. Returns its peer ID and listener
+/// once the stream ends, `None` for a hello from ourselves.
 async fn track_remote(
     node: &Arc<Node>,
     conn: &quinn::Connection,
     mut hello_tx: Option<oneshot::Sender<Result<PeerInfo>>>,
-) -> Result<Option<String>> {
+) -> Result<Option<(String, String)>> {
     let first = async {
         let mut recv = conn
             .accept_uni()
@@ -381,7 +415,7 @@ async fn track_remote(
     if let Some(tx) = hello_tx.take() {
         let _ = tx.send(Ok(PeerInfo {
             peer_id: peer_id.clone(),
-            addr,
+            addr: addr.clone(),
         }));
     }
     loop {
@@ -394,14 +428,14 @@ async fn track_remote(
                 lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
                 bail!("second hello on the announce stream");
             }
-            Ok(None) => return Ok(Some(peer_id)),
+            Ok(None) => return Ok(Some((peer_id, addr))),
             Err(e) => {
                 // A lost connection is normal; a malformed frame is not.
                 if conn.close_reason().is_none() {
                     lock(&node.mesh).remove_connection(&peer_id, conn.stable_id());
                     return Err(e.context(format!("announce stream of {peer_id}")));
                 }
-                return Ok(Some(peer_id));
+                return Ok(Some((peer_id, addr)));
             }
         }
     }
@@ -510,6 +544,30 @@ mod tests {
             "127.0.0.1:4000".parse::<SocketAddr>()?
         );
         Ok(())
+    }
+
+    #[test]
+    fn sources_are_ordered_by_address_as_a_number() {
+        let mut addrs = vec![
+            "garbage",
+            "[::1]:5",
+            "198.18.0.10:4000",
+            "198.18.0.9:4001",
+            "198.18.0.9:4000",
+            "127.0.0.1:9",
+        ];
+        addrs.sort_by(|a, b| address_order(a, b));
+        assert_eq!(
+            addrs,
+            [
+                "127.0.0.1:9",
+                "198.18.0.9:4000",
+                "198.18.0.9:4001",
+                "198.18.0.10:4000",
+                "[::1]:5",
+                "garbage"
+            ]
+        );
     }
 
     #[test]

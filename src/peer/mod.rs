@@ -16,6 +16,7 @@ pub mod mesh;
 pub mod operations;
 pub mod output;
 pub mod play;
+pub mod redial;
 pub mod scratch;
 pub mod serve;
 pub mod stream_install;
@@ -117,6 +118,8 @@ pub struct Node {
     library: Mutex<BTreeMap<String, LocalGame>>,
     adverts: watch::Sender<Vec<GameAd>>,
     pub mesh: Mutex<Mesh>,
+    /// Known peers whose connection died, to dial again (`redial`).
+    pub redial: Mutex<redial::Redial>,
     operations: operations::Operations,
     outbound: Mutex<BTreeMap<String, usize>>,
     /// `--hold-uploads`.
@@ -271,6 +274,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         library: Mutex::new(BTreeMap::new()),
         adverts,
         mesh: Mutex::new(Mesh::default()),
+        redial: Mutex::new(redial::Redial::default()),
         operations: operations::Operations::default(),
         outbound: Mutex::new(BTreeMap::new()),
         upload_hold: args.hold_uploads.map(serve::UploadHold::new),
@@ -287,6 +291,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     );
 
     tokio::spawn(mesh::accept_loop(node.clone()));
+    tokio::spawn(redial::run(node.clone()));
     if let Some(d) = discovery {
         tokio::spawn(d.run());
     }

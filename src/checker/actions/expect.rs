@@ -27,9 +27,24 @@ pub struct ExpectChunksStep {
     pub balanced: bool,
     pub totals: Option<BTreeMap<String, Size>>,
     pub chunks: Option<usize>,
+    /// Each of the `servedBy` peers (or of the sources) served at least
+    /// this share of the bytes.
+    pub min_share: Option<crate::units::Percent>,
 }
 
-impl StepParams for ExpectChunksStep {}
+impl StepParams for ExpectChunksStep {
+    fn check(&self) -> Result<(), String> {
+        if let Some(p) = self.min_share
+            && !(p.0 > 0.0 && p.0 <= 1.0)
+        {
+            return Err(format!(
+                "`minShare` must be above 0% and at most 100%, not {}%",
+                p.0 * 100.0
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// `expectThroughput{}`: the last download's `download-finished` figures
 /// are positive and agree with each other.
@@ -278,6 +293,40 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
                     human_bytes(largest)
                 ),
                 show(&totals),
+            );
+        }
+    }
+    if let Some(share) = s.min_share {
+        let group: Vec<&String> = if s.served_by.is_empty() {
+            totals.keys().collect()
+        } else {
+            s.served_by.iter().collect()
+        };
+        let short: Vec<String> = group
+            .iter()
+            .filter(|w| {
+                let b = totals.get(w.as_str()).copied().unwrap_or(0);
+                (b as f64) < share.0 * delivered as f64
+            })
+            .map(|w| w.to_string())
+            .collect();
+        if !short.is_empty() {
+            let shares = totals
+                .iter()
+                .map(|(k, v)| format!("{k} {:.1} %", 100.0 * *v as f64 / delivered.max(1) as f64))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return fail(
+                format!(
+                    "each of {} served at least {:.1} % of the bytes",
+                    group
+                        .iter()
+                        .map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    share.0 * 100.0
+                ),
+                format!("{shares} ({})", show(&totals)),
             );
         }
     }

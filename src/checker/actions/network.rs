@@ -1,4 +1,5 @@
-//! Network-lab actions and their step types: `impair`, `partition`, `heal`.
+//! Network-lab actions and their step types: `impair`, `partition`, `heal`,
+//! `expectDrops`.
 //! They change the run's LAN (`scenario{ network = "lan" }`) now or, with
 //! `on = { peer, event, … }`, the moment that event is printed. The loader
 //! refuses them in a loopback scenario.
@@ -290,4 +291,63 @@ pub fn heal(lab: &mut Lab, s: &HealStep, cx: &StepCtx) -> StepResult {
         lan.heal();
         Ok(())
     })
+}
+
+/// Which of the switch's drop counters `expectDrops` reads.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DropCause {
+    Loss,
+    Partition,
+    Queue,
+}
+
+/// `expectDrops{}`: the LAN's switch dropped at least / at most this many
+/// packets for `cause` since the LAN started.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpectDropsStep {
+    pub cause: DropCause,
+    pub at_least: Option<u64>,
+    pub at_most: Option<u64>,
+}
+
+impl StepParams for ExpectDropsStep {
+    fn check(&self) -> Result<(), String> {
+        match (self.at_least, self.at_most) {
+            (None, None) => Err("give `atLeast`, `atMost` or both".into()),
+            (Some(lo), Some(hi)) if lo > hi => {
+                Err(format!("`atLeast` {lo} is above `atMost` {hi}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+pub fn expect_drops(lab: &mut Lab, s: &ExpectDropsStep, _cx: &StepCtx) -> StepResult {
+    let stats = lock(&*lan(lab)?).stats();
+    let (name, n) = match s.cause {
+        DropCause::Loss => ("the loss rule", stats.dropped_loss),
+        DropCause::Partition => ("partitions", stats.dropped_partition),
+        DropCause::Queue => ("full rate queues", stats.dropped_queue),
+    };
+    let low = s.at_least.is_some_and(|lo| n < lo);
+    let high = s.at_most.is_some_and(|hi| n > hi);
+    if low || high {
+        let bound = match (s.at_least, s.at_most) {
+            (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+            (Some(lo), None) => format!("at least {lo}"),
+            (None, Some(hi)) => format!("at most {hi}"),
+            (None, None) => String::new(),
+        };
+        return Err(Failure::expect(
+            format!("{bound} packets dropped by {name}"),
+            format!(
+                "{n} ({} delivered, {} by loss, {} by partitions, {} by queues)",
+                stats.delivered, stats.dropped_loss, stats.dropped_partition, stats.dropped_queue
+            ),
+            &[],
+        ));
+    }
+    Ok(())
 }

@@ -41,10 +41,20 @@ pub struct PeerStep {
     /// Find the other peers of the LAN by multicast (`peer --discover`).
     #[serde(default)]
     pub discover: bool,
+    /// A fixed listener port (`--listen <address>:<port>`); a free one
+    /// otherwise.
+    pub port: Option<u16>,
+    /// Start the peer through OpenSSH: an sshd in its host, `ssh` from a
+    /// control host (`network = "lan"` only).
+    #[serde(default)]
+    pub ssh: bool,
 }
 
 impl StepParams for PeerStep {
     fn check(&self) -> Result<(), String> {
+        if self.port == Some(0) {
+            return Err("`port` must be 1–65535 (leave it out for a free port)".into());
+        }
         if let Some(a) = self.address
             && !crate::checker::lab::network::in_lan(a)
         {
@@ -170,6 +180,9 @@ pub fn peer(lab: &mut Lab, s: &PeerStep, _cx: &StepCtx) -> StepResult {
             .chain(s.args.iter().cloned())
             .collect(),
         address: s.address,
+        port: s.port,
+        via_ssh: s.ssh,
+        ssh: None,
         host: None,
         ready_timeout: timeout_or(s.timeout, Duration::from_secs(15)),
         redirects: lab.redirects.clone(),

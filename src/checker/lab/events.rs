@@ -273,4 +273,91 @@ mod tests {
         assert!(unfired(&triggers).is_empty());
         Ok(())
     }
+
+    #[test]
+    fn a_run_trigger_runs_its_closure_once_at_its_event_with_matching_data() {
+        use std::sync::atomic::AtomicUsize;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let fired = Arc::new(AtomicBool::new(false));
+        let triggers: Triggers = Arc::new(Mutex::new(vec![Trigger {
+            watch: "client".into(),
+            event: "download-chunk-finished".into(),
+            game: Some("cnc4".into()),
+            what: "partition".into(),
+            act: Act::Run(Box::new(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })),
+            line: 12,
+            fired: fired.clone(),
+        }]));
+        let chunk = |game: Value| json!({ "type": "event", "event": "download-chunk-finished", "data": { "game_id": game } });
+        // Not yet: the wrong peer, another event, a game ID that only
+        // looks alike (a number, a prefix, none at all), a result line.
+        fire_triggers(&triggers, "a", &chunk(json!("cnc4")));
+        fire_triggers(
+            &triggers,
+            "client",
+            &json!({ "type": "event", "event": "download-begin", "data": { "game_id": "cnc4" } }),
+        );
+        fire_triggers(&triggers, "client", &chunk(json!("cnc")));
+        fire_triggers(&triggers, "client", &chunk(json!(4)));
+        fire_triggers(
+            &triggers,
+            "client",
+            &json!({ "type": "event", "event": "download-chunk-finished" }),
+        );
+        fire_triggers(
+            &triggers,
+            "client",
+            &json!({ "type": "result", "event": "download-chunk-finished", "data": { "game_id": "cnc4" } }),
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            unfired(&triggers),
+            [(
+                12,
+                "partition on client:download-chunk-finished was armed but the event never came"
+                    .to_string()
+            )]
+        );
+        // The matching event runs it; later ones, matching or not, do not.
+        fire_triggers(&triggers, "client", &chunk(json!("cnc4")));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        for _ in 0..3 {
+            fire_triggers(&triggers, "client", &chunk(json!("cnc4")));
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(fired.load(Ordering::SeqCst));
+        assert!(unfired(&triggers).is_empty());
+    }
+
+    #[test]
+    fn a_run_trigger_without_a_game_fires_on_any_game() {
+        use std::sync::atomic::AtomicUsize;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let triggers: Triggers = Arc::new(Mutex::new(vec![Trigger {
+            watch: "client".into(),
+            event: "download-begin".into(),
+            game: None,
+            what: "heal".into(),
+            act: Act::Run(Box::new(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })),
+            line: 3,
+            fired: Arc::new(AtomicBool::new(false)),
+        }]));
+        fire_triggers(
+            &triggers,
+            "client",
+            &json!({ "type": "event", "event": "download-begin", "data": { "game_id": "anything" } }),
+        );
+        fire_triggers(
+            &triggers,
+            "client",
+            &json!({ "type": "event", "event": "download-begin", "data": { "game_id": "other" } }),
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
 }

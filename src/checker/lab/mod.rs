@@ -9,7 +9,8 @@
 //! - `deadline`: the scenario deadline every wait honours;
 //! - `disk_watch`: the disk watcher of `watchDisk`/`expectDiskPeak`;
 //! - `network`: the network lab (`scenario{ network = "lan" }`): hosts in
-//!   namespaces on one userspace switch, impairments, partitions.
+//!   namespaces on one userspace switch, impairments, partitions;
+//! - `ssh`: peers started through OpenSSH on the LAN (`peer{ ssh = true }`).
 //!
 //! The types and functions other modules use are re-exported here.
 
@@ -20,6 +21,7 @@ pub mod network;
 pub mod peer_proc;
 pub mod process;
 pub mod run_folder;
+pub mod ssh;
 
 pub use events::{Act, EventLog, LogCursor, Logged, Trigger, Triggers, is_event};
 pub use peer_proc::{Answer, PeerProc, Spawn};
@@ -58,6 +60,11 @@ pub struct Lab {
     pub seed: u64,
     /// `watchDisk{}` samplers by peer name, until their `expectDiskPeak`.
     pub disk_watchers: BTreeMap<String, disk_watch::Watcher>,
+    /// The sshd of each `ssh = true` peer's host; dropped (killed) after
+    /// the peers and before the LAN.
+    sshds: Vec<ssh::Sshd>,
+    /// The host the `ssh` clients run in, made with the first such peer.
+    ssh_control: Option<network::HostInfo>,
     /// The run's LAN with `scenario{ network = "lan" }`: every peer is a
     /// host on it. Shared with triggers, which change it from reader threads.
     pub lan: Option<Arc<Mutex<network::Lan>>>,
@@ -82,6 +89,8 @@ impl Lab {
             verbose,
             seed: 0,
             disk_watchers: BTreeMap::new(),
+            sshds: Vec::new(),
+            ssh_control: None,
             lan: None,
         })
     }
@@ -139,9 +148,35 @@ impl Lab {
         if self.peers.contains_key(&spec.name) {
             bail!("a peer named {:?} already exists", spec.name);
         }
+        if spec.via_ssh && self.lan.is_none() {
+            bail!(
+                "peer {:?}: `ssh = true` needs scenario{{ network = \"lan\" }}",
+                spec.name
+            );
+        }
+        if spec.via_ssh {
+            // Before any host is made: a missing sshd is reported as such.
+            ssh::preflight().map_err(|e| anyhow!("peer {:?}: {e:#}", spec.name))?;
+        }
         match &self.lan {
             Some(lan) => {
-                spec.host = Some(crate::sync::lock(lan).add_host(&spec.name, spec.address)?)
+                let host = crate::sync::lock(lan).add_host(&spec.name, spec.address)?;
+                if spec.via_ssh {
+                    let control = match &self.ssh_control {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = crate::sync::lock(lan).add_host(ssh::CONTROL_HOST, None)?;
+                            self.ssh_control = Some(c.clone());
+                            c
+                        }
+                    };
+                    let dir = self.run_dir.join("peers").join(&spec.name).join("ssh");
+                    let (sshd, login) = ssh::start(&dir, &host, control)
+                        .map_err(|e| anyhow!("peer {:?}: {e:#}", spec.name))?;
+                    self.sshds.push(sshd);
+                    spec.ssh = Some(login);
+                }
+                spec.host = Some(host);
             }
             None if spec.address.is_some() => {
                 bail!(

@@ -8,6 +8,7 @@ use super::process::{kill_group, track_process_group};
 use super::run_folder::PeerFolder;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,12 @@ pub struct Spawn {
     pub redirects: crate::redirect::Redirects,
     /// Its fixed address on the run's LAN (`peer{ address = … }`).
     pub address: Option<std::net::Ipv4Addr>,
+    /// Its fixed listener port (`peer{ port = … }`); 0 (a free one) when `None`.
+    pub port: Option<u16>,
+    /// Start it through OpenSSH (`peer{ ssh = true }`, LAN only).
+    pub via_ssh: bool,
+    /// Set by the lab for `via_ssh`: how to log in to the peer's host.
+    pub ssh: Option<super::ssh::SshLogin>,
     /// Set by the lab on a LAN: the host the process starts in.
     pub host: Option<super::network::HostInfo>,
 }
@@ -203,36 +210,53 @@ impl PeerProc {
             .append(true)
             .open(&self.stderr_path)
             .with_context(|| format!("opening {}", self.stderr_path.display()))?;
-        let mut cmd = Command::new(&spec.exec);
-        cmd.arg("peer")
-            .arg("--games-dir")
-            .arg(&spec.games_dir)
-            .arg("--state-dir")
-            .arg(&self.state_dir)
-            .arg("--catalog")
-            .arg(spec.catalog.as_deref().unwrap_or(run.default_catalog))
-            .arg("--listen");
+        let mut argv: Vec<OsString> = vec![
+            spec.exec.clone().into(),
+            "peer".into(),
+            "--games-dir".into(),
+            spec.games_dir.clone().into(),
+            "--state-dir".into(),
+            self.state_dir.clone().into(),
+            "--catalog".into(),
+            spec.catalog
+                .as_deref()
+                .unwrap_or(run.default_catalog)
+                .into(),
+            "--listen".into(),
+        ];
         // On a LAN the peer listens on its host's address, inside its host.
-        match &spec.host {
-            Some(host) => {
-                cmd.arg(format!("{}:0", host.addr));
-                host.enter(&mut cmd)?;
-            }
-            None => {
-                cmd.arg("127.0.0.1:0");
-            }
-        }
+        let port = spec.port.unwrap_or(0);
+        let ip = spec
+            .host
+            .as_ref()
+            .map_or_else(|| "127.0.0.1".to_string(), |h| h.addr.to_string());
+        argv.push(format!("{ip}:{port}").into());
         if let Some(c) = spec.chunk_size {
-            cmd.arg("--chunk-size").arg(c.to_string());
+            argv.push("--chunk-size".into());
+            argv.push(c.to_string().into());
         }
         if !spec.redirects.is_empty() {
             let file = &self.redirects_path;
             std::fs::write(file, spec.redirects.to_json()?)
                 .with_context(|| format!("writing {}", file.display()))?;
-            cmd.arg("--redirects").arg(file);
+            argv.push("--redirects".into());
+            argv.push(file.clone().into());
         }
-        cmd.args(&spec.args)
-            .stdin(Stdio::piped())
+        argv.extend(spec.args.iter().map(OsString::from));
+        let mut cmd = match (&spec.ssh, &spec.host) {
+            // The ssh client runs in the control host; sshd starts the
+            // peer inside the peer's own host.
+            (Some(login), _) => login.command(&argv)?,
+            (None, host) => {
+                let mut cmd = Command::new(&argv[0]);
+                cmd.args(&argv[1..]);
+                if let Some(host) = host {
+                    host.enter(&mut cmd)?;
+                }
+                cmd
+            }
+        };
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .process_group(0);

@@ -65,6 +65,16 @@ impl ParamDocs for peers::PeerStep {
             "boolean",
             "Start the peer with `--discover` (LAN discovery; needs `network = \"lan\"`).",
         ),
+        opt(
+            "port",
+            "integer",
+            "A fixed QUIC listener port, kept across restarts (else a free one).",
+        ),
+        opt(
+            "ssh",
+            "boolean",
+            "With `network = \"lan\"`: start the peer through OpenSSH (an sshd in its host).",
+        ),
     ];
 }
 
@@ -286,6 +296,11 @@ impl ParamDocs for expect::ExpectChunksStep {
             "Each of these peers served at least one chunk.",
         ),
         opt("balanced", "boolean", "Sources served about equal shares."),
+        opt(
+            "minShare",
+            PERCENT,
+            "Each servedBy peer (or source) served at least this share (\"40%\").",
+        ),
         opt(
             "totals",
             "table<string, integer|string>",
@@ -664,6 +679,18 @@ impl ParamDocs for network::HealStep {
         ON,
         "Heal when this peer prints this event instead of now.",
     )];
+}
+
+impl ParamDocs for network::ExpectDropsStep {
+    const PARAMS: &'static [ParamDoc] = &[
+        req(
+            "cause",
+            "\"loss\"|\"partition\"|\"queue\"",
+            "Which drops to count: the loss rule, partitions, or a full rate queue.",
+        ),
+        opt("atLeast", "integer", "At least this many such drops."),
+        opt("atMost", "integer", "At most this many such drops."),
+    ];
 }
 
 impl ParamDocs for resources::ExpectResourcesStep {

@@ -98,7 +98,9 @@ pub async fn file_lists(sources: &[RemotePeer], game_id: &str, version: &str) ->
         bail!("no source sent a file list ({})", refusals.join("; "));
     }
     lists.sort_by(|a, b| a.0.cmp(&b.0));
-    live.sort_by(|a, b| a.addr.cmp(&b.addr));
+    // The order chunks are dealt in (docs/PROTOCOL.md): by listener
+    // address as a number, not by which file list came first.
+    live.sort_by(|a, b| crate::peer::mesh::address_order(&a.addr, &b.addr));
     Ok(FileLists {
         live,
         lists,

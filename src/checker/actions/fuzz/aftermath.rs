@@ -151,6 +151,9 @@ pub fn probe_download(lab: &mut Lab, target: &str) -> StepResult {
         args: Vec::new(),
         ready_timeout: Duration::from_secs(15),
         address: None,
+        port: None,
+        via_ssh: false,
+        ssh: None,
         host: None,
     })
     .map_err(|e| Failure::harness(e, &[]))?;
