@@ -94,6 +94,8 @@ pub struct KillOn {
     pub peer: String,
     pub event: String,
     pub game: Option<String>,
+    /// Act on this many-th matching event (default 1, the first).
+    pub count: Option<usize>,
 }
 
 /// `killPeer{}`: SIGKILL a peer now, or when an event appears.
@@ -104,7 +106,16 @@ pub struct KillPeerStep {
     pub on: Option<KillOn>,
 }
 
-impl StepParams for KillPeerStep {}
+impl StepParams for KillPeerStep {
+    fn check(&self) -> Result<(), String> {
+        match &self.on {
+            Some(KillOn { count: Some(0), .. }) => {
+                Err("`on.count` must be at least 1 (the first matching event)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
 
 /// `restartPeer{}`: graceful shutdown, then the same games and state dirs.
 #[derive(Debug, Clone, Deserialize)]
@@ -327,6 +338,8 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, cx: &StepCtx) -> StepResult {
         act: Act::Kill { pgid },
         line,
         fired: Arc::new(AtomicBool::new(false)),
+        nth: on.count.unwrap_or(1),
+        seen: Default::default(),
     });
     Ok(())
 }

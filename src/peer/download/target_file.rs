@@ -13,7 +13,9 @@
 //! (`commit`): the sentinel waits under a scratch name until every other
 //! byte is on disk.
 
+use super::plan::ResumeMarker;
 use crate::peer::files::Files;
+use crate::protocol::digest;
 use crate::protocol::layout::SENTINEL;
 use crate::protocol::wire::FileDesc;
 use crate::sync::lock;
@@ -300,6 +302,66 @@ pub fn prepare_files(
     })
 }
 
+/// The resume marker's name in a root being downloaded (see
+/// `plan::ResumeMarker`); a scratch name, so never listed or served.
+pub const RESUME_MARKER: &str = ".lanspread-download";
+
+fn marker_path(layer: &Files, game_id: &str) -> Result<PathBuf> {
+    Ok(layer.root(game_id)?.join(RESUME_MARKER))
+}
+
+/// The marker an interrupted download left in the root, if any (one that
+/// does not parse is as good as none: nothing is reused).
+pub fn read_marker(layer: &Files, game_id: &str) -> Option<ResumeMarker> {
+    let text = std::fs::read(marker_path(layer, game_id).ok()?).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Records what this download's bytes are for, before any is written.
+pub fn write_marker(layer: &Files, game_id: &str, marker: &ResumeMarker) -> Result<()> {
+    let path = marker_path(layer, game_id)?;
+    std::fs::write(&path, serde_json::to_vec(marker)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Removes the marker once the download is committed.
+pub fn remove_marker(layer: &Files, game_id: &str) -> Result<()> {
+    match std::fs::remove_file(marker_path(layer, game_id)?) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).context("removing the resume marker"),
+    }
+}
+
+/// Which digest blocks of each target already hold their agreed bytes:
+/// every block wholly inside the file as it is on disk is read and checked.
+pub fn verified_blocks(targets: &Targets, files: &[FileDesc]) -> Result<Vec<Vec<bool>>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(files.len());
+    let mut buf = vec![0u8; digest::BLOCK as usize];
+    for (path, f) in targets.paths.iter().zip(files) {
+        let mut ok = vec![false; f.blocks.len()];
+        let Ok(mut file) = File::open(path) else {
+            out.push(ok);
+            continue;
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        for (i, want) in f.blocks.iter().enumerate() {
+            let (start, end) = digest::block_range(i as u64, f.size);
+            if end > len {
+                break;
+            }
+            let part = &mut buf[..(end - start) as usize];
+            if file.read_exact(part).is_err() {
+                break;
+            }
+            ok[i] = digest::block_digest(part) == *want;
+        }
+        out.push(ok);
+    }
+    Ok(out)
+}
+
 fn target_path(layer: &Files, game_id: &str, rel: &str) -> Result<PathBuf> {
     if rel == SENTINEL {
         return Ok(layer.sentinel(game_id)?.with_file_name(SENTINEL_PART));
@@ -343,10 +405,7 @@ mod tests {
     use super::*;
 
     fn f(path: &str, size: u64) -> FileDesc {
-        FileDesc {
-            path: path.into(),
-            size,
-        }
+        FileDesc::new(path, size)
     }
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
