@@ -600,7 +600,7 @@ mod tests {
         let done = [true, false, true, true];
         let mut s = Scheduler::with_rules(vec![0; 4], 2, Order::Any, &[], &done);
         assert_eq!(drain(&mut s), [fetch(0, 1, 0), Step::Wait]);
-        assert_eq!(s.chunk_done(0, 1), 0..4);
+        assert_eq!(s.chunk_done(0, 1), 1..4);
         assert_eq!(s.poll(), Step::Finished);
         // Everything reused: finished without a fetch.
         let mut s = Scheduler::with_rules(vec![0; 2], 1, Order::Any, &[], &[true, true]);
