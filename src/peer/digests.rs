@@ -20,7 +20,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-pub const DB_FILE: &str = "digests.sqlite";
+pub use digest::CACHE_FILE as DB_FILE;
 
 pub struct DigestCache {
     path: PathBuf,

@@ -10,6 +10,11 @@
 use anyhow::{Context, Result, bail};
 use std::io::Read;
 
+/// The source's digest cache in its state dir (with SQLite's `-wal` and
+/// `-shm` beside it): the peer's own cache, which a file-list request may
+/// write (the fuzzers' "nothing else changes" check leaves it out).
+pub const CACHE_FILE: &str = "digests.sqlite";
+
 /// Bytes per digest block: 1 MiB, the receiver's direct-write block, so a
 /// block-aligned chunk is verified one write buffer at a time.
 pub const BLOCK: u64 = 1 << 20;

@@ -197,7 +197,7 @@ mod tests {
         let f = |i: usize| FileDesc {
             path: format!("data/d{:03}/f{i:06}.bin", i % 1000),
             size: i as u64,
-            blocks: if i % 7 == 0 {
+            blocks: if i.is_multiple_of(7) {
                 vec!["0123456789abcdef0123456789abcdef".into(); i % 5]
             } else {
                 Vec::new()
