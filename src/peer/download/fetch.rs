@@ -29,7 +29,12 @@ const DIRECT_WRITE_BLOCK: usize = digest::BLOCK as usize;
 /// benches: 2.08 / 2.28 s against 1.67 / 1.56 s); a buffer now holds a
 /// whole digest block, so that it is verified before any of it is written.
 const BUFFERED_WRITE_BLOCK: usize = digest::BLOCK as usize;
-const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one source may take to send its whole file list. A source with
+/// a cold digest cache hashes the game before it answers: S5's 4 GiB took
+/// over 10 s (the old bound) with two scenarios at once on 2 cores. Hung
+/// sources among others are cut short by the grace (`LIST_GRACE_MIN`) anyway;
+/// this bound only decides how long a sole one is waited for.
+const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long, at least, the file lists wait for the other sources once the
 /// first list is in. A source that has not answered by then is silent (a
