@@ -77,7 +77,7 @@ function connect(p) end
 
 ---@class (exact) lanspread.killPeer
 ---@field name string The peer to SIGKILL.
----@field on? { peer: string, event: string, game?: string } Kill when this peer prints this event (for this game) instead of now.
+---@field on? { peer: string, event: string, game?: string, count?: integer } Kill when this peer prints this event (for this game; the count-th one, default the first) instead of now.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---SIGKILL a peer's process group, at once or when an event appears.
@@ -96,7 +96,7 @@ function killPeer(p) end
 ---@field reorder? string Packets held back behind later ones, seeded ("1%").
 ---@field direction? "in"|"out" Only one direction (default both).
 ---@field clear? boolean Remove what an earlier `impair` set on this link.
----@field on? { peer: string, event: string, game?: string } Apply when this peer prints this event instead of now.
+---@field on? { peer: string, event: string, game?: string, count?: integer } Apply when this peer prints this event instead of now.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Delay, drop, throttle, duplicate or reorder a peer's or a pair's packets on the LAN (or clear that).
@@ -105,12 +105,12 @@ function killPeer(p) end
 function impair(p) end
 
 ---Let no packet cross between groups of peers on the LAN.
----@param p { [integer]: string[], on?: { peer: string, event: string, game?: string } }
+---@param p { [integer]: string[], on?: { peer: string, event: string, game?: string, count?: integer } }
 ---@return lanspread.Step
 function partition(p) end
 
 ---@class (exact) lanspread.heal
----@field on? { peer: string, event: string, game?: string } Heal when this peer prints this event instead of now.
+---@field on? { peer: string, event: string, game?: string, count?: integer } Heal when this peer prints this event instead of now.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Remove every partition of the LAN.
@@ -214,6 +214,7 @@ function expectPeers(p) end
 ---@field match? table Fields the event's data must contain.
 ---@field from? "start"|"step"|string|integer Where the search starts: `"start"`, `"step"`, a label or a line.
 ---@field count? integer At least this many matching events (default 1).
+---@field peerId? string A peer's name: the event's `peer_id` is that peer's ID.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
@@ -228,6 +229,7 @@ function expectEvent(p) end
 ---@field match? table Fields the event's data must contain.
 ---@field from? "start"|"step"|string|integer Where the search starts: `"start"`, `"step"`, a label or a line.
 ---@field window? number|string Keep watching this long before passing.
+---@field peerId? string A peer's name: only events whose `peer_id` is that peer's ID count.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Check that a peer printed no matching event.
@@ -269,7 +271,9 @@ function expectStatus(p) end
 ---@field balanced? boolean Sources served about equal shares.
 ---@field minShare? string Each servedBy peer (or source) served at least this share ("40%").
 ---@field totals? table<string, integer|string> Peer name → the bytes it served.
----@field chunks? integer How many chunks the download had.
+---@field chunks? integer How many chunks the download fetched.
+---@field reused? integer Exactly this many chunks were reused from disk (download-begin's reused_chunks).
+---@field reusedAtLeast? integer At least this many chunks were reused from disk.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Check who served which chunks in the last download of a game.
@@ -426,6 +430,7 @@ function fsAppend(p) end
 ---@field offset integer|string Where the bytes go.
 ---@field hex string The bytes, in hex.
 ---@field xor? boolean XOR the bytes in instead of overwriting.
+---@field keepMtime? boolean Put the modification time back afterwards (bit rot: same size, same mtime).
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Overwrite (or XOR) bytes of an existing file in place.

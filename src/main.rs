@@ -155,6 +155,13 @@ enum BenchCmd {
         #[arg(long, default_value = "1GiB", value_parser = parse_size)]
         bulk: u64,
     },
+    /// Hash throughput of the block-digest candidates (BLAKE3, SHA-256) on
+    /// this CPU, one thread, over 1 MiB blocks held in memory.
+    Hash {
+        /// Bytes hashed by each candidate (e.g. 2GiB).
+        #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+        size: u64,
+    },
     /// Time stream extraction alone: a stored RAR archive held in memory is
     /// fed to the stream extractor in 4 MiB pieces (as stream-install does)
     /// and written below `--dir`; prints MiB/s and the CRC32-only rate.
@@ -309,6 +316,12 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         },
+        Some(Cmd::Bench(BenchCmd::Hash { size })) => {
+            for (name, rate) in lanspread_checker::protocol::digest::bench(size) {
+                println!("{name}: {rate:.0} MiB/s");
+            }
+            ExitCode::SUCCESS
+        }
         Some(Cmd::Bench(BenchCmd::Extract { size, dir })) => {
             match checker::bench::extract::extract(size, dir.as_deref()) {
                 Ok(report) => {

@@ -173,7 +173,7 @@ impl Files {
                 let rel = virt.strip_prefix(&prefix)?.to_string();
                 let hidden = rel.split('/').next() == Some(LOCAL_DIR)
                     || rel.split('/').any(|c| c.starts_with(SCRATCH_PREFIX));
-                (!hidden).then_some(FileDesc { path: rel, size })
+                (!hidden).then_some(FileDesc::new(rel, size))
             })
             .collect())
     }

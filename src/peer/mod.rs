@@ -6,6 +6,7 @@
 
 use crate::protocol::control::Event;
 pub mod control;
+pub mod digests;
 pub mod discovery;
 pub mod download;
 pub mod files;
@@ -124,6 +125,8 @@ pub struct Node {
     outbound: Mutex<BTreeMap<String, usize>>,
     /// `--hold-uploads`.
     pub upload_hold: Option<serve::UploadHold>,
+    /// Block digests of the files this peer serves (and has downloaded).
+    pub digests: digests::DigestCache,
 }
 
 impl Node {
@@ -278,6 +281,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         operations: operations::Operations::default(),
         outbound: Mutex::new(BTreeMap::new()),
         upload_hold: args.hold_uploads.map(serve::UploadHold::new),
+        digests: digests::DigestCache::new(&args.state_dir),
     });
     node.refresh_library()?;
     let discovery = match args.discover {

@@ -151,7 +151,12 @@ async fn handle(
     }
     match request {
         Request::GameFiles { game_id } => {
-            let files = tokio::task::block_in_place(|| node.files.list_files(&game_id))?;
+            // Digests from the cache, or hashed now on a first request.
+            let files = tokio::task::block_in_place(|| {
+                let mut files = node.files.list_files(&game_id)?;
+                node.digests.fill(&node.files, &game_id, &mut files)?;
+                anyhow::Ok(files)
+            })?;
             let version = node
                 .files
                 .sentinel_version(&game_id)

@@ -67,6 +67,8 @@ protocol_names! {
         Ready => "ready",
         GotGameFiles => "got-game-files",
         SourceSilent => "source-silent",
+        SourceDisagrees => "source-disagrees",
+        SourceBadChunk => "source-bad-chunk",
         DownloadBegin => "download-begin",
         DownloadChunkFinished => "download-chunk-finished",
         DownloadChunkRetry => "download-chunk-retry",

@@ -5,6 +5,7 @@
 //! reaching into the other.
 
 pub mod control;
+pub mod digest;
 pub mod layout;
 pub mod transport;
 pub mod wire;

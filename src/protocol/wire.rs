@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 /// Wire protocol version carried in `Hello`; a peer refuses other versions.
 /// 2: the hello's peer ID must be the one the connection's certificate
 /// proves (`transport::peer_id_of_connection`).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: file descriptors carry block digests (`FileDesc::blocks`), and chunk
+/// requests may reach past a chunk to whole digest blocks.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Largest frame accepted, to bound memory against hostile peers.
 pub const MAX_FRAME: usize = 4 << 20;
 /// Encoded descriptors a sender puts in one `game-files` page: well inside
@@ -62,11 +64,36 @@ pub enum Request {
 }
 
 /// One regular file of a game root; `path` is relative, `/`-separated.
+/// `blocks` holds one digest per `digest::BLOCK` of the file, in order (an
+/// empty file has none, and the field is then left out); a receiver checks
+/// every byte it fetches against them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileDesc {
     pub path: String,
     pub size: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<String>,
+}
+
+impl FileDesc {
+    /// A descriptor whose digests are yet to be filled in.
+    pub fn new(path: impl Into<String>, size: u64) -> Self {
+        Self {
+            path: path.into(),
+            size,
+            blocks: Vec::new(),
+        }
+    }
+
+    /// Frame bytes this descriptor takes at most, encoded (see
+    /// `file_list_pages`).
+    pub fn encoded_bound(&self) -> usize {
+        // `{"path":…,"size":…,"blocks":[…]},`: the path's escaping is at most
+        // 6 bytes a byte (\u00XX), the rest at most 50; each digest is its
+        // hex and 3 bytes of quotes and comma.
+        self.path.len() * 6 + 50 + self.blocks.iter().map(|b| b.len() + 3).sum::<usize>()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,9 +120,7 @@ pub fn file_list_pages(files: &[FileDesc], budget: usize) -> Vec<&[FileDesc]> {
     let mut pages = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, f) in files.iter().enumerate() {
-        // `{"path":…,"size":…},`: the path's escaping is at most 6 bytes a
-        // byte (\u00XX), the rest at most 40.
-        let len = f.path.len() * 6 + 40;
+        let len = f.encoded_bound();
         if i > start && bytes + len > budget {
             pages.push(&files[start..i]);
             (start, bytes) = (i, 0);
@@ -172,6 +197,11 @@ mod tests {
         let f = |i: usize| FileDesc {
             path: format!("data/d{:03}/f{i:06}.bin", i % 1000),
             size: i as u64,
+            blocks: if i.is_multiple_of(7) {
+                vec!["0123456789abcdef0123456789abcdef".into(); i % 5]
+            } else {
+                Vec::new()
+            },
         };
         let files: Vec<FileDesc> = (0..100_000).map(f).collect();
         let pages = file_list_pages(&files, FILE_LIST_PAGE);
@@ -200,13 +230,7 @@ mod tests {
             vec![&[] as &[FileDesc]]
         );
         // A path of control characters escapes to 6 bytes a byte: still paged.
-        let odd = vec![
-            FileDesc {
-                path: "\u{1}".repeat(4000),
-                size: 1
-            };
-            100
-        ];
+        let odd = vec![FileDesc::new("\u{1}".repeat(4000), 1); 100];
         for page in file_list_pages(&odd, 64 << 10) {
             assert!(serde_json::to_vec(page)?.len() <= (64 << 10) + 24_100);
         }

@@ -30,6 +30,11 @@ pub struct ExpectChunksStep {
     /// Each of the `servedBy` peers (or of the sources) served at least
     /// this share of the bytes.
     pub min_share: Option<crate::units::Percent>,
+    /// Exactly this many chunks were reused from disk (`download-begin`'s
+    /// `reused_chunks`; 0: a download that resumed nothing).
+    pub reused: Option<usize>,
+    /// At least this many chunks were reused from disk.
+    pub reused_at_least: Option<usize>,
 }
 
 impl StepParams for ExpectChunksStep {
@@ -198,12 +203,14 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
         .into_iter()
         .filter(game)
         .collect();
-    let planned: u64 = log
-        .events(start, "download-begin")
-        .into_iter()
-        .find(game)
-        .and_then(|b| b["bytes"].as_u64())
+    // What a resume found on disk is not fetched again.
+    let begin = log.events(start, "download-begin").into_iter().find(game);
+    let planned: u64 = begin
+        .as_ref()
+        .and_then(|b| Some(b["bytes"].as_u64()? - b["reused_bytes"].as_u64().unwrap_or(0)))
         .unwrap_or(0);
+    let reused = begin.as_ref().and_then(|b| b["reused_chunks"].as_u64());
+    let all_chunks = begin.as_ref().and_then(|b| b["chunks"].as_u64());
 
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen = BTreeSet::new();
@@ -249,6 +256,34 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
         && events.len() != n
     {
         return fail(format!("{n} chunks"), format!("{} chunks", events.len()));
+    }
+    if s.reused.is_some() || s.reused_at_least.is_some() {
+        let (Some(reused), Some(all)) = (reused, all_chunks) else {
+            return fail(
+                "download-begin with reused_chunks and chunks".into(),
+                format!("{begin:?}"),
+            );
+        };
+        let reused = reused as usize;
+        if let Some(n) = s.reused
+            && reused != n
+        {
+            return fail(format!("{n} chunks reused"), format!("{reused} reused"));
+        }
+        if let Some(n) = s.reused_at_least
+            && reused < n
+        {
+            return fail(
+                format!("at least {n} chunks reused"),
+                format!("{reused} reused"),
+            );
+        }
+        if reused + events.len() != all as usize {
+            return fail(
+                format!("reused and fetched chunks adding up to all {all}"),
+                format!("{reused} reused, {} fetched", events.len()),
+            );
+        }
     }
     if let Some(only) = &s.only_from {
         let strays: Vec<_> = totals

@@ -280,7 +280,7 @@ impl StepParams for FsAppendStep {
 
 /// `fsPatch{}`: overwrite (or XOR) bytes of an existing file in place.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FsPatchStep {
     pub peer: Option<String>,
     pub path: String,
@@ -290,6 +290,10 @@ pub struct FsPatchStep {
     /// XOR the bytes in instead (`hex = "01"` surely changes one byte).
     #[serde(default)]
     pub xor: bool,
+    /// Put the file's modification time back afterwards: the damage then
+    /// looks like bit rot, which no size or mtime check sees.
+    #[serde(default)]
+    pub keep_mtime: bool,
 }
 
 impl StepParams for FsPatchStep {
@@ -487,8 +491,17 @@ pub fn patch(lab: &mut Lab, s: &FsPatchStep, _cx: &StepCtx) -> StepResult {
             .map_err(|e| io(e, format!("reading {}", path.display())))?;
         new.iter_mut().zip(&old).for_each(|(n, o)| *n ^= o);
     }
+    let mtime = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .map_err(|e| io(e, format!("reading {}", path.display())))?;
     file.write_all_at(&new, s.offset.0)
-        .map_err(|e| io(e, format!("patching {}", path.display())))
+        .map_err(|e| io(e, format!("patching {}", path.display())))?;
+    if s.keep_mtime {
+        file.set_modified(mtime)
+            .map_err(|e| io(e, format!("restoring the mtime of {}", path.display())))?;
+    }
+    Ok(())
 }
 
 pub fn make_game(lab: &mut Lab, s: &MakeGameStep, _cx: &StepCtx) -> StepResult {

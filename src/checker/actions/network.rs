@@ -262,6 +262,8 @@ fn now_or_on(
         act,
         line: cx.line,
         fired: Arc::new(AtomicBool::new(false)),
+        nth: on.count.unwrap_or(1),
+        seen: Default::default(),
     });
     Ok(())
 }

@@ -125,6 +125,9 @@ pub struct ExpectEventStep {
     /// At least this many matching events (default 1).
     pub count: Option<usize>,
     pub timeout: Option<Span>,
+    /// The event's `peer_id` is this peer's (a name of the scenario).
+    #[serde(rename = "peerId")]
+    pub peer_id: Option<String>,
 }
 
 impl StepParams for ExpectEventStep {
@@ -164,6 +167,9 @@ pub struct ExpectNoEventStep {
     #[serde(default)]
     pub from: From,
     pub window: Option<Span>,
+    /// The event's `peer_id` is this peer's (a name of the scenario).
+    #[serde(rename = "peerId")]
+    pub peer_id: Option<String>,
 }
 
 impl StepParams for ExpectNoEventStep {
@@ -378,7 +384,35 @@ fn describe(event: &str, pattern: &Option<Value>) -> String {
     }
 }
 
+/// `match` with `peerId = "name"` added as `peer_id = <that peer's ID>`.
+fn with_peer_id(
+    lab: &mut Lab,
+    pattern: &Option<Value>,
+    name: &Option<String>,
+) -> Result<Option<Value>, Failure> {
+    let Some(name) = name else {
+        return Ok(pattern.clone());
+    };
+    let id = peer(lab, name)?.peer_id.clone();
+    let mut p = pattern.clone().unwrap_or_else(|| serde_json::json!({}));
+    match p.as_object_mut() {
+        Some(map) => {
+            map.insert("peer_id".into(), Value::String(id));
+            Ok(Some(p))
+        }
+        None => Err(Failure::invalid(
+            "`match` must be a table to add `peerId` to",
+        )),
+    }
+}
+
 pub fn event(lab: &mut Lab, s: &ExpectEventStep, cx: &StepCtx) -> StepResult {
+    let pattern = with_peer_id(lab, &s.pattern, &s.peer_id)?;
+    let s = &ExpectEventStep {
+        pattern,
+        peer_id: None,
+        ..s.clone()
+    };
     let line = cx.line;
     let timeout = timeout_or(s.timeout, DEFAULT_WAIT);
     let start = start_of(lab, &s.peer, &s.from, line)?;
@@ -422,6 +456,12 @@ pub fn event(lab: &mut Lab, s: &ExpectEventStep, cx: &StepCtx) -> StepResult {
 }
 
 pub fn no_event(lab: &mut Lab, s: &ExpectNoEventStep, cx: &StepCtx) -> StepResult {
+    let pattern = with_peer_id(lab, &s.pattern, &s.peer_id)?;
+    let s = &ExpectNoEventStep {
+        pattern,
+        peer_id: None,
+        ..s.clone()
+    };
     let line = cx.line;
     let start = start_of(lab, &s.peer, &s.from, line)?;
     let log = peer(lab, &s.peer)?.log.clone();

@@ -104,6 +104,8 @@ pub struct KillOn {
     pub peer: String,
     pub event: String,
     pub game: Option<String>,
+    /// Act on this many-th matching event (default 1, the first).
+    pub count: Option<usize>,
 }
 
 /// `killPeer{}`: SIGKILL a peer now, or when an event appears.
@@ -114,7 +116,16 @@ pub struct KillPeerStep {
     pub on: Option<KillOn>,
 }
 
-impl StepParams for KillPeerStep {}
+impl StepParams for KillPeerStep {
+    fn check(&self) -> Result<(), String> {
+        match &self.on {
+            Some(KillOn { count: Some(0), .. }) => {
+                Err("`on.count` must be at least 1 (the first matching event)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
 
 /// `restartPeer{}`: graceful shutdown, then the same games and state dirs.
 #[derive(Debug, Clone, Deserialize)]
@@ -340,6 +351,8 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, cx: &StepCtx) -> StepResult {
         act: Act::Kill { pgid },
         line,
         fired: Arc::new(AtomicBool::new(false)),
+        nth: on.count.unwrap_or(1),
+        seen: Default::default(),
     });
     Ok(())
 }

@@ -157,6 +157,10 @@ pub struct Trigger {
     pub act: Act,
     pub line: u32,
     pub fired: Arc<AtomicBool>,
+    /// Fire on this many-th matching event (1: the first).
+    pub nth: usize,
+    /// Matching events seen so far.
+    pub seen: std::sync::atomic::AtomicUsize,
 }
 
 /// The run's armed triggers, shared with every peer's reader thread.
@@ -173,6 +177,7 @@ pub(super) fn fire_triggers(triggers: &Triggers, watch: &str, v: &Value) {
             && t.game
                 .as_ref()
                 .is_none_or(|g| v["data"]["game_id"] == g.as_str())
+            && t.seen.fetch_add(1, Ordering::SeqCst) + 1 >= t.nth
             && !t.fired.swap(true, Ordering::SeqCst)
         {
             match &t.act {
@@ -247,6 +252,8 @@ mod tests {
             act: Act::Kill { pgid },
             line: 7,
             fired: fired.clone(),
+            nth: 2,
+            seen: Default::default(),
         }]));
         let event = |game: &str| json!({ "type": "event", "event": "download-begin", "data": { "game_id": game } });
         assert_eq!(unfired(&triggers).len(), 1);
@@ -263,6 +270,9 @@ mod tests {
             target.try_wait()?.is_none(),
             "killed by a line that does not match"
         );
+        // Armed for the second matching event: the first does not fire it.
+        fire_triggers(&triggers, "a", &event("g"));
+        assert!(!fired.load(Ordering::SeqCst), "fired on the first of two");
         fire_triggers(&triggers, "a", &event("g"));
         assert!(fired.load(Ordering::SeqCst));
         let status = target.wait()?;
@@ -290,6 +300,8 @@ mod tests {
             })),
             line: 12,
             fired: fired.clone(),
+            nth: 1,
+            seen: Default::default(),
         }]));
         let chunk = |game: Value| json!({ "type": "event", "event": "download-chunk-finished", "data": { "game_id": game } });
         // Not yet: the wrong peer, another event, a game ID that only
@@ -347,6 +359,8 @@ mod tests {
             })),
             line: 3,
             fired: Arc::new(AtomicBool::new(false)),
+            nth: 1,
+            seen: Default::default(),
         }]));
         fire_triggers(
             &triggers,

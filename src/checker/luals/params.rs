@@ -109,8 +109,8 @@ impl ParamDocs for peers::KillPeerStep {
         req("name", "string", "The peer to SIGKILL."),
         opt(
             "on",
-            "{ peer: string, event: string, game?: string }",
-            "Kill when this peer prints this event (for this game) instead of now.",
+            "{ peer: string, event: string, game?: string, count?: integer }",
+            "Kill when this peer prints this event (for this game; the count-th one, default the first) instead of now.",
         ),
     ];
 }
@@ -227,6 +227,11 @@ impl ParamDocs for observe::ExpectEventStep {
             "integer",
             "At least this many matching events (default 1).",
         ),
+        opt(
+            "peerId",
+            "string",
+            "A peer's name: the event's `peer_id` is that peer's ID.",
+        ),
         TIMEOUT,
     ];
 }
@@ -242,6 +247,11 @@ impl ParamDocs for observe::ExpectNoEventStep {
             "Where the search starts: `\"start\"`, `\"step\"`, a label or a line.",
         ),
         opt("window", SPAN, "Keep watching this long before passing."),
+        opt(
+            "peerId",
+            "string",
+            "A peer's name: only events whose `peer_id` is that peer's ID count.",
+        ),
     ];
 }
 
@@ -306,7 +316,17 @@ impl ParamDocs for expect::ExpectChunksStep {
             "table<string, integer|string>",
             "Peer name → the bytes it served.",
         ),
-        opt("chunks", "integer", "How many chunks the download had."),
+        opt("chunks", "integer", "How many chunks the download fetched."),
+        opt(
+            "reused",
+            "integer",
+            "Exactly this many chunks were reused from disk (download-begin's reused_chunks).",
+        ),
+        opt(
+            "reusedAtLeast",
+            "integer",
+            "At least this many chunks were reused from disk.",
+        ),
     ];
 }
 
@@ -466,6 +486,11 @@ impl ParamDocs for fs::FsPatchStep {
         req("offset", SIZE, "Where the bytes go."),
         req("hex", "string", "The bytes, in hex."),
         opt("xor", "boolean", "XOR the bytes in instead of overwriting."),
+        opt(
+            "keepMtime",
+            "boolean",
+            "Put the modification time back afterwards (bit rot: same size, same mtime).",
+        ),
     ];
 }
 
@@ -616,7 +641,7 @@ impl ParamDocs for disk::ExpectDiskPeakStep {
     ];
 }
 
-const ON: &str = "{ peer: string, event: string, game?: string }";
+const ON: &str = "{ peer: string, event: string, game?: string, count?: integer }";
 const PERCENT: &str = "string";
 
 impl ParamDocs for network::ImpairStep {
@@ -669,8 +694,9 @@ impl ParamDocs for network::ImpairStep {
 
 impl ParamDocs for network::PartitionStep {
     const PARAMS: &'static [ParamDoc] = &[];
-    const MAP: Option<&'static str> =
-        Some("{ [integer]: string[], on?: { peer: string, event: string, game?: string } }");
+    const MAP: Option<&'static str> = Some(
+        "{ [integer]: string[], on?: { peer: string, event: string, game?: string, count?: integer } }",
+    );
 }
 
 impl ParamDocs for network::HealStep {

@@ -5,6 +5,7 @@ use super::plan::Chunk;
 use super::schedule::STREAMS_IN_FLIGHT;
 use super::target_file::{AlignedBlock, TargetFile};
 use crate::peer::mesh::RemotePeer;
+use crate::protocol::digest;
 use crate::protocol::transport::Identity;
 use crate::protocol::wire::{self, FileDesc, Request, Response};
 use crate::sync::lock;
@@ -19,13 +20,21 @@ use tokio::task::JoinSet;
 /// less CPU (back-to-back 2 GiB benches: 1.87 / 1.57 s against 2.77 / 2.20 s
 /// with 256 KiB). With at most `STREAMS_IN_FLIGHT` streams at once, the
 /// blocks in use stay at 4 MiB per download.
-const DIRECT_WRITE_BLOCK: usize = 1 << 20;
-/// The same through the page cache (`--buffered-writes`), where 1 MiB blocks
-/// cost more CPU (1 GiB benches: 2.08 / 2.28 s against 1.67 / 1.56 s), most
-/// likely because a smaller block is still in the CPU cache when the kernel
-/// copies it into the page cache.
-const BUFFERED_WRITE_BLOCK: usize = 256 << 10;
-const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(10);
+///
+/// It is also the digest block (`digest::BLOCK`): a block-aligned chunk is
+/// verified one write buffer at a time, before the buffer is written.
+const DIRECT_WRITE_BLOCK: usize = digest::BLOCK as usize;
+/// The same through the page cache (`--buffered-writes`). Before block
+/// digests this was 256 KiB, as 1 MiB blocks cost more CPU there (1 GiB
+/// benches: 2.08 / 2.28 s against 1.67 / 1.56 s); a buffer now holds a
+/// whole digest block, so that it is verified before any of it is written.
+const BUFFERED_WRITE_BLOCK: usize = digest::BLOCK as usize;
+/// How long one source may take to send its whole file list. A source with
+/// a cold digest cache hashes the game before it answers: S5's 4 GiB took
+/// over 10 s (the old bound) with two scenarios at once on 2 cores. Hung
+/// sources among others are cut short by the grace (`LIST_GRACE_MIN`) anyway;
+/// this bound only decides how long a sole one is waited for.
+const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long, at least, the file lists wait for the other sources once the
 /// first list is in. A source that has not answered by then is silent (a
@@ -145,7 +154,11 @@ async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Ve
             None => list_version = Some(version),
         }
         // Each page counts too, so endless empty pages end as well.
-        bytes += 64 + page.iter().map(|f| f.path.len() + 32).sum::<usize>();
+        bytes += 64
+            + page
+                .iter()
+                .map(|f| f.path.len() + 32 + f.blocks.iter().map(|b| b.len() + 3).sum::<usize>())
+                .sum::<usize>();
         files.extend(page);
         if files.len() > wire::MAX_LIST_FILES || bytes > wire::MAX_LIST_BYTES {
             bail!(
@@ -213,9 +226,12 @@ async fn open_bulk(
     }
 }
 
-/// Where a chunk failed: at the source (retry elsewhere) or here (give up).
+/// Where a chunk failed: at the source (retry elsewhere), in its bytes
+/// (they did not verify: bar the source from the file, retry elsewhere), or
+/// here (give up).
 pub enum ChunkError {
     Source(anyhow::Error),
+    Bad(anyhow::Error),
     Local(anyhow::Error),
 }
 
@@ -267,64 +283,80 @@ pub enum Dest {
     Memory,
 }
 
-/// Fetches one chunk; returns its bytes when `dest` is `Memory`.
+/// Fetches one chunk of `file` (its agreed descriptor, digests included)
+/// and verifies it; returns its bytes when `dest` is `Memory`. The request
+/// covers the chunk widened to whole digest blocks (`Chunk::request_range`);
+/// each block is checked against its digest as soon as it is in, and only
+/// then is the chunk's part of it written (or kept). So a block that does
+/// not verify is never written, and a chunk counts as done only when every
+/// byte of it verified.
 pub async fn fetch_chunk(
     conn: &quinn::Connection,
     game_id: &str,
     chunk: &Chunk,
+    file: &FileDesc,
     dest: &Dest,
     pool: &BufferPool,
 ) -> Result<Option<Vec<u8>>, ChunkError> {
     let src = ChunkError::Source;
+    let (start, end) = chunk.request_range(file.size);
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| src(e.into()))?;
     let req = Request::Chunk {
         game_id: game_id.to_string(),
         path: chunk.path.clone(),
-        offset: chunk.offset,
-        len: chunk.len,
+        offset: start,
+        len: end - start,
     };
     wire::write_frame(&mut send, &req).await.map_err(src)?;
     send.finish().map_err(|e| src(e.into()))?;
     match wire::read_frame::<Response>(&mut recv).await.map_err(src)? {
-        Some(Response::Chunk { len }) if len == chunk.len => {}
+        Some(Response::Chunk { len }) if len == end - start => {}
         Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
         other => return Err(src(anyhow!("unexpected answer {other:?}"))),
     }
-    let file = match dest {
-        Dest::File(file) => file,
-        Dest::Memory => return read_all(&mut recv, chunk.len).await.map(Some),
+    let mut kept = match dest {
+        Dest::Memory => Some(Vec::with_capacity(chunk.len as usize)),
+        Dest::File(_) => None,
     };
     // QUIC hands data over a packet at a time; collecting it into a block
     // turns ~1 KiB writes into one positioned write per block.
-    let mut buf = pool.take(usize::try_from(chunk.len).unwrap_or(usize::MAX));
-    let mut written = 0u64;
-    let mut got = 0u64;
-    while got < chunk.len {
-        let want = ((chunk.len - got) as usize).min(buf.spare());
-        let data = read_piece(&mut recv, want, got, chunk.len).await?;
-        buf.extend_from_slice(&data);
-        got += data.len() as u64;
-        if buf.spare() == 0 || got == chunk.len {
-            let at = chunk.offset + written;
-            tokio::task::block_in_place(|| file.write_all_at(buf.as_slice(), at))
-                .with_context(|| format!("writing {} at {at}", chunk.path))
-                .map_err(ChunkError::Local)?;
-            written += buf.len() as u64;
-            buf.clear();
+    let mut buf = pool.take(usize::try_from(end - start).unwrap_or(usize::MAX));
+    let (lo, hi) = (chunk.offset, chunk.offset + chunk.len);
+    let mut at = start;
+    while at < end {
+        let (_, block_end) = digest::block_range(at / digest::BLOCK, file.size);
+        let block_len = (block_end - at) as usize;
+        while buf.len() < block_len {
+            let got = at - start + buf.len() as u64;
+            let data = read_piece(&mut recv, block_len - buf.len(), got, end - start).await?;
+            buf.extend_from_slice(&data);
         }
+        let index = (at / digest::BLOCK) as usize;
+        let want = file.blocks.get(index).map(String::as_str).unwrap_or("");
+        let got = digest::block_digest(buf.as_slice());
+        if got != want {
+            return Err(ChunkError::Bad(anyhow!(
+                "{} bytes {at}..{block_end} do not match their digest ({got}, agreed {want})",
+                chunk.path
+            )));
+        }
+        // The chunk's own part of the block.
+        let (from, to) = (at.max(lo), block_end.min(hi));
+        let part = &buf.as_slice()[(from - at) as usize..(to - at) as usize];
+        match (dest, kept.as_mut()) {
+            (_, Some(kept)) => kept.extend_from_slice(part),
+            (Dest::File(target), None) => {
+                tokio::task::block_in_place(|| target.write_all_at(part, from))
+                    .with_context(|| format!("writing {} at {from}", chunk.path))
+                    .map_err(ChunkError::Local)?
+            }
+            (Dest::Memory, None) => {}
+        }
+        buf.clear();
+        at = block_end;
     }
     pool.give(buf);
-    Ok(None)
-}
-
-/// Reads exactly `len` bytes of a chunk answer into memory.
-async fn read_all(recv: &mut quinn::RecvStream, len: u64) -> Result<Vec<u8>, ChunkError> {
-    let mut data = Vec::with_capacity(len as usize);
-    while (data.len() as u64) < len {
-        let want = (len - data.len() as u64) as usize;
-        data.extend_from_slice(&read_piece(recv, want, data.len() as u64, len).await?);
-    }
-    Ok(data)
+    Ok(kept)
 }
 
 /// The next at most `want` bytes of a chunk answer of `len` bytes, of which

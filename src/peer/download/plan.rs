@@ -1,10 +1,12 @@
 //! What a download fetches: the file list every source must agree on, the
 //! archives a stream-install fetches, and the split of files into chunks.
 
+use crate::protocol::digest;
 use crate::protocol::layout::{self, SENTINEL};
 use crate::protocol::wire::FileDesc;
 use anyhow::{Result, bail};
-use std::collections::BTreeSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
 
 /// The archive extension of a game root.
 pub const ARCHIVE_EXT: &str = ".eti";
@@ -23,6 +25,18 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// The range this chunk is requested as: widened to whole digest blocks
+    /// of its file (of `size` bytes), so every byte that arrives can be
+    /// verified. An aligned chunk is its own request range.
+    pub fn request_range(&self, size: u64) -> (u64, u64) {
+        let start = self.offset / digest::BLOCK * digest::BLOCK;
+        let end = (self.offset + self.len)
+            .div_ceil(digest::BLOCK)
+            .saturating_mul(digest::BLOCK)
+            .min(size);
+        (start, end.max(start))
+    }
+
     /// Whether this chunk ends its file.
     pub fn is_last(&self, files: &[FileDesc]) -> bool {
         files
@@ -113,6 +127,137 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
     Ok(first.clone())
 }
 
+/// What the digest vote decided (see `majority`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agreed {
+    /// The agreed list, each file with its majority digests.
+    pub files: Vec<FileDesc>,
+    /// (file index, source index) pairs of sources in the minority for a
+    /// file: they are not asked for any of its bytes.
+    pub minority: Vec<(usize, usize)>,
+}
+
+/// Decides each file's digests by strict majority among the sources'
+/// lists (which `agree` found to match in paths and sizes): the digest list
+/// that more than half of the sources sent wins; a source that sent another
+/// one, or a malformed one, is in the minority for that file. No strict
+/// majority (a tie, two sources that differ, all different) fails the
+/// download. `files` is `agree`'s answer; `lists` are in source order.
+pub fn majority(files: &[FileDesc], lists: &[(String, Vec<FileDesc>)]) -> Result<Agreed> {
+    let by_path: Vec<HashMap<&str, &FileDesc>> = lists
+        .iter()
+        .map(|(_, l)| l.iter().map(|f| (f.path.as_str(), f)).collect())
+        .collect();
+    let mut out = Agreed {
+        files: Vec::with_capacity(files.len()),
+        minority: Vec::new(),
+    };
+    for (i, f) in files.iter().enumerate() {
+        // Each source's vote: its list for this file, if well formed.
+        let votes: Vec<Option<&Vec<String>>> = by_path
+            .iter()
+            .map(|m| {
+                m.get(f.path.as_str())
+                    .filter(|d| d.size == f.size && digest::check_list(d.size, &d.blocks).is_ok())
+                    .map(|d| &d.blocks)
+            })
+            .collect();
+        let winner = votes.iter().flatten().find(|v| {
+            let n = votes.iter().filter(|w| w.as_ref() == Some(*v)).count();
+            2 * n > votes.len()
+        });
+        let Some(winner) = winner else {
+            let mut groups: Vec<(Option<&Vec<String>>, Vec<&str>)> = Vec::new();
+            for (v, (addr, _)) in votes.iter().zip(lists) {
+                match groups.iter_mut().find(|(g, _)| g == v) {
+                    Some((_, who)) => who.push(addr),
+                    None => groups.push((*v, vec![addr])),
+                }
+            }
+            let said: Vec<String> = groups
+                .iter()
+                .map(|(v, who)| match v {
+                    Some(_) => who.join(" and "),
+                    None => format!("{} (malformed)", who.join(" and ")),
+                })
+                .collect();
+            bail!(
+                "no strict majority of the {} sources agrees on the digests of {}: {} differ",
+                lists.len(),
+                f.path,
+                said.join(" vs ")
+            );
+        };
+        for (source, v) in votes.iter().enumerate() {
+            if *v != Some(*winner) {
+                out.minority.push((i, source));
+            }
+        }
+        let mut agreed = f.clone();
+        agreed.blocks = (*winner).clone();
+        out.files.push(agreed);
+    }
+    Ok(out)
+}
+
+/// What a download leaves in its root while it runs (`.lanspread-download`):
+/// the version and digests its bytes are for. The next download reuses
+/// what is on disk only when both match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeMarker {
+    pub version: String,
+    /// `digest::list_id` of the agreed list.
+    pub digests: String,
+}
+
+impl ResumeMarker {
+    pub fn new(version: &str, files: &[FileDesc]) -> Self {
+        Self {
+            version: version.to_string(),
+            digests: digest::list_id(
+                files
+                    .iter()
+                    .map(|f| (f.path.as_str(), f.size, f.blocks.as_slice())),
+            ),
+        }
+    }
+}
+
+/// The resume plan: which chunks need no fetch. Nothing is reused unless
+/// the marker left by the interrupted download is the one this download
+/// writes (same version, same digests); then a chunk is reused when every
+/// digest block it touches verified on disk (`verified[file][block]`).
+/// Empty chunks are always fetched (they cost nothing).
+pub fn resume_plan(
+    left: Option<&ResumeMarker>,
+    want: &ResumeMarker,
+    files: &[FileDesc],
+    chunks: &[Chunk],
+    verified: &[Vec<bool>],
+) -> Vec<bool> {
+    if left != Some(want) {
+        return vec![false; chunks.len()];
+    }
+    chunks
+        .iter()
+        .map(|c| {
+            let (Some(f), Some(ok)) = (files.get(c.file), verified.get(c.file)) else {
+                return false;
+            };
+            if c.len == 0 {
+                return false;
+            }
+            let (start, end) = c.request_range(f.size);
+            let blocks = start / digest::BLOCK..end.div_ceil(digest::BLOCK);
+            !blocks.is_empty()
+                && blocks
+                    .into_iter()
+                    .all(|b| ok.get(b as usize) == Some(&true))
+        })
+        .collect()
+}
+
 /// A root's top-level archives, in path order: what install extracts.
 pub fn root_archives(files: &[FileDesc]) -> Vec<FileDesc> {
     let mut out: Vec<FileDesc> = files
@@ -138,10 +283,7 @@ mod tests {
     use super::*;
 
     fn f(path: &str, size: u64) -> FileDesc {
-        FileDesc {
-            path: path.into(),
-            size,
-        }
+        FileDesc::new(path, size)
     }
 
     #[test]
@@ -199,6 +341,137 @@ mod tests {
         let err = agree(&[a.clone(), c]).expect_err("set conflict");
         assert!(err.to_string().contains("x.eti is at A but not at C"));
         assert_eq!(agree(&[a.clone(), a.clone()]).ok(), Some(a.1));
+    }
+
+    fn d(path: &str, size: u64, blocks: &[&str]) -> FileDesc {
+        FileDesc {
+            path: path.into(),
+            size,
+            blocks: blocks.iter().map(|b| b.repeat(32)).collect(),
+        }
+    }
+
+    fn lists(per_source: &[&[FileDesc]]) -> Vec<(String, Vec<FileDesc>)> {
+        per_source
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("S{i}"), l.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn digests_are_decided_by_strict_majority() -> Result<()> {
+        let good = d("a.eti", 10, &["a"]);
+        let bad = d("a.eti", 10, &["b"]);
+        let ini = d("version.ini", 8, &["c"]);
+        // 2 against 1: the two win, the one is the minority for a.eti only.
+        let l = lists(&[
+            &[good.clone(), ini.clone()],
+            &[bad.clone(), ini.clone()],
+            &[good.clone(), ini.clone()],
+        ]);
+        let files = agree(&l)?;
+        let got = majority(&files, &l)?;
+        assert_eq!(got.files, vec![good.clone(), ini.clone()]);
+        assert_eq!(got.minority, vec![(0, 1)]);
+        // One source: its digests are the majority.
+        let l = lists(&[&[bad.clone(), ini.clone()]]);
+        assert_eq!(majority(&agree(&l)?, &l)?.files[0], bad);
+        // Unanimous: no minority.
+        let l = lists(&[&[good.clone(), ini.clone()], &[good.clone(), ini.clone()]]);
+        assert!(majority(&agree(&l)?, &l)?.minority.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn no_strict_majority_fails() -> Result<()> {
+        let v = |b: &str| d("a.eti", 10, &[b]);
+        let ini = d("version.ini", 8, &["c"]);
+        let cases: Vec<Vec<FileDesc>> = vec![
+            // 1 vs 1.
+            vec![v("a"), v("b")],
+            // A 2-2 tie.
+            vec![v("a"), v("a"), v("b"), v("b")],
+            // All differ.
+            vec![v("a"), v("b"), v("e")],
+            // 1 vs 1 vs a malformed one.
+            vec![v("a"), v("b"), d("a.eti", 10, &[])],
+            // A malformed majority cannot win: two with no digests.
+            vec![v("a"), d("a.eti", 10, &[]), d("a.eti", 10, &[])],
+        ];
+        for files in cases {
+            let per: Vec<Vec<FileDesc>> =
+                files.iter().map(|f| vec![f.clone(), ini.clone()]).collect();
+            let refs: Vec<&[FileDesc]> = per.iter().map(|p| p.as_slice()).collect();
+            let l = lists(&refs);
+            let err = majority(&agree(&l)?, &l).expect_err("no majority");
+            assert!(
+                err.to_string().contains("no strict majority") && err.to_string().contains("a.eti"),
+                "{err}"
+            );
+        }
+        // A sole source with malformed digests has no majority either.
+        let l = lists(&[&[d("a.eti", 10, &["zz"]), ini.clone()]]);
+        assert!(majority(&agree(&l)?, &l).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn chunks_are_requested_as_whole_digest_blocks() {
+        let b = digest::BLOCK;
+        let c = |offset, len| Chunk {
+            file: 0,
+            path: "a".into(),
+            offset,
+            len,
+        };
+        assert_eq!(c(0, b).request_range(3 * b), (0, b));
+        assert_eq!(c(b + 3, 10).request_range(3 * b), (b, 2 * b));
+        assert_eq!(c(b - 1, 2).request_range(3 * b), (0, 2 * b));
+        assert_eq!(c(2 * b, 5).request_range(2 * b + 5), (2 * b, 2 * b + 5));
+        assert_eq!(c(0, 0).request_range(0), (0, 0));
+    }
+
+    #[test]
+    fn resume_reuses_only_verified_chunks_of_the_same_download() {
+        let b = digest::BLOCK;
+        let files = vec![
+            d("a.eti", 3 * b + 7, &["a", "b", "c", "e"]),
+            f("version.ini", 0),
+        ];
+        let chunks = plan_chunks(&files, b + 1);
+        // Chunks: [0,b+1) [b+1,2b+2) [2b+2,3b+3) [3b+3,3b+7) and the empty one.
+        assert_eq!(chunks.len(), 5);
+        let want = ResumeMarker::new("1", &files);
+        let verified = vec![vec![true, true, false, true], vec![]];
+        let plan = resume_plan(Some(&want), &want, &files, &chunks, &verified);
+        // Chunk 0 needs blocks 0-1, chunk 1 blocks 1-2 (2 is bad), chunk 2
+        // blocks 2-3, chunk 3 block 3; the empty chunk is fetched.
+        assert_eq!(plan, [true, false, false, true, false]);
+        // Inputs that must reuse nothing: no marker, another version,
+        // other digests, nothing verified.
+        let other_version = ResumeMarker::new("2", &files);
+        let mut other = files.clone();
+        other[0].blocks[3] = "f".repeat(32);
+        let other_digests = ResumeMarker::new("1", &other);
+        assert_ne!(other_digests, want);
+        for left in [None, Some(&other_version), Some(&other_digests)] {
+            assert_eq!(
+                resume_plan(left, &want, &files, &chunks, &verified),
+                [false; 5]
+            );
+        }
+        let none = vec![vec![false; 4], vec![]];
+        assert_eq!(
+            resume_plan(Some(&want), &want, &files, &chunks, &none),
+            [false; 5]
+        );
+        // A verified list shorter than the file (a truncated leftover).
+        let short = vec![vec![true], vec![]];
+        assert_eq!(
+            resume_plan(Some(&want), &want, &files, &chunks, &short),
+            [false; 5]
+        );
     }
 
     #[test]

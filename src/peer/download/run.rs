@@ -10,6 +10,7 @@ use super::target_file;
 use crate::peer::Node;
 use crate::peer::mesh::RemotePeer;
 use crate::protocol::control::Event;
+use crate::protocol::wire::FileDesc;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -46,10 +47,28 @@ impl Throughput {
 /// every other event's.
 #[derive(serde::Serialize)]
 struct GotGameFiles<'a> {
-    file_descriptions: &'a [crate::protocol::wire::FileDesc],
+    file_descriptions: Shown<'a>,
     game_id: &'a str,
     peers: &'a [&'a str],
     version: &'a str,
+}
+
+/// The agreed files as the event shows them: paths and sizes; the digests
+/// stay on the wire.
+struct Shown<'a>(&'a [FileDesc]);
+
+impl serde::Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            path: &'a str,
+            size: u64,
+        }
+        s.collect_seq(self.0.iter().map(|f| Row {
+            path: &f.path,
+            size: f.size,
+        }))
+    }
 }
 
 /// Takes a streamed download's bytes in order (see `run`): each fetched
@@ -93,21 +112,38 @@ pub async fn run(
             }),
         );
     }
-    let files = plan::agree(&lists)?;
-    // Each list is as long as the game: keep one copy, not one per source.
-    drop(lists);
+    let sizes = plan::agree(&lists)?;
+    // The digests, by strict majority; a source in the minority for a file
+    // is not asked for its bytes.
+    let agreed = plan::majority(&sizes, &lists)?;
+    // Each list is as long as the game: keep the agreed one, not one per
+    // source.
+    drop((sizes, lists));
+    for &(file, source) in &agreed.minority {
+        let (Some(f), Some(s)) = (agreed.files.get(file), live.get(source)) else {
+            continue;
+        };
+        tracing::warn!(source = %s.addr, path = %f.path, "source disagrees with the majority's digests; not asked for this file");
+        node.out.event(
+            Event::SourceDisagrees,
+            json!({ "game_id": game_id, "path": f.path, "peer_addr": s.addr, "peer_id": s.peer_id }),
+        );
+    }
+    let files = agreed.files;
     let addrs: Vec<&str> = live.iter().map(|s| s.addr.as_str()).collect();
     node.out.event_from(
         Event::GotGameFiles,
         &GotGameFiles {
-            file_descriptions: &files,
+            file_descriptions: Shown(&files),
             game_id,
             peers: &addrs,
             version,
         },
     );
 
-    // 2. Targets on disk (or the archives to stream), then the chunk plan.
+    // 2. Targets on disk (or the archives to stream), then the chunk plan,
+    // then what an interrupted download of the same version and digests
+    // left verified on disk (a resume).
     let streaming = stream.is_some();
     let (targets, fetched, piece) = if streaming {
         let piece = node.chunk_size.min(STREAM_CHUNK_MAX);
@@ -119,20 +155,43 @@ pub async fn run(
         (Some(targets), files, node.chunk_size)
     };
     let chunks = plan::plan_chunks(&fetched, piece);
+    let reused = match &targets {
+        None => vec![false; chunks.len()],
+        Some(targets) => tokio::task::block_in_place(|| -> Result<Vec<bool>> {
+            let want = plan::ResumeMarker::new(version, &fetched);
+            let left = target_file::read_marker(&node.files, game_id);
+            let verified = if left.as_ref() == Some(&want) {
+                target_file::verified_blocks(targets, &fetched)?
+            } else {
+                Vec::new()
+            };
+            let reused = plan::resume_plan(left.as_ref(), &want, &fetched, &chunks, &verified);
+            target_file::write_marker(&node.files, game_id, &want)?;
+            Ok(reused)
+        })?,
+    };
+    let reused_chunks = reused.iter().filter(|r| **r).count();
+    let reused_bytes: u64 = chunks
+        .iter()
+        .zip(&reused)
+        .filter(|(_, r)| **r)
+        .map(|(c, _)| c.len)
+        .sum();
     let total: u64 = fetched.iter().map(|f| f.size).sum();
     node.out.event(
         Event::DownloadBegin,
         json!({
             "game_id": game_id, "version": version, "bytes": total,
             "files": fetched.len(), "chunks": chunks.len(), "peers": addrs,
-            "stream": streaming,
+            "stream": streaming, "reused_chunks": reused_chunks, "reused_bytes": reused_bytes,
         }),
     );
     let began = Instant::now();
 
     // 3. The fetches, as the schedule deals them.
     let order = if streaming { Order::Stream } else { Order::Any };
-    let mut schedule = Scheduler::new(chunks.len(), live.len(), order)
+    let file_of: Vec<usize> = chunks.iter().map(|c| c.file).collect();
+    let mut schedule = Scheduler::with_rules(file_of, live.len(), order, &agreed.minority, &reused)
         .with_sizes(chunks.iter().map(|c| c.len).collect(), piece);
     // Fetched pieces of a stream waiting for the ones before them.
     let mut held: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
@@ -161,8 +220,12 @@ pub async fn run(
                 let conn = lanes[f.turn % lanes.len()].clone();
                 let game_id = game_id.to_string();
                 let pool = pool.clone();
+                let file = fetched
+                    .get(chunk.file)
+                    .cloned()
+                    .context("a chunk of an unplanned file")?;
                 tasks.spawn(async move {
-                    let r = fetch::fetch_chunk(&conn, &game_id, &chunk, &dest, &pool).await;
+                    let r = fetch::fetch_chunk(&conn, &game_id, &chunk, &file, &dest, &pool).await;
                     (f, chunk, r)
                 });
                 continue;
@@ -207,6 +270,29 @@ pub async fn run(
                 }
             }
             Err(ChunkError::Local(e)) => return Err(e.context("cannot write the download")),
+            Err(ChunkError::Bad(e)) => {
+                tracing::warn!(source = %source.addr, "chunk did not verify: {e:#}");
+                node.out.event(
+                    Event::SourceBadChunk,
+                    json!({
+                        "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                        "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
+                        "error": format!("{e:#}"),
+                    }),
+                );
+                let reason = format!("{}: {e:#}", source.addr);
+                let r = schedule.chunk_bad(f.source, f.chunk, reason);
+                for retry in r.retries {
+                    let c = &chunks[retry.chunk];
+                    node.out.event(
+                        Event::DownloadChunkRetry,
+                        json!({
+                            "game_id": game_id, "path": c.path, "offset": c.offset, "bytes": c.len,
+                            "failed_peer_addr": source.addr, "retry_peer_addr": live[retry.to].addr,
+                        }),
+                    );
+                }
+            }
             Err(ChunkError::Source(e)) => {
                 let reason = format!("{}: {e:#}", source.addr);
                 let r = schedule.chunk_failed(f.source, f.chunk, reason);
@@ -230,7 +316,17 @@ pub async fn run(
     // 4. Commit: every byte is on disk; the sentinel goes last. A stream
     // has nothing to commit here: its sink saw every byte.
     if let Some(targets) = &targets {
-        tokio::task::block_in_place(|| target_file::commit(&node.files, game_id, targets))?;
+        tokio::task::block_in_place(|| -> Result<()> {
+            target_file::commit(&node.files, game_id, targets)?;
+            target_file::remove_marker(&node.files, game_id)?;
+            // The bytes verified on arrival: this peer serves them without
+            // hashing them again.
+            // Without a stream the fetched files are all the game's files.
+            if let Err(e) = node.digests.store(&node.files, game_id, &fetched) {
+                tracing::warn!(%game_id, "caching the downloaded digests failed: {e:#}");
+            }
+            Ok(())
+        })?;
     }
     Ok(Throughput {
         bytes: total,

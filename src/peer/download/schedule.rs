@@ -19,11 +19,18 @@
 //! survivors, which also take over its requests in flight; with no survivor
 //! the download fails.
 //!
+//! Sources may be barred from single files (`with_rules`): a source in the
+//! minority of a file's digest vote is never dealt its chunks, and one that
+//! sent a chunk that did not verify (`chunk_bad`) is barred from that file
+//! from then on, the chunk and the rest of its share of that file going to
+//! the sources still allowed; with none left the download fails. Chunks a
+//! resume found verified on disk are done from the start.
+//!
 //! Cancelling is no happening here: a cancelled download's driver is
 //! dropped (the select on the claim in `start` and in stream-install, which
 //! also covers the file lists and set-up), and its fetches abort with it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::Range;
 
 /// Chunk requests in flight at once, over all sources...
@@ -130,37 +137,82 @@ pub struct Scheduler {
     /// Each chunk's length, when known (`with_sizes`), and the longest.
     sizes: Vec<u64>,
     full: u64,
+    /// The file of each chunk.
+    file_of: Vec<usize>,
+    /// (file, source) pairs: that source is not asked for that file.
+    barred: HashSet<(usize, usize)>,
 }
 
 impl Scheduler {
+    #[cfg(test)]
     pub fn new(chunks: usize, sources: usize, order: Order) -> Self {
+        Self::with_rules(vec![0; chunks], sources, order, &[], &[])
+    }
+
+    /// A schedule of `file_of.len()` chunks (chunk → its file) where the
+    /// `barred` (file, source) pairs are never dealt, and the chunks marked
+    /// in `done` (a resume's verified ones) need no fetch.
+    pub fn with_rules(
+        file_of: Vec<usize>,
+        sources: usize,
+        order: Order,
+        barred: &[(usize, usize)],
+        done: &[bool],
+    ) -> Self {
+        let chunks = file_of.len();
         let mut states: Vec<SourceState> = (0..sources)
             .map(|_| SourceState {
                 alive: true,
                 ..SourceState::default()
             })
             .collect();
-        for chunk in 0..chunks {
-            if let Some(s) = states.get_mut(chunk % sources.max(1)) {
-                s.share.insert(chunk);
-            }
-        }
-        let phase = if sources == 0 && chunks > 0 {
+        let barred: HashSet<(usize, usize)> = barred.iter().copied().collect();
+        let mut arrived = vec![false; chunks];
+        let mut phase = if sources == 0 && chunks > 0 {
             Phase::Failed("no source to fetch from".into())
         } else {
             Phase::Running
         };
+        // Round-robin over the chunks still to fetch, each to the next
+        // source allowed its file.
+        let mut turn = 0;
+        for chunk in 0..chunks {
+            if done.get(chunk) == Some(&true) {
+                arrived[chunk] = true;
+                continue;
+            }
+            let file = file_of[chunk];
+            let pick = (0..sources)
+                .map(|j| (turn + j) % sources)
+                .find(|&s| !barred.contains(&(file, s)));
+            turn += 1;
+            match pick {
+                Some(s) => {
+                    states[s].share.insert(chunk);
+                }
+                None if phase == Phase::Running => {
+                    phase = Phase::Failed(format!("no source may serve chunk {chunk}"));
+                }
+                None => {}
+            }
+        }
+        let mut next = 0;
+        while arrived.get(next) == Some(&true) {
+            next += 1;
+        }
         Self {
             sources: states,
             // The window is set by the sources at the start: one lost later
             // leaves it as it was.
             ahead: (order == Order::Stream).then(|| STREAM_PIECES_PER_SOURCE * sources),
-            arrived: vec![false; chunks],
-            next: 0,
+            arrived,
+            next,
             phase,
             failures: Vec::new(),
             sizes: Vec::new(),
             full: 0,
+            file_of,
+            barred,
         }
     }
 
@@ -189,6 +241,70 @@ impl Scheduler {
         let budget = self.full.saturating_mul(per_source as u64);
         s.in_flight < MAX_STREAMS_PER_SOURCE
             && s.in_flight_bytes.saturating_add(self.size(next)) <= budget
+    }
+
+    /// Whether `source` may be dealt `chunk`.
+    fn allowed(&self, source: usize, chunk: usize) -> bool {
+        let file = self.file_of.get(chunk).copied().unwrap_or(0);
+        self.sources.get(source).is_some_and(|s| s.alive) && !self.barred.contains(&(file, source))
+    }
+
+    /// Deals `orphans` from `from` to the sources allowed each, round-robin
+    /// from the first on; fails the schedule when a chunk has none.
+    fn redeal(&mut self, orphans: BTreeSet<usize>, from: usize) -> Vec<Retry> {
+        let n = self.sources.len();
+        let mut cursor = 0;
+        let mut out = Vec::new();
+        for chunk in orphans {
+            let Some(to) = (0..n)
+                .map(|j| (cursor + j) % n)
+                .find(|&to| self.allowed(to, chunk))
+            else {
+                self.phase = Phase::Failed(format!(
+                    "every source failed or was barred ({})",
+                    self.failures.join("; ")
+                ));
+                return Vec::new();
+            };
+            cursor = to + 1;
+            self.sources[to].share.insert(chunk);
+            out.push(Retry { chunk, from, to });
+        }
+        out
+    }
+
+    /// `chunk` from `source` did not verify (`reason`): `source` is barred
+    /// from the chunk's file, and the chunk and the rest of the source's
+    /// share of that file go to the sources still allowed it. The source
+    /// keeps its other files.
+    pub fn chunk_bad(&mut self, source: usize, chunk: usize, reason: String) -> Rescheduled {
+        let mut out = Rescheduled {
+            source_lost: false,
+            retries: Vec::new(),
+        };
+        let size = self.size(chunk);
+        let Some(s) = self.sources.get_mut(source) else {
+            return out;
+        };
+        s.in_flight = s.in_flight.saturating_sub(1);
+        s.in_flight_bytes = s.in_flight_bytes.saturating_sub(size);
+        if self.phase != Phase::Running {
+            return out;
+        }
+        let file = self.file_of.get(chunk).copied().unwrap_or(0);
+        self.barred.insert((file, source));
+        self.failures.push(reason);
+        let file_of = &self.file_of;
+        let mut orphans: BTreeSet<usize> = s
+            .share
+            .iter()
+            .copied()
+            .filter(|c| file_of.get(*c) == Some(&file))
+            .collect();
+        s.share.retain(|c| !orphans.contains(c));
+        orphans.insert(chunk);
+        out.retries = self.redeal(orphans, source);
+        out
     }
 
     /// The next thing to do. Call it until it answers `Wait`, then report
@@ -285,10 +401,7 @@ impl Scheduler {
         }
         let mut orphans = std::mem::take(&mut s.share);
         orphans.insert(chunk);
-        let survivors: Vec<usize> = (0..self.sources.len())
-            .filter(|&j| self.sources[j].alive)
-            .collect();
-        if survivors.is_empty() {
+        if !self.sources.iter().any(|s| s.alive) {
             self.phase = Phase::Failed(format!(
                 "every source failed ({})",
                 self.failures.join("; ")
@@ -296,14 +409,7 @@ impl Scheduler {
             return out;
         }
         // Dealt from the first survivor on, for each failure anew.
-        for (chunk, &to) in orphans.into_iter().zip(survivors.iter().cycle()) {
-            self.sources[to].share.insert(chunk);
-            out.retries.push(Retry {
-                chunk,
-                from: source,
-                to,
-            });
-        }
+        out.retries = self.redeal(orphans, source);
         out
     }
 }
@@ -525,5 +631,65 @@ mod tests {
         drain(&mut s);
         s.chunk_done(0, 1);
         assert_eq!(drain(&mut s), [fetch(0, 4, 4), Step::Wait]);
+    }
+
+    #[test]
+    fn barred_sources_are_never_dealt_their_files() {
+        // Chunks 0-3 of file 0, 4-5 of file 1; source 1 is barred from file 0.
+        let mut s = Scheduler::with_rules(vec![0, 0, 0, 0, 1, 1], 2, Order::Any, &[(0, 1)], &[]);
+        let mut dealt = Vec::new();
+        loop {
+            match s.poll() {
+                Step::Fetch(f) => {
+                    dealt.push((f.source, f.chunk));
+                    s.chunk_done(f.source, f.chunk);
+                }
+                Step::Finished => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            dealt.iter().all(|&(src, c)| src == 0 || c >= 4),
+            "{dealt:?}"
+        );
+        assert!(dealt.contains(&(1, 5)), "{dealt:?}");
+        // Barred from a file with no other source: fails at once.
+        let mut s = Scheduler::with_rules(vec![0, 1], 1, Order::Any, &[(1, 0)], &[]);
+        assert_eq!(s.poll(), Step::Failed("no source may serve chunk 1".into()));
+    }
+
+    #[test]
+    fn a_bad_chunk_bars_its_source_from_that_file_only() {
+        // Two sources; chunks 0-3 of file 0, 4-5 of file 1.
+        let mut s = Scheduler::with_rules(vec![0, 0, 0, 0, 1, 1], 2, Order::Any, &[], &[]);
+        // 0: 0, 2 in flight (4 queued); 1: 1, 3 in flight (5 queued).
+        drain(&mut s);
+        let r = s.chunk_bad(1, 1, "B: bad bytes".into());
+        // Chunk 1 and B's queued share of file 0 (3 is in flight) go to A.
+        assert_eq!(r.retries, [retry(1, 1, 0)]);
+        assert!(!r.source_lost);
+        // B still fetches file 1 (chunk 5).
+        assert_eq!(drain(&mut s), [fetch(1, 5, 2), Step::Wait]);
+        // B's other in-flight chunk of file 0 fails too: to A again.
+        assert_eq!(s.chunk_bad(1, 3, "B: bad".into()).retries, [retry(3, 1, 0)]);
+        // A also sends a bad chunk of file 0: nobody is left for it.
+        let r = s.chunk_bad(0, 0, "A: bad bytes".into());
+        assert!(r.retries.is_empty());
+        match s.poll() {
+            Step::Failed(reason) => assert!(reason.contains("A: bad bytes"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn resumed_chunks_are_done_from_the_start() {
+        let done = [true, false, true, true];
+        let mut s = Scheduler::with_rules(vec![0; 4], 2, Order::Any, &[], &done);
+        assert_eq!(drain(&mut s), [fetch(0, 1, 0), Step::Wait]);
+        assert_eq!(s.chunk_done(0, 1), 1..4);
+        assert_eq!(s.poll(), Step::Finished);
+        // Everything reused: finished without a fetch.
+        let mut s = Scheduler::with_rules(vec![0; 2], 1, Order::Any, &[], &[true, true]);
+        assert_eq!(s.poll(), Step::Finished);
     }
 }

@@ -13,7 +13,9 @@
 //! (`commit`): the sentinel waits under a scratch name until every other
 //! byte is on disk.
 
+use super::plan::ResumeMarker;
 use crate::peer::files::Files;
+use crate::protocol::digest;
 use crate::protocol::layout::SENTINEL;
 use crate::protocol::wire::FileDesc;
 use crate::sync::lock;
@@ -204,7 +206,6 @@ pub struct Targets {
     dirs: BTreeSet<PathBuf>,
     /// Per file: written around the page cache (see `DIRECT_MIN_FILE`).
     direct: Vec<bool>,
-    sizes: Vec<u64>,
     open: Mutex<OpenSet>,
 }
 
@@ -213,16 +214,14 @@ pub struct Targets {
 struct OpenSet {
     files: std::collections::HashMap<usize, (Arc<TargetFile>, u64)>,
     clock: u64,
-    /// Files opened at least once, so created and no longer than planned.
-    seen: Vec<bool>,
 }
 
 impl Targets {
     /// The target of file `index` of the plan, at relative path `rel`,
     /// opened if it is not already.
     pub fn get(&self, index: usize, rel: &str) -> Result<Arc<TargetFile>> {
-        let size = *self
-            .sizes
+        let direct = *self
+            .direct
             .get(index)
             .context("chunk for an unplanned file")?;
         let mut open = lock(&self.open);
@@ -245,23 +244,9 @@ impl Targets {
         }
         let path = target_path(&self.layer, &self.game_id, rel)?;
         let file = Arc::new(
-            TargetFile::open(&path, self.direct.get(index).copied().unwrap_or(false))
+            TargetFile::open(&path, direct)
                 .with_context(|| format!("opening {}", path.display()))?,
         );
-        if open.seen.get(index) != Some(&true) {
-            // Only shrink a longer leftover; the chunks' positioned writes
-            // grow the file, so a full disk shows up as a failed chunk write.
-            let len = file.file().metadata().map(|m| m.len());
-            if len.map(|l| l > size).unwrap_or(true) {
-                file.file()
-                    .set_len(size)
-                    .with_context(|| format!("sizing {} to {size} bytes", path.display()))?;
-            }
-            if open.seen.len() <= index {
-                open.seen.resize(index + 1, false);
-            }
-            open.seen[index] = true;
-        }
         open.files.insert(index, (file.clone(), now));
         Ok(file)
     }
@@ -295,11 +280,24 @@ pub fn prepare_files(
     }
     // Files of an older version that the new one does not have would make the
     // root differ from its sources.
-    let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    // A leftover longer than the new file is cut to its size here (a resume
+    // may never open it again); the chunks' positioned writes grow the
+    // others, so a full disk shows up as a failed chunk write.
+    let wanted: std::collections::HashMap<&str, u64> =
+        files.iter().map(|f| (f.path.as_str(), f.size)).collect();
     for old in layer.list_files(game_id)? {
-        if !wanted.contains(old.path.as_str()) {
-            std::fs::remove_file(layer.game_file(game_id, &old.path)?)
-                .with_context(|| format!("removing stale {}", old.path))?;
+        match wanted.get(old.path.as_str()) {
+            None => std::fs::remove_file(layer.game_file(game_id, &old.path)?)
+                .with_context(|| format!("removing stale {}", old.path))?,
+            Some(&size) if old.size > size => {
+                let path = layer.game_file(game_id, &old.path)?;
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(size))
+                    .with_context(|| format!("cutting {} to {size} bytes", path.display()))?;
+            }
+            Some(_) => {}
         }
     }
     let mut direct_files = Vec::with_capacity(files.len());
@@ -320,9 +318,69 @@ pub fn prepare_files(
         game_id: game_id.to_string(),
         dirs: made_dirs,
         direct: direct_files,
-        sizes: files.iter().map(|f| f.size).collect(),
         open: Mutex::new(OpenSet::default()),
     })
+}
+
+/// The resume marker's name in a root being downloaded (see
+/// `plan::ResumeMarker`); a scratch name, so never listed or served.
+pub const RESUME_MARKER: &str = ".lanspread-download";
+
+fn marker_path(layer: &Files, game_id: &str) -> Result<PathBuf> {
+    Ok(layer.root(game_id)?.join(RESUME_MARKER))
+}
+
+/// The marker an interrupted download left in the root, if any (one that
+/// does not parse is as good as none: nothing is reused).
+pub fn read_marker(layer: &Files, game_id: &str) -> Option<ResumeMarker> {
+    let text = std::fs::read(marker_path(layer, game_id).ok()?).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Records what this download's bytes are for, before any is written.
+pub fn write_marker(layer: &Files, game_id: &str, marker: &ResumeMarker) -> Result<()> {
+    let path = marker_path(layer, game_id)?;
+    std::fs::write(&path, serde_json::to_vec(marker)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Removes the marker once the download is committed.
+pub fn remove_marker(layer: &Files, game_id: &str) -> Result<()> {
+    match std::fs::remove_file(marker_path(layer, game_id)?) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).context("removing the resume marker"),
+    }
+}
+
+/// Which digest blocks of each target already hold their agreed bytes:
+/// every block wholly inside the file as it is on disk is read and checked.
+pub fn verified_blocks(targets: &Targets, files: &[FileDesc]) -> Result<Vec<Vec<bool>>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(files.len());
+    let mut buf = vec![0u8; digest::BLOCK as usize];
+    for f in files {
+        let mut ok = vec![false; f.blocks.len()];
+        let path = target_path(&targets.layer, &targets.game_id, &f.path)?;
+        let Ok(mut file) = File::open(&path) else {
+            out.push(ok);
+            continue;
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        for (i, want) in f.blocks.iter().enumerate() {
+            let (start, end) = digest::block_range(i as u64, f.size);
+            if end > len {
+                break;
+            }
+            let part = &mut buf[..(end - start) as usize];
+            if file.read_exact(part).is_err() {
+                break;
+            }
+            ok[i] = digest::block_digest(part) == *want;
+        }
+        out.push(ok);
+    }
+    Ok(out)
 }
 
 fn target_path(layer: &Files, game_id: &str, rel: &str) -> Result<PathBuf> {
@@ -367,10 +425,7 @@ mod tests {
     use super::*;
 
     fn f(path: &str, size: u64) -> FileDesc {
-        FileDesc {
-            path: path.into(),
-            size,
-        }
+        FileDesc::new(path, size)
     }
 
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -524,29 +579,24 @@ mod tests {
             &[f("big.eti", 5), f("a/b.txt", 2), f("version.ini", 1)],
             true,
         )?;
-        assert_eq!(handles.sizes.len(), 3);
+        assert_eq!(handles.direct.len(), 3);
         assert_eq!(handles.open_count(), 0, "prepare_files keeps files open");
-        assert_eq!(handles.sizes, [5, 2, 1]);
         // Files under DIRECT_MIN_FILE go through the page cache.
         assert_eq!(handles.direct, [false, false, false]);
         // The old (redirected) sentinel is gone at once; the new one waits
         // next to it under the scratch name.
         assert!(!alt.join("old.ini").exists());
-        // A file is created (empty) when its first chunk needs it, and a
-        // longer leftover is cut to the new size then.
+        // A longer leftover is cut to the new size at once; a new file is
+        // created (empty) when its first chunk needs it.
+        assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 2);
         assert!(!alt.join("big").exists());
         assert!(!alt.join(SENTINEL_PART).exists());
-        assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 8);
         for (i, rel) in ["big.eti", "a/b.txt", "version.ini"].iter().enumerate() {
             handles.get(i, rel)?;
         }
         assert!(alt.join(SENTINEL_PART).is_file());
         assert_eq!(std::fs::metadata(alt.join("big"))?.len(), 0);
         assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 2);
-        // Written past its planned size later, it is not cut again.
-        handles.get(1, "a/b.txt")?.write_all_at(b"xyz", 0)?;
-        handles.get(1, "a/b.txt")?;
-        assert_eq!(std::fs::metadata(games.join("g/a/b.txt"))?.len(), 3);
         assert!(!games.join("g/gone.txt").exists());
         assert!(!games.join("g/big.eti").exists());
         // The commit puts the sentinel in its (redirected) place.

@@ -70,7 +70,8 @@ fn settle(lab: &mut Lab, target: &str) -> StepResult {
 pub(super) type Snapshot = BTreeMap<PathBuf, Entry>;
 
 /// Hashes the run workspace, the other peers' games dirs and the target's
-/// state dir, leaving out the target's games dir and log files.
+/// state dir, leaving out the target's games dir, log files and block-digest
+/// cache (a file-list request fills it).
 pub(super) fn snapshot(lab: &Lab, target: &str) -> Result<Snapshot, Failure> {
     let own = lab
         .peers
@@ -94,9 +95,13 @@ pub(super) fn snapshot(lab: &Lab, target: &str) -> Result<Snapshot, Failure> {
             .map_err(|e| Failure::harness(e, &[]))?;
         for (rel, entry) in m {
             let path = root.join(&rel);
-            let is_log = path
-                .file_name()
-                .is_some_and(|n| n == "stderr.log" || n == "events.jsonl");
+            let is_log = path.file_name().is_some_and(|n| {
+                n == "stderr.log"
+                    || n == "events.jsonl"
+                    || (path.starts_with(&own.state_dir)
+                        && n.to_str()
+                            .is_some_and(|n| n.starts_with(crate::protocol::digest::CACHE_FILE)))
+            });
             if !path.starts_with(&skip) && !is_log {
                 out.insert(path, entry);
             }

@@ -84,15 +84,7 @@ impl Known {
                     .max_by_key(|f| f.size)
                     .map(|f| (g.clone(), f.clone()))
             })
-            .unwrap_or_else(|| {
-                (
-                    "cnc4".into(),
-                    FileDesc {
-                        path: "version.ini".into(),
-                        size: 0,
-                    },
-                )
-            })
+            .unwrap_or_else(|| ("cnc4".into(), FileDesc::new("version.ini", 0)))
     }
 }
 
@@ -189,6 +181,10 @@ fn named_cases(k: &Known) -> Vec<WireCase> {
         a(
             "announce: hello of protocol 1 (IDs claimed, not proven)",
             frame_json(&hello(&k.client_id, 1)),
+        ),
+        a(
+            "announce: hello of protocol 2 (no block digests)",
+            frame_json(&hello(&k.client_id, 2)),
         ),
         a(
             "announce: hello with an invalid addr",
@@ -743,13 +739,7 @@ mod tests {
         let k = Known {
             peer_id: "me".into(),
             client_id: "fuzzer".into(),
-            files: BTreeMap::from([(
-                "g".to_string(),
-                vec![FileDesc {
-                    path: "f.bin".into(),
-                    size: 5,
-                }],
-            )]),
+            files: BTreeMap::from([("g".to_string(), vec![FileDesc::new("f.bin", 5)])]),
             games_dir: dir.path().to_path_buf(),
         };
         let req = |path: &str, offset: u64, len: u64| {
