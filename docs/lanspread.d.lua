@@ -75,7 +75,7 @@ function connect(p) end
 
 ---@class (exact) lanspread.killPeer
 ---@field name string The peer to SIGKILL.
----@field on? { peer: string, event: string, game?: string } Kill when this peer prints this event (for this game) instead of now.
+---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Kill when this peer prints this event (the `count`th matching one) instead of now.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---SIGKILL a peer's process group, at once or when an event appears.
@@ -94,7 +94,7 @@ function killPeer(p) end
 ---@field reorder? string Packets held back behind later ones, seeded ("1%").
 ---@field direction? "in"|"out" Only one direction (default both).
 ---@field clear? boolean Remove what an earlier `impair` set on this link.
----@field on? { peer: string, event: string, game?: string } Apply when this peer prints this event instead of now.
+---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Apply when this peer prints this event instead of now.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Delay, drop, throttle, duplicate or reorder a peer's or a pair's packets on the LAN (or clear that).
@@ -108,7 +108,7 @@ function impair(p) end
 function partition(p) end
 
 ---@class (exact) lanspread.heal
----@field on? { peer: string, event: string, game?: string } Heal when this peer prints this event instead of now.
+---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Heal when this peer prints this event instead of now.
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
 ---Remove every partition of the LAN.
@@ -149,6 +149,8 @@ function waitGame(p) end
 ---@field install? boolean Install right after the download and wait for that outcome too.
 ---@field expect? "finished"|"failed" The outcome (default `"finished"`).
 ---@field wait? boolean `false`: pass once the peer accepted the command.
+---@field code? string With `expect = "failed"`: the command must be refused with this code.
+---@field error? string|string[] With `expect = "failed"`: the refusal's or `download-failed`'s error contains this text (or each of these).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
 ---@field label? string A name later steps can refer to (`from = "label"`).
 
@@ -160,7 +162,7 @@ function download(p) end
 ---@class (exact) lanspread.cancelDownload
 ---@field peer string The downloading peer.
 ---@field game string The game ID.
----@field after? string Cancel the moment the peer prints this event for the game.
+---@field after? string|{ event: string, match?: table, count?: integer } Cancel the moment the peer prints this event for the game (the `count`th matching one).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
 ---@field label? string A name later steps can refer to (`from = "label"`).
 

@@ -99,8 +99,8 @@ impl ParamDocs for peers::KillPeerStep {
         req("name", "string", "The peer to SIGKILL."),
         opt(
             "on",
-            "{ peer: string, event: string, game?: string }",
-            "Kill when this peer prints this event (for this game) instead of now.",
+            ON,
+            "Kill when this peer prints this event (the `count`th matching one) instead of now.",
         ),
     ];
 }
@@ -157,6 +157,16 @@ impl ParamDocs for transfer::DownloadStep {
             "boolean",
             "`false`: pass once the peer accepted the command.",
         ),
+        opt(
+            "code",
+            "string",
+            "With `expect = \"failed\"`: the command must be refused with this code.",
+        ),
+        opt(
+            "error",
+            "string|string[]",
+            "With `expect = \"failed\"`: the refusal's or `download-failed`'s error contains this text (or each of these).",
+        ),
         TIMEOUT,
     ];
 }
@@ -167,8 +177,8 @@ impl ParamDocs for transfer::CancelDownloadStep {
         req("game", "string", "The game ID."),
         opt(
             "after",
-            "string",
-            "Cancel the moment the peer prints this event for the game.",
+            "string|{ event: string, match?: table, count?: integer }",
+            "Cancel the moment the peer prints this event for the game (the `count`th matching one).",
         ),
         TIMEOUT,
     ];
@@ -601,7 +611,7 @@ impl ParamDocs for disk::ExpectDiskPeakStep {
     ];
 }
 
-const ON: &str = "{ peer: string, event: string, game?: string }";
+const ON: &str = "{ peer: string, event: string, game?: string, match?: table, count?: integer }";
 const PERCENT: &str = "string";
 
 impl ParamDocs for network::ImpairStep {
