@@ -33,7 +33,7 @@ function scenario(t) end
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
 ---@field address? string With `network = "lan"`: the host's address in 198.18.0.0/15 (else the next free one).
 ---@field discover? boolean Start the peer with `--discover` (LAN discovery; needs `network = "lan"`).
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Start a peer process and wait for its `ready` line.
 ---@param p lanspread.peer
@@ -43,7 +43,7 @@ function peer(p) end
 ---@class (exact) lanspread.restartPeer
 ---@field name string The peer to restart.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Shut a peer down gracefully (or find it killed) and start it again on the same folders.
 ---@param p lanspread.restartPeer
@@ -53,7 +53,7 @@ function restartPeer(p) end
 ---@class (exact) lanspread.shutdownPeer
 ---@field name string The peer to shut down.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send `shutdown` and wait for the process to exit.
 ---@param p lanspread.shutdownPeer
@@ -66,7 +66,7 @@ function shutdownPeer(p) end
 ---@field expect? "result"|"error" `"result"` (connected) or `"error"` (the peer must refuse).
 ---@field code? string With `expect = "error"`: the error code the peer must answer with.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Dial each peer in `to` from `from` (or expect the dial refused).
 ---@param p lanspread.connect
@@ -76,7 +76,7 @@ function connect(p) end
 ---@class (exact) lanspread.killPeer
 ---@field name string The peer to SIGKILL.
 ---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Kill when this peer prints this event (the `count`th matching one) instead of now.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---SIGKILL a peer's process group, at once or when an event appears.
 ---@param p lanspread.killPeer
@@ -95,7 +95,7 @@ function killPeer(p) end
 ---@field direction? "in"|"out" Only one direction (default both).
 ---@field clear? boolean Remove what an earlier `impair` set on this link.
 ---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Apply when this peer prints this event instead of now.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Delay, drop, throttle, duplicate or reorder a peer's or a pair's packets on the LAN (or clear that).
 ---@param p? lanspread.impair
@@ -109,7 +109,7 @@ function partition(p) end
 
 ---@class (exact) lanspread.heal
 ---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Heal when this peer prints this event instead of now.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Remove every partition of the LAN.
 ---@param p? lanspread.heal
@@ -123,7 +123,7 @@ function heal(p) end
 ---@field expect? "result"|"error" The answer's kind (default `"result"`).
 ---@field match? table Fields the answer must contain (`data` of a result; `code`/`error` of an error).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send one control command (structured or raw) and check the answer.
 ---@param p lanspread.send
@@ -136,7 +136,7 @@ function send(p) end
 ---@field peerCount? integer The row's `peer_count`.
 ---@field version? string The row's version.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `list-games` until a row for the game matches.
 ---@param p lanspread.waitGame
@@ -152,7 +152,7 @@ function waitGame(p) end
 ---@field code? string With `expect = "failed"`: the command must be refused with this code.
 ---@field error? string|string[] With `expect = "failed"`: the refusal's or `download-failed`'s error contains this text (or each of these).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Download a game from every eligible peer and wait for the outcome.
 ---@param p lanspread.download
@@ -164,7 +164,7 @@ function download(p) end
 ---@field game string The game ID.
 ---@field after? string|{ event: string, match?: table, count?: integer } Cancel the moment the peer prints this event for the game (the `count`th matching one).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Cancel a peer's running download of a game, now or on an event.
 ---@param p lanspread.cancelDownload
@@ -177,7 +177,7 @@ function cancelDownload(p) end
 ---@field absent? string[] Game IDs that must have no row.
 ---@field only? boolean No rows besides those in `games`.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `list-games` until the rows are as described.
 ---@param p lanspread.expectGames
@@ -190,7 +190,7 @@ function expectGames(p) end
 ---@field peers? table<string, { games?: table<string, string> }> Peer name → what it must advertise.
 ---@field absent? string[] Peers that must not be listed.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `list-peers` until it is as described.
 ---@param p lanspread.expectPeers
@@ -204,7 +204,7 @@ function expectPeers(p) end
 ---@field from? "start"|"step"|string|integer Where the search starts: `"start"`, `"step"`, a label or a line.
 ---@field count? integer At least this many matching events (default 1).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Wait until a peer has printed a matching event.
 ---@param p lanspread.expectEvent
@@ -217,7 +217,7 @@ function expectEvent(p) end
 ---@field match? table Fields the event's data must contain.
 ---@field from? "start"|"step"|string|integer Where the search starts: `"start"`, `"step"`, a label or a line.
 ---@field window? number|string Keep watching this long before passing.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check that a peer printed no matching event.
 ---@param p lanspread.expectNoEvent
@@ -230,7 +230,7 @@ function expectNoEvent(p) end
 ---@field match? table Fields every event in the sequence must contain.
 ---@field from? "start"|"step"|string|integer Where the search starts: `"start"`, `"step"`, a label or a line.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check the order of a peer's matching events.
 ---@param p lanspread.expectSequence
@@ -242,7 +242,7 @@ function expectSequence(p) end
 ---@field activeOperations? table<string, any> Exactly these operations (game ID → operation).
 ---@field activeOutboundTransfers? table<string, integer> Exactly these outbound transfer counts (game ID → count).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `status` until a peer's operations and transfers are exactly as given.
 ---@param p lanspread.expectStatus
@@ -258,7 +258,7 @@ function expectStatus(p) end
 ---@field balanced? boolean Sources served about equal shares.
 ---@field totals? table<string, integer|string> Peer name → the bytes it served.
 ---@field chunks? integer How many chunks the download had.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check who served which chunks in the last download of a game.
 ---@param p lanspread.expectChunks
@@ -268,7 +268,7 @@ function expectChunks(p) end
 ---@class (exact) lanspread.expectThroughput
 ---@field peer string The peer that downloaded.
 ---@field game string The game ID.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check the last download's `download-finished` figures agree.
 ---@param p lanspread.expectThroughput
@@ -280,7 +280,7 @@ function expectThroughput(p) end
 ---@field source string One peer.
 ---@field target string The other peer.
 ---@field installed? boolean Compare the installed `local/` trees instead of the roots.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Compare two peers' copies of a game byte for byte.
 ---@param p lanspread.expectSameFiles
@@ -290,7 +290,7 @@ function expectSameFiles(p) end
 ---@class (exact) lanspread.expectOverlap
 ---@field peer string The source peer.
 ---@field uploads { to?: string, game?: string }[] Groups that must all have an upload in flight at one moment.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check a source had uploads of every group in flight at one moment.
 ---@param p lanspread.expectOverlap
@@ -305,7 +305,7 @@ function expectOverlap(p) end
 ---@field contents? string Its whole contents.
 ---@field sameAs? string Same bytes as this file, relative to the scenario file.
 ---@field bytes? { offset: integer|string, hex: string } These bytes (hex) at this offset.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check a file's size, digest, contents or bytes.
 ---@param p lanspread.expectFile
@@ -315,7 +315,7 @@ function expectFile(p) end
 ---@class (exact) lanspread.expectNoFile
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path that must not exist.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check that nothing exists at a path.
 ---@param p lanspread.expectNoFile
@@ -326,7 +326,7 @@ function expectNoFile(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The folder.
 ---@field only string[] Names allowed directly in the folder; `{}`: empty or absent.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check that a folder holds nothing besides the named entries.
 ---@param p lanspread.expectEntries
@@ -340,7 +340,7 @@ function expectEntries(p) end
 ---@field sentinel? boolean Write `version.ini` (default true); false makes a root that is not ready.
 ---@field files? table<string, { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }> Path in the root → file spec.
 ---@field eti? { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean } Shorthand for the game's archive `<id>.eti`.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Create a game root in the workspace.
 ---@param p lanspread.makeGame
@@ -357,7 +357,7 @@ function redirect(p) end
 ---@field path string The file.
 ---@field contents? string Its contents.
 ---@field size? integer|string A sparse file of this size instead of `contents`.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Create (or overwrite) a file.
 ---@param p lanspread.fsCreateFile
@@ -369,7 +369,7 @@ function fsCreateFile(p) end
 ---@field from string The file to copy.
 ---@field to string The copy.
 ---@field fromScenario? boolean `from` is relative to the scenario file instead.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Copy a file.
 ---@param p lanspread.fsCopyFile
@@ -380,7 +380,7 @@ function fsCopyFile(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field from string The old path.
 ---@field to string The new path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Rename a file.
 ---@param p lanspread.fsRenameFile
@@ -390,7 +390,7 @@ function fsRenameFile(p) end
 ---@class (exact) lanspread.fsDeleteFile
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Delete a file.
 ---@param p lanspread.fsDeleteFile
@@ -401,7 +401,7 @@ function fsDeleteFile(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The existing file.
 ---@field contents string The text to append.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Append text to an existing file.
 ---@param p lanspread.fsAppend
@@ -414,7 +414,7 @@ function fsAppend(p) end
 ---@field offset integer|string Where the bytes go.
 ---@field hex string The bytes, in hex.
 ---@field xor? boolean XOR the bytes in instead of overwriting.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Overwrite (or XOR) bytes of an existing file in place.
 ---@param p lanspread.fsPatch
@@ -424,7 +424,7 @@ function fsPatch(p) end
 ---@class (exact) lanspread.fsCreateFolder
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Create a folder and its parents.
 ---@param p lanspread.fsCreateFolder
@@ -435,7 +435,7 @@ function fsCreateFolder(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field from string The old path.
 ---@field to string The new path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Rename a folder.
 ---@param p lanspread.fsRenameFolder
@@ -445,7 +445,7 @@ function fsRenameFolder(p) end
 ---@class (exact) lanspread.fsDeleteFolder
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Delete a folder with everything in it.
 ---@param p lanspread.fsDeleteFolder
@@ -454,7 +454,7 @@ function fsDeleteFolder(p) end
 
 ---@class (exact) lanspread.log
 ---@field message string The text to print.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Print a message in the step list.
 ---@param p lanspread.log
@@ -463,7 +463,7 @@ function log(p) end
 
 ---@class (exact) lanspread.sleep
 ---@field duration number|string How long to wait.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Wait for a while (prefer a waiting expectation).
 ---@param p lanspread.sleep
@@ -478,7 +478,7 @@ function sleep(p) end
 ---@field minLen? integer Fewest fields filled.
 ---@field maxLen integer Most fields filled.
 ---@field timeout? number|string Per input.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send one control command with every combination of field values, then check the peer.
 ---@param p lanspread.fuzzCommand
@@ -494,7 +494,7 @@ function fuzzCommand(p) end
 ---@field seed? integer Seed for that sample.
 ---@field skip? string[] Commands left out.
 ---@field timeout? number|string Per input.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---`fuzzCommand` for every command the peer lists but `shutdown`.
 ---@param p lanspread.fuzzAllCommands
@@ -505,7 +505,7 @@ function fuzzAllCommands(p) end
 ---@field target string The peer attacked over QUIC.
 ---@field cases? integer How many hostile messages (default 200).
 ---@field seed? integer Seed for the messages.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send malformed and hostile wire-protocol messages to a peer over QUIC.
 ---@param p lanspread.fuzzWire
@@ -517,7 +517,7 @@ function fuzzWire(p) end
 ---@field game string The game ID.
 ---@field expect? "finished"|"failed" `"finished"` (default) or `"failed"`; a refused command counts as failed.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Install a downloaded game and wait for the outcome.
 ---@param p lanspread.install
@@ -527,7 +527,7 @@ function install(p) end
 ---@class (exact) lanspread.uninstall
 ---@field peer string The peer.
 ---@field game string The game ID.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Remove a game's installed `local/` folder.
 ---@param p lanspread.uninstall
@@ -540,7 +540,7 @@ function uninstall(p) end
 ---@field username string The account name written at first play.
 ---@field language string The language written at first play.
 ---@field expect? { already_applied?: boolean, account_name_written?: boolean, language_written?: boolean, persona_name_written?: boolean } The outcome flags.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Play a game and check the outcome flags.
 ---@param p lanspread.play
@@ -555,7 +555,7 @@ function play(p) end
 ---@field code? string With `expect = "failed"`: the command must be refused with this code.
 ---@field error? string|string[] With `expect = "failed"`: the error contains this text (or each of these).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Download a game's archives and extract them while they arrive.
 ---@param p lanspread.streamInstall
@@ -565,7 +565,7 @@ function streamInstall(p) end
 ---@class (exact) lanspread.watchDisk
 ---@field peer string The peer whose games folder is sampled.
 ---@field interval? number|string Time between samples (default 5 ms).
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Start sampling the bytes allocated under a peer's games folder.
 ---@param p lanspread.watchDisk
@@ -577,7 +577,7 @@ function watchDisk(p) end
 ---@field atMost? integer|string The peak is at most this.
 ---@field atLeast? integer|string The peak is at least this.
 ---@field overFinal? integer|string Bound on peak − final: how far use ever rose above where it ended.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Stop a peer's disk sampler and check how far its peak rose.
 ---@param p lanspread.expectDiskPeak
@@ -592,7 +592,7 @@ function expectDiskPeak(p) end
 ---@field untilEvent? string Sample open files until the peer prints this event.
 ---@field interval? number|string Time between samples (default 2 ms).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Bound a peer process's open files (sampled until an event) and peak RSS.
 ---@param p lanspread.expectResources

@@ -98,10 +98,19 @@ pub fn run(opts: &RunOptions) -> i32 {
     let scenario_started = Instant::now();
     lab::deadline::set(scenario.timeout.map(|t| scenario_started + t));
     let mut records: Vec<StepRecord> = Vec::new();
-    let mut failure: Option<(u32, &'static str, Failure)> = None;
+    // (line, the step's title, the failure)
+    let mut failure: Option<(u32, String, Failure)> = None;
     for (i, step) in scenario.steps.iter().enumerate() {
         let record = |status, took: std::time::Duration, f: Option<&Failure>| {
-            StepRecord::new(i + 1, step.action.name(), step.line, status, took, f)
+            StepRecord::new(
+                i + 1,
+                step.action.name(),
+                step.label.as_deref(),
+                step.line,
+                status,
+                took,
+                f,
+            )
         };
         if failure.is_some() {
             records.push(record(StepStatus::NotRun, Default::default(), None));
@@ -116,7 +125,7 @@ pub fn run(opts: &RunOptions) -> i32 {
                 &[],
             );
             records.push(record(StepStatus::Failed, Default::default(), Some(&f)));
-            failure = Some((step.line, step.action.name(), f));
+            failure = Some((step.line, step.title(), f));
             continue;
         }
         lab.mark_step(step.line);
@@ -142,7 +151,7 @@ pub fn run(opts: &RunOptions) -> i32 {
         let took = started.elapsed();
         report.step(
             i + 1,
-            step.action.name(),
+            &step.title(),
             &file,
             step.line,
             took,
@@ -152,7 +161,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             Ok(()) => records.push(record(StepStatus::Passed, took, None)),
             Err(f) => {
                 records.push(record(StepStatus::Failed, took, Some(&f)));
-                failure = Some((step.line, step.action.name(), f));
+                failure = Some((step.line, step.title(), f));
             }
         }
     }
@@ -163,7 +172,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             .steps
             .iter()
             .find(|s| s.line == line)
-            .map_or("killPeer", |s| s.action.name());
+            .map_or("killPeer".to_string(), |s| s.title());
         failure = Some((
             line,
             action,
@@ -182,7 +191,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             .unwrap_or(0);
         failure = Some((
             line,
-            "watchDisk",
+            "watchDisk".to_string(),
             Failure::invalid(format!(
                 "watchDisk on {name} is never checked: add expectDiskPeak{{ peer = {name:?}, … }}"
             )),
@@ -199,7 +208,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             .unwrap_or(0);
         failure = Some((
             line,
-            "peer",
+            "peer".to_string(),
             Failure::expect(
                 format!("readonly peer {name} leaves its games folder as it was"),
                 diff,
@@ -227,7 +236,20 @@ pub fn run(opts: &RunOptions) -> i32 {
         steps: records,
         failure: failure
             .as_ref()
-            .map(|(line, action, f)| results::FailureRecord::new(&file, *line, action, f)),
+            .map(|(line, title, f)| {
+                // The step's action and label again, apart.
+                let step = scenario.steps.iter().find(|s| s.line == *line && s.title() == *title);
+                match step {
+                    Some(s) => results::FailureRecord::new(
+                        &file,
+                        *line,
+                        s.action.name(),
+                        s.label.as_deref(),
+                        f,
+                    ),
+                    None => results::FailureRecord::new(&file, *line, title, None, f),
+                }
+            }),
         network: lab
             .lan
             .as_ref()
