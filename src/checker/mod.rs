@@ -261,7 +261,8 @@ pub fn run(opts: &RunOptions) -> i32 {
     write_junit(opts, &record, &report);
     report.summary(&scenario.name, code, took, &run_dir);
     lab::run_folder::tidy(&run_dir, code == exit::PASS, opts.out.is_some(), opts.keep);
-    code
+    // A signal that cut the run short decides the code (130, 143).
+    lab::process::exit_code_unless_interrupted(code)
 }
 
 fn write_junit(opts: &RunOptions, record: &RunRecord, report: &Report) {
