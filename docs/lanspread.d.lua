@@ -258,6 +258,7 @@ function expectStatus(p) end
 ---@field balanced? boolean Sources served about equal shares.
 ---@field totals? table<string, integer|string> Peer name → the bytes it served.
 ---@field chunks? integer How many chunks the download had.
+---@field perSource? table<string, integer|{ atLeast?: integer, atMost?: integer }> Peer name → its number of chunk events, exact or bounded (`version.ini` is a chunk).
 ---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check who served which chunks in the last download of a game.
@@ -478,6 +479,7 @@ function sleep(p) end
 ---@field minLen? integer Fewest fields filled.
 ---@field maxLen integer Most fields filled.
 ---@field timeout? number|string Per input.
+---@field allow? "first-play-marker"[] Side effects outside the games folder that may happen (play's first-play marker in the state dir).
 ---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send one control command with every combination of field values, then check the peer.
@@ -494,6 +496,7 @@ function fuzzCommand(p) end
 ---@field seed? integer Seed for that sample.
 ---@field skip? string[] Commands left out.
 ---@field timeout? number|string Per input.
+---@field allow? "first-play-marker"[] As fuzzCommand's `allow`.
 ---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---`fuzzCommand` for every command the peer lists but `shutdown`.

@@ -401,7 +401,10 @@ fn interrupt_a_run(input: &str, out: &std::path::Path, signal: i32) -> Option<i3
         }
     };
     let left = processes_mentioning(&peer_dir);
-    assert!(left.is_empty(), "processes of the run outlived it: {left:?}");
+    assert!(
+        left.is_empty(),
+        "processes of the run outlived it: {left:?}"
+    );
     status.code()
 }
 
@@ -450,5 +453,8 @@ fn a_label_names_a_loop_built_step_in_reports() {
     assert!(t.contains("✓   3 expectGames \"round 2\""), "{t}");
     assert!(t.contains("FAILED expectGames \"round 3\" at "), "{t}");
     let x = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("junit: {e}"));
-    assert!(x.contains("name=\"4 expectGames &quot;round 3&quot; ("), "{x}");
+    assert!(
+        x.contains("name=\"4 expectGames &quot;round 3&quot; ("),
+        "{x}"
+    );
 }

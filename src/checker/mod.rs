@@ -149,14 +149,7 @@ pub fn run(opts: &RunOptions) -> i32 {
         }
         drop(ticker);
         let took = started.elapsed();
-        report.step(
-            i + 1,
-            &step.title(),
-            &file,
-            step.line,
-            took,
-            result.is_ok(),
-        );
+        report.step(i + 1, &step.title(), &file, step.line, took, result.is_ok());
         match result.map_err(|f| lab.name_peers_in(f)) {
             Ok(()) => records.push(record(StepStatus::Passed, took, None)),
             Err(f) => {
@@ -234,22 +227,23 @@ pub fn run(opts: &RunOptions) -> i32 {
         duration_ms: took.as_millis() as u64,
         run_dir: run_dir.display().to_string(),
         steps: records,
-        failure: failure
-            .as_ref()
-            .map(|(line, title, f)| {
-                // The step's action and label again, apart.
-                let step = scenario.steps.iter().find(|s| s.line == *line && s.title() == *title);
-                match step {
-                    Some(s) => results::FailureRecord::new(
-                        &file,
-                        *line,
-                        s.action.name(),
-                        s.label.as_deref(),
-                        f,
-                    ),
-                    None => results::FailureRecord::new(&file, *line, title, None, f),
-                }
-            }),
+        failure: failure.as_ref().map(|(line, title, f)| {
+            // The step's action and label again, apart.
+            let step = scenario
+                .steps
+                .iter()
+                .find(|s| s.line == *line && s.title() == *title);
+            match step {
+                Some(s) => results::FailureRecord::new(
+                    &file,
+                    *line,
+                    s.action.name(),
+                    s.label.as_deref(),
+                    f,
+                ),
+                None => results::FailureRecord::new(&file, *line, title, None, f),
+            }
+        }),
         network: lab
             .lan
             .as_ref()

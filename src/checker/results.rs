@@ -358,7 +358,15 @@ mod tests {
                     Duration::from_secs(1),
                     Some(&f),
                 ),
-                StepRecord::new(3, "download", None, 5, StepStatus::NotRun, Duration::ZERO, None),
+                StepRecord::new(
+                    3,
+                    "download",
+                    None,
+                    5,
+                    StepStatus::NotRun,
+                    Duration::ZERO,
+                    None,
+                ),
             ],
             failure: None,
             network: None,
@@ -382,7 +390,10 @@ mod tests {
         let back: RunRecord = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.steps[1].action, "waitGame");
         assert_eq!(back.steps[1].label.as_deref(), Some("row <2>"));
-        assert_eq!(back.steps[1].failure.as_ref().map(|f| f.title()), Some("waitGame \"row <2>\"".into()));
+        assert_eq!(
+            back.steps[1].failure.as_ref().map(|f| f.title()),
+            Some("waitGame \"row <2>\"".into())
+        );
         assert_eq!(json["steps"][0].get("label"), None);
         assert_eq!(
             back.steps[1].failure.as_ref().map(|f| f.kind.as_str()),

@@ -3,10 +3,10 @@
 //! `on = { peer, event, … }`, the moment that event is printed. The loader
 //! refuses them in a loopback scenario.
 
-use crate::checker::params::On;
 use crate::checker::lab::network::{Direction, Impairment, Lan, Link};
 use crate::checker::lab::{Act, Lab, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::params::On;
 use crate::checker::params::Span;
 use crate::checker::registry::{StepCtx, StepParams};
 use crate::sync::lock;

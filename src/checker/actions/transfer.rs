@@ -189,7 +189,11 @@ impl After {
     pub fn filter(&self, game: &str) -> EventFilter {
         let (event, pattern, count) = match self {
             After::Event(e) => (e.clone(), None, 1),
-            After::On(o) => (o.event.clone(), o.pattern.clone(), o.count.map_or(1, |c| c.0)),
+            After::On(o) => (
+                o.event.clone(),
+                o.pattern.clone(),
+                o.count.map_or(1, |c| c.0),
+            ),
         };
         EventFilter {
             event,
@@ -403,7 +407,12 @@ fn wait_before_cancel(
     match hit {
         Some(h) if filter.matches(&h.value) => Ok(()),
         Some(h) => {
-            let so_far = log.since(start).iter().take_while(|l| l.seq < h.seq).filter(|l| filter.matches(&l.value)).count();
+            let so_far = log
+                .since(start)
+                .iter()
+                .take_while(|l| l.seq < h.seq)
+                .filter(|l| filter.matches(&l.value))
+                .count();
             Err(Failure::expect(
                 format!("{wanted} before the transfer ends"),
                 format!(
@@ -418,7 +427,10 @@ fn wait_before_cancel(
             format!("{wanted} within {timeout:?}"),
             format!(
                 "{} such event(s)",
-                log.since(start).iter().filter(|l| filter.matches(&l.value)).count()
+                log.since(start)
+                    .iter()
+                    .filter(|l| filter.matches(&l.value))
+                    .count()
             ),
             &[&s.peer],
         )),
@@ -483,9 +495,18 @@ mod tests {
             "event": "download-chunk-finished", "count": 40, "match": { "path": "g.eti" }
         }))?;
         let f = counted.filter("g");
-        assert_eq!((f.count, f.pattern), (40, Some(serde_json::json!({ "path": "g.eti" }))));
-        assert!(serde_json::from_value::<After>(serde_json::json!({ "event": "e", "count": 0 })).is_err());
-        assert!(serde_json::from_value::<After>(serde_json::json!({ "event": "e", "cuont": 2 })).is_err());
+        assert_eq!(
+            (f.count, f.pattern),
+            (40, Some(serde_json::json!({ "path": "g.eti" })))
+        );
+        assert!(
+            serde_json::from_value::<After>(serde_json::json!({ "event": "e", "count": 0 }))
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<After>(serde_json::json!({ "event": "e", "cuont": 2 }))
+                .is_err()
+        );
         Ok(())
     }
 }

@@ -329,7 +329,12 @@ mod tests {
         assert_eq!(ns(cursor.fresh()), [json!(3)]);
     }
 
-    fn filter(event: &str, game: Option<&str>, pattern: Option<Value>, count: usize) -> EventFilter {
+    fn filter(
+        event: &str,
+        game: Option<&str>,
+        pattern: Option<Value>,
+        count: usize,
+    ) -> EventFilter {
         EventFilter {
             event: event.into(),
             game: game.map(String::from),
@@ -393,17 +398,34 @@ mod tests {
         }
         let soon = || Instant::now() + Duration::from_millis(50);
         let never = |_: &Value| false;
-        let f = filter("download-chunk-finished", Some("g"), Some(json!({ "source": "a" })), 2);
+        let f = filter(
+            "download-chunk-finished",
+            Some("g"),
+            Some(json!({ "source": "a" })),
+            2,
+        );
         assert_eq!(log.wait_nth(0, soon(), &f, never).map(|l| l.seq), Some(2));
         // Counted from `seq` on.
         assert_eq!(log.wait_nth(1, soon(), &f, never).map(|l| l.seq), Some(3));
-        let third = EventFilter { count: 3, ..f.clone() };
-        assert_eq!(log.wait_nth(0, soon(), &third, never).map(|l| l.seq), Some(3));
-        let fourth = EventFilter { count: 4, ..f.clone() };
+        let third = EventFilter {
+            count: 3,
+            ..f.clone()
+        };
+        assert_eq!(
+            log.wait_nth(0, soon(), &third, never).map(|l| l.seq),
+            Some(3)
+        );
+        let fourth = EventFilter {
+            count: 4,
+            ..f.clone()
+        };
         assert!(log.wait_nth(0, soon(), &fourth, never).is_none());
         // A stop line before the nth match ends the wait.
         let is_b = |v: &Value| v["data"]["source"] == "b";
-        assert_eq!(log.wait_nth(0, soon(), &third, is_b).map(|l| l.seq), Some(1));
+        assert_eq!(
+            log.wait_nth(0, soon(), &third, is_b).map(|l| l.seq),
+            Some(1)
+        );
     }
 
     #[test]
@@ -414,7 +436,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            ["1st", "2nd", "3rd", "4th", "10th", "11th", "12th", "13th", "21st", "22nd", "40th", "101st", "111th"]
+            [
+                "1st", "2nd", "3rd", "4th", "10th", "11th", "12th", "13th", "21st", "22nd", "40th",
+                "101st", "111th"
+            ]
         );
     }
 

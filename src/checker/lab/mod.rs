@@ -21,7 +21,9 @@ pub mod peer_proc;
 pub mod process;
 pub mod run_folder;
 
-pub use events::{Act, EventFilter, EventLog, LogCursor, Logged, Trigger, Triggers, is_event, ordinal};
+pub use events::{
+    Act, EventFilter, EventLog, LogCursor, Logged, Trigger, Triggers, is_event, ordinal,
+};
 pub use peer_proc::{Answer, PeerProc, Spawn};
 pub use process::{
     forget_scratch_dir, install_signal_handler, kill_all_peers, kill_group, remove_on_interrupt,

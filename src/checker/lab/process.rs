@@ -112,11 +112,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
     let byte = signal as u8;
     // SAFETY: writes one byte from a live local to the pipe we opened.
     unsafe {
-        libc::write(
-            WAKE.load(Ordering::SeqCst),
-            (&byte as *const u8).cast(),
-            1,
-        );
+        libc::write(WAKE.load(Ordering::SeqCst), (&byte as *const u8).cast(), 1);
     }
 }
 
@@ -147,7 +143,10 @@ pub fn install_signal_handler() {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills the two descriptors it is given.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            eprintln!("cannot install the signal handler: {}", std::io::Error::last_os_error());
+            eprintln!(
+                "cannot install the signal handler: {}",
+                std::io::Error::last_os_error()
+            );
             return;
         }
         WAKE.store(fds[1], Ordering::SeqCst);
@@ -160,7 +159,9 @@ pub fn install_signal_handler() {
                 if n == 1 {
                     reap_and_exit(i32::from(byte));
                 }
-                if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                if n < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
                     continue;
                 }
                 return;

@@ -302,6 +302,11 @@ impl ParamDocs for expect::ExpectChunksStep {
             "Peer name → the bytes it served.",
         ),
         opt("chunks", "integer", "How many chunks the download had."),
+        opt(
+            "perSource",
+            "table<string, integer|{ atLeast?: integer, atMost?: integer }>",
+            "Peer name → its number of chunk events, exact or bounded (`version.ini` is a chunk).",
+        ),
     ];
 }
 
@@ -493,6 +498,11 @@ impl ParamDocs for fuzz::control::FuzzCommandStep {
         opt("minLen", "integer", "Fewest fields filled."),
         req("maxLen", "integer", "Most fields filled."),
         opt("timeout", SPAN, "Per input."),
+        opt(
+            "allow",
+            "\"first-play-marker\"[]",
+            "Side effects outside the games folder that may happen (play's first-play marker in the state dir).",
+        ),
     ];
 }
 
@@ -510,6 +520,11 @@ impl ParamDocs for fuzz::control::FuzzAllCommandsStep {
         opt("seed", "integer", "Seed for that sample."),
         opt("skip", "string[]", "Commands left out."),
         opt("timeout", SPAN, "Per input."),
+        opt(
+            "allow",
+            "\"first-play-marker\"[]",
+            "As fuzzCommand's `allow`.",
+        ),
     ];
 }
 

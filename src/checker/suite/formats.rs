@@ -99,7 +99,13 @@ mod tests {
         use crate::checker::results::{FailureRecord, StepRecord};
         let f = Failure::expect("download-finished for g", "download-failed", &[]);
         let mut r = RunRecord::invalid("a.lua", 3, "bad");
-        r.failure = Some(FailureRecord::new("a.lua", 9, "download", Some("round 3"), &f));
+        r.failure = Some(FailureRecord::new(
+            "a.lua",
+            9,
+            "download",
+            Some("round 3"),
+            &f,
+        ));
         r.steps = vec![StepRecord::new(
             1,
             "download",
