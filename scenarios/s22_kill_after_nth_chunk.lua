@@ -12,7 +12,7 @@ scenario
 	timeout = "90s",
 
 	makeGame { dir = "a", id = "alienswarm", files = { ["alienswarm.eti"] = { size = "64MiB", sparse = true } } },
-	makeGame { dir = "b", id = "alienswarm", files = { ["alienswarm.eti"] = { size = "256MiB", sparse = true } } },
+	makeGame { dir = "b", id = "alienswarm", files = { ["alienswarm.eti"] = { size = "512MiB", sparse = true } } },
 
 	peer { name = "a", games = "a" },
 	peer { name = "client", chunkSize = "1MiB" },
