@@ -35,7 +35,7 @@ function scenario(t) end
 ---@field discover? boolean Start the peer with `--discover` (LAN discovery; needs `network = "lan"`).
 ---@field port? integer A fixed QUIC listener port, kept across restarts (else a free one).
 ---@field ssh? boolean With `network = "lan"`: start the peer through OpenSSH (an sshd in its host).
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Start a peer process and wait for its `ready` line.
 ---@param p lanspread.peer
@@ -45,7 +45,7 @@ function peer(p) end
 ---@class (exact) lanspread.restartPeer
 ---@field name string The peer to restart.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Shut a peer down gracefully (or find it killed) and start it again on the same folders.
 ---@param p lanspread.restartPeer
@@ -55,7 +55,7 @@ function restartPeer(p) end
 ---@class (exact) lanspread.shutdownPeer
 ---@field name string The peer to shut down.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send `shutdown` and wait for the process to exit.
 ---@param p lanspread.shutdownPeer
@@ -68,7 +68,7 @@ function shutdownPeer(p) end
 ---@field expect? "result"|"error" `"result"` (connected) or `"error"` (the peer must refuse).
 ---@field code? string With `expect = "error"`: the error code the peer must answer with.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Dial each peer in `to` from `from` (or expect the dial refused).
 ---@param p lanspread.connect
@@ -77,8 +77,8 @@ function connect(p) end
 
 ---@class (exact) lanspread.killPeer
 ---@field name string The peer to SIGKILL.
----@field on? { peer: string, event: string, game?: string, count?: integer } Kill when this peer prints this event (for this game; the count-th one, default the first) instead of now.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Kill when this peer prints this event (the `count`th matching one) instead of now.
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---SIGKILL a peer's process group, at once or when an event appears.
 ---@param p lanspread.killPeer
@@ -96,8 +96,8 @@ function killPeer(p) end
 ---@field reorder? string Packets held back behind later ones, seeded ("1%").
 ---@field direction? "in"|"out" Only one direction (default both).
 ---@field clear? boolean Remove what an earlier `impair` set on this link.
----@field on? { peer: string, event: string, game?: string, count?: integer } Apply when this peer prints this event instead of now.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Apply when this peer prints this event instead of now.
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Delay, drop, throttle, duplicate or reorder a peer's or a pair's packets on the LAN (or clear that).
 ---@param p? lanspread.impair
@@ -110,8 +110,8 @@ function impair(p) end
 function partition(p) end
 
 ---@class (exact) lanspread.heal
----@field on? { peer: string, event: string, game?: string, count?: integer } Heal when this peer prints this event instead of now.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field on? { peer: string, event: string, game?: string, match?: table, count?: integer } Heal when this peer prints this event instead of now.
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Remove every partition of the LAN.
 ---@param p? lanspread.heal
@@ -122,7 +122,7 @@ function heal(p) end
 ---@field cause "loss"|"partition"|"queue" Which drops to count: the loss rule, partitions, or a full rate queue.
 ---@field atLeast? integer At least this many such drops.
 ---@field atMost? integer At most this many such drops.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check how many packets the LAN's switch dropped, by cause, since the run began.
 ---@param p lanspread.expectDrops
@@ -136,7 +136,7 @@ function expectDrops(p) end
 ---@field expect? "result"|"error" The answer's kind (default `"result"`).
 ---@field match? table Fields the answer must contain (`data` of a result; `code`/`error` of an error).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send one control command (structured or raw) and check the answer.
 ---@param p lanspread.send
@@ -149,7 +149,7 @@ function send(p) end
 ---@field peerCount? integer The row's `peer_count`.
 ---@field version? string The row's version.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `list-games` until a row for the game matches.
 ---@param p lanspread.waitGame
@@ -162,8 +162,10 @@ function waitGame(p) end
 ---@field install? boolean Install right after the download and wait for that outcome too.
 ---@field expect? "finished"|"failed" The outcome (default `"finished"`).
 ---@field wait? boolean `false`: pass once the peer accepted the command.
+---@field code? string With `expect = "failed"`: the command must be refused with this code.
+---@field error? string|string[] With `expect = "failed"`: the refusal's or `download-failed`'s error contains this text (or each of these).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Download a game from every eligible peer and wait for the outcome.
 ---@param p lanspread.download
@@ -173,9 +175,9 @@ function download(p) end
 ---@class (exact) lanspread.cancelDownload
 ---@field peer string The downloading peer.
 ---@field game string The game ID.
----@field after? string Cancel the moment the peer prints this event for the game.
+---@field after? string|{ event: string, match?: table, count?: integer } Cancel the moment the peer prints this event for the game (the `count`th matching one).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Cancel a peer's running download of a game, now or on an event.
 ---@param p lanspread.cancelDownload
@@ -188,7 +190,7 @@ function cancelDownload(p) end
 ---@field absent? string[] Game IDs that must have no row.
 ---@field only? boolean No rows besides those in `games`.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `list-games` until the rows are as described.
 ---@param p lanspread.expectGames
@@ -201,7 +203,7 @@ function expectGames(p) end
 ---@field peers? table<string, { games?: table<string, string> }> Peer name → what it must advertise.
 ---@field absent? string[] Peers that must not be listed.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `list-peers` until it is as described.
 ---@param p lanspread.expectPeers
@@ -216,7 +218,7 @@ function expectPeers(p) end
 ---@field count? integer At least this many matching events (default 1).
 ---@field peerId? string A peer's name: the event's `peer_id` is that peer's ID.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Wait until a peer has printed a matching event.
 ---@param p lanspread.expectEvent
@@ -230,7 +232,7 @@ function expectEvent(p) end
 ---@field from? "start"|"step"|string|integer Where the search starts: `"start"`, `"step"`, a label or a line.
 ---@field window? number|string Keep watching this long before passing.
 ---@field peerId? string A peer's name: only events whose `peer_id` is that peer's ID count.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check that a peer printed no matching event.
 ---@param p lanspread.expectNoEvent
@@ -243,7 +245,7 @@ function expectNoEvent(p) end
 ---@field match? table Fields every event in the sequence must contain.
 ---@field from? "start"|"step"|string|integer Where the search starts: `"start"`, `"step"`, a label or a line.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check the order of a peer's matching events.
 ---@param p lanspread.expectSequence
@@ -255,7 +257,7 @@ function expectSequence(p) end
 ---@field activeOperations? table<string, any> Exactly these operations (game ID → operation).
 ---@field activeOutboundTransfers? table<string, integer> Exactly these outbound transfer counts (game ID → count).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Poll `status` until a peer's operations and transfers are exactly as given.
 ---@param p lanspread.expectStatus
@@ -274,7 +276,8 @@ function expectStatus(p) end
 ---@field chunks? integer How many chunks the download fetched.
 ---@field reused? integer Exactly this many chunks were reused from disk (download-begin's reused_chunks).
 ---@field reusedAtLeast? integer At least this many chunks were reused from disk.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field perSource? table<string, integer|{ atLeast?: integer, atMost?: integer }> Peer name → its number of chunk events, exact or bounded (`version.ini` is a chunk).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check who served which chunks in the last download of a game.
 ---@param p lanspread.expectChunks
@@ -284,7 +287,7 @@ function expectChunks(p) end
 ---@class (exact) lanspread.expectThroughput
 ---@field peer string The peer that downloaded.
 ---@field game string The game ID.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check the last download's `download-finished` figures agree.
 ---@param p lanspread.expectThroughput
@@ -296,7 +299,7 @@ function expectThroughput(p) end
 ---@field source string One peer.
 ---@field target string The other peer.
 ---@field installed? boolean Compare the installed `local/` trees instead of the roots.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Compare two peers' copies of a game byte for byte.
 ---@param p lanspread.expectSameFiles
@@ -306,7 +309,7 @@ function expectSameFiles(p) end
 ---@class (exact) lanspread.expectOverlap
 ---@field peer string The source peer.
 ---@field uploads { to?: string, game?: string }[] Groups that must all have an upload in flight at one moment.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check a source had uploads of every group in flight at one moment.
 ---@param p lanspread.expectOverlap
@@ -321,7 +324,7 @@ function expectOverlap(p) end
 ---@field contents? string Its whole contents.
 ---@field sameAs? string Same bytes as this file, relative to the scenario file.
 ---@field bytes? { offset: integer|string, hex: string } These bytes (hex) at this offset.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check a file's size, digest, contents or bytes.
 ---@param p lanspread.expectFile
@@ -331,7 +334,7 @@ function expectFile(p) end
 ---@class (exact) lanspread.expectNoFile
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path that must not exist.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check that nothing exists at a path.
 ---@param p lanspread.expectNoFile
@@ -342,7 +345,7 @@ function expectNoFile(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The folder.
 ---@field only string[] Names allowed directly in the folder; `{}`: empty or absent.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Check that a folder holds nothing besides the named entries.
 ---@param p lanspread.expectEntries
@@ -356,7 +359,7 @@ function expectEntries(p) end
 ---@field sentinel? boolean Write `version.ini` (default true); false makes a root that is not ready.
 ---@field files? table<string, { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }> Path in the root → file spec.
 ---@field eti? { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean } Shorthand for the game's archive `<id>.eti`.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Create a game root in the workspace.
 ---@param p lanspread.makeGame
@@ -373,7 +376,7 @@ function redirect(p) end
 ---@field path string The file.
 ---@field contents? string Its contents.
 ---@field size? integer|string A sparse file of this size instead of `contents`.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Create (or overwrite) a file.
 ---@param p lanspread.fsCreateFile
@@ -385,7 +388,7 @@ function fsCreateFile(p) end
 ---@field from string The file to copy.
 ---@field to string The copy.
 ---@field fromScenario? boolean `from` is relative to the scenario file instead.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Copy a file.
 ---@param p lanspread.fsCopyFile
@@ -396,7 +399,7 @@ function fsCopyFile(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field from string The old path.
 ---@field to string The new path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Rename a file.
 ---@param p lanspread.fsRenameFile
@@ -406,7 +409,7 @@ function fsRenameFile(p) end
 ---@class (exact) lanspread.fsDeleteFile
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Delete a file.
 ---@param p lanspread.fsDeleteFile
@@ -417,7 +420,7 @@ function fsDeleteFile(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The existing file.
 ---@field contents string The text to append.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Append text to an existing file.
 ---@param p lanspread.fsAppend
@@ -431,7 +434,7 @@ function fsAppend(p) end
 ---@field hex string The bytes, in hex.
 ---@field xor? boolean XOR the bytes in instead of overwriting.
 ---@field keepMtime? boolean Put the modification time back afterwards (bit rot: same size, same mtime).
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Overwrite (or XOR) bytes of an existing file in place.
 ---@param p lanspread.fsPatch
@@ -441,7 +444,7 @@ function fsPatch(p) end
 ---@class (exact) lanspread.fsCreateFolder
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Create a folder and its parents.
 ---@param p lanspread.fsCreateFolder
@@ -452,7 +455,7 @@ function fsCreateFolder(p) end
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field from string The old path.
 ---@field to string The new path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Rename a folder.
 ---@param p lanspread.fsRenameFolder
@@ -462,7 +465,7 @@ function fsRenameFolder(p) end
 ---@class (exact) lanspread.fsDeleteFolder
 ---@field peer? string Resolve paths in this peer's games folder (else in the workspace).
 ---@field path string The path.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Delete a folder with everything in it.
 ---@param p lanspread.fsDeleteFolder
@@ -471,7 +474,7 @@ function fsDeleteFolder(p) end
 
 ---@class (exact) lanspread.log
 ---@field message string The text to print.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Print a message in the step list.
 ---@param p lanspread.log
@@ -480,7 +483,7 @@ function log(p) end
 
 ---@class (exact) lanspread.sleep
 ---@field duration number|string How long to wait.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Wait for a while (prefer a waiting expectation).
 ---@param p lanspread.sleep
@@ -495,7 +498,8 @@ function sleep(p) end
 ---@field minLen? integer Fewest fields filled.
 ---@field maxLen integer Most fields filled.
 ---@field timeout? number|string Per input.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field allow? "first-play-marker"[] Side effects outside the games folder that may happen (play's first-play marker in the state dir).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send one control command with every combination of field values, then check the peer.
 ---@param p lanspread.fuzzCommand
@@ -511,7 +515,8 @@ function fuzzCommand(p) end
 ---@field seed? integer Seed for that sample.
 ---@field skip? string[] Commands left out.
 ---@field timeout? number|string Per input.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field allow? "first-play-marker"[] As fuzzCommand's `allow`.
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---`fuzzCommand` for every command the peer lists but `shutdown`.
 ---@param p lanspread.fuzzAllCommands
@@ -522,7 +527,7 @@ function fuzzAllCommands(p) end
 ---@field target string The peer attacked over QUIC.
 ---@field cases? integer How many hostile messages (default 200).
 ---@field seed? integer Seed for the messages.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Send malformed and hostile wire-protocol messages to a peer over QUIC.
 ---@param p lanspread.fuzzWire
@@ -534,7 +539,7 @@ function fuzzWire(p) end
 ---@field game string The game ID.
 ---@field expect? "finished"|"failed" `"finished"` (default) or `"failed"`; a refused command counts as failed.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Install a downloaded game and wait for the outcome.
 ---@param p lanspread.install
@@ -544,7 +549,7 @@ function install(p) end
 ---@class (exact) lanspread.uninstall
 ---@field peer string The peer.
 ---@field game string The game ID.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Remove a game's installed `local/` folder.
 ---@param p lanspread.uninstall
@@ -557,7 +562,7 @@ function uninstall(p) end
 ---@field username string The account name written at first play.
 ---@field language string The language written at first play.
 ---@field expect? { already_applied?: boolean, account_name_written?: boolean, language_written?: boolean, persona_name_written?: boolean } The outcome flags.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Play a game and check the outcome flags.
 ---@param p lanspread.play
@@ -572,7 +577,7 @@ function play(p) end
 ---@field code? string With `expect = "failed"`: the command must be refused with this code.
 ---@field error? string|string[] With `expect = "failed"`: the error contains this text (or each of these).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Download a game's archives and extract them while they arrive.
 ---@param p lanspread.streamInstall
@@ -582,7 +587,7 @@ function streamInstall(p) end
 ---@class (exact) lanspread.watchDisk
 ---@field peer string The peer whose games folder is sampled.
 ---@field interval? number|string Time between samples (default 5 ms).
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Start sampling the bytes allocated under a peer's games folder.
 ---@param p lanspread.watchDisk
@@ -594,7 +599,7 @@ function watchDisk(p) end
 ---@field atMost? integer|string The peak is at most this.
 ---@field atLeast? integer|string The peak is at least this.
 ---@field overFinal? integer|string Bound on peak − final: how far use ever rose above where it ended.
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Stop a peer's disk sampler and check how far its peak rose.
 ---@param p lanspread.expectDiskPeak
@@ -609,7 +614,7 @@ function expectDiskPeak(p) end
 ---@field untilEvent? string Sample open files until the peer prints this event.
 ---@field interval? number|string Time between samples (default 2 ms).
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
----@field label? string A name later steps can refer to (`from = "label"`).
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Bound a peer process's open files (sampled until an event) and peak RSS.
 ---@param p lanspread.expectResources

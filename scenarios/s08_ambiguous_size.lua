@@ -17,7 +17,7 @@ scenario
 	connect { from = "client", to = { "a", "b" } },
 	waitGame { peer = "client", game = "cnc4", peerCount = 2 },
 
-	download { peer = "client", game = "cnc4", expect = "failed", timeout = "20s" },
+	download { peer = "client", game = "cnc4", expect = "failed", error = { "size conflict", "cnc4.eti" }, timeout = "20s" },
 	-- It failed on the size check, before any byte moved.
 	expectNoEvent { peer = "client", event = "download-begin" },
 	expectNoEvent { peer = "client", event = "download-chunk-finished" },

@@ -19,8 +19,8 @@ scenario
 	-- …but not listed.
 	expectGames { peer = "client", only = true, games = { ggoo = { peerCount = 1 } }, absent = { "mystery-game" } },
 
-	send { peer = "client", cmd = { cmd = "download", game_id = "mystery-game" }, expect = "error", match = { code = "unknown-game" } },
-	send { peer = "client", cmd = { cmd = "download", game_id = "coh" }, expect = "error", match = { code = "no-source" } },
+	download { peer = "client", game = "mystery-game", expect = "failed", code = "unknown-game" },
+	download { peer = "client", game = "coh", expect = "failed", code = "no-source" },
 	expectNoFile { peer = "client", path = "mystery-game" },
 	expectNoFile { peer = "client", path = "coh" },
 	expectStatus { peer = "client", activeOperations = {} },

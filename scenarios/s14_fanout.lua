@@ -19,7 +19,9 @@ scenario
 
 	download { peer = "client", game = "cnc4" },
 	expectChunks { peer = "client", game = "cnc4", chunks = 6,
-		totals = { b = 2 * 2097152 + 8, c = 2 * 2097152 + 8 } },
+		totals = { b = 2 * 2097152 + 8, c = 2 * 2097152 + 8 },
+		-- Two .eti chunks and one 8-byte file each: version.ini is a chunk.
+		perSource = { b = 3, c = 3 } },
 	expectNoEvent { peer = "client", event = "download-chunk-retry" },
 	expectSameFiles { game = "cnc4", source = "b", target = "client" },
 }

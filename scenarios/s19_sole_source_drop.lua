@@ -27,7 +27,7 @@ scenario
 	peer { name = "b", games = "b", readonly = true },
 	connect { from = "client", to = "b" },
 	download { peer = "client", game = "alienswarm", timeout = "30s" },
-	expectChunks { peer = "client", game = "alienswarm", onlyFrom = { "b" }, chunks = 5 },
+	expectChunks { peer = "client", game = "alienswarm", onlyFrom = { "b" }, chunks = 5, perSource = { b = 5, a = 0 } },
 	expectFile { peer = "client", path = "alienswarm/version.ini", contents = "20190317" },
 	expectSameFiles { game = "alienswarm", source = "b", target = "client" },
 	expectStatus { peer = "client", activeOperations = {} },

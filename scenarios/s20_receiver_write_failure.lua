@@ -43,7 +43,7 @@ scenario
 	peer { name = "capped", chunkSize = "1MiB", args = { "--max-file-size", "6MiB" } },
 	connect { from = "capped", to = "c" },
 	waitGame { peer = "capped", game = "bf1942", peerCount = 1 },
-	download { peer = "capped", game = "bf1942", expect = "failed", timeout = "20s" },
+	download { peer = "capped", game = "bf1942", expect = "failed", error = "File too large", timeout = "20s" },
 	-- Four requests run at once, so the chunk at 6 MiB (the first that
 	-- fails) is only asked for after three chunks finished: three is what
 	-- is certain before the failure (a fourth may or may not beat it).

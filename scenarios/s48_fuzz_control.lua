@@ -5,10 +5,13 @@
 -- empty and a long string. Each input must get exactly one well-formed
 -- answer, the peer must stay up, nothing outside its games dir may change,
 -- and afterwards a fresh probe peer must still download cnc4 from it intact.
+-- Then `play` is fuzzed on an installed css: its one documented side effect
+-- outside the games folder, the first-play marker in the state dir, is
+-- allowed (`allow = { "first-play-marker" }`) and nothing else is.
 scenario
 {
 	name = "s48_fuzz_control",
-	timeout = "60s",
+	timeout = "90s",
 
 	makeGame { dir = "s", id = "cnc4",
 		files = { ["cnc4.eti"] = { size = "256KiB", seed = 4 }, ["data/readme.txt"] = "fuzz me" } },
@@ -20,4 +23,12 @@ scenario
 	-- Fields the peer does not list, and values of every JSON type.
 	fuzzCommand { peer = "s", cmd = "download", fields = { "game_id", "install", "bogus" },
 		choices = { "cnc4", "../cnc4", false, 1.5, { nested = "table" } }, minLen = 1, maxLen = 3 },
+
+	peer { name = "p", games = "../fixtures/fixture-persona" },
+	install { peer = "p", game = "css" },
+	fuzzCommand { peer = "p", cmd = "play", allow = { "first-play-marker" },
+		choices = { "css", "alice", "german", "", "../x", 7 }, minLen = 1, maxLen = 3 },
+	-- The fuzzing really played css once (so the marker was allowed, not absent).
+	play { peer = "p", game = "css", username = "bob", language = "french",
+		expect = { already_applied = true } },
 }

@@ -347,3 +347,114 @@ fn a_missing_exec_binary_is_the_scenario_s_mistake() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("no-such-peer-binary"), "{}", text(&out));
 }
+
+/// Pids of live processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+/// Starts the checker on `input` (a file or a folder holding a scenario
+/// that starts peer `a` and then sleeps), waits until that peer runs,
+/// sends `signal` to the checker and returns its exit code; asserts that
+/// no process of the run outlives it.
+fn interrupt_a_run(input: &str, out: &std::path::Path, signal: i32) -> Option<i32> {
+    use std::time::{Duration, Instant};
+    let out_arg = out.to_string_lossy().into_owned();
+    let mut child = checker()
+        .args(["-s", input, "--out", &out_arg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run the checker: {e}"));
+    let peer_dir = format!("{out_arg}/");
+    let peer_cmd = format!("peer\0--games-dir\0{peer_dir}");
+    let until = Instant::now() + Duration::from_secs(30);
+    // The peer is up once a process runs with `peer --games-dir <out>/…`.
+    while processes_mentioning(&peer_cmd).is_empty() {
+        assert!(Instant::now() < until, "the peer never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on the checker we started (its pid, not a group).
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                let _ = child.kill();
+                panic!("the checker did not exit within 30 s of the signal");
+            }
+            Err(e) => panic!("waiting for the checker: {e}"),
+        }
+    };
+    let left = processes_mentioning(&peer_dir);
+    assert!(
+        left.is_empty(),
+        "processes of the run outlived it: {left:?}"
+    );
+    status.code()
+}
+
+#[test]
+fn a_signal_ends_a_run_with_128_plus_its_number_after_reaping_peers() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let file = folder.join("hold.lua");
+    std::fs::write(
+        &file,
+        "scenario {\n  name = \"hold\",\n  peer { name = \"a\" },\n  sleep { duration = \"120s\" },\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("writing scenario: {e}"));
+    let (folder, file) = (
+        folder.to_string_lossy().into_owned(),
+        file.to_string_lossy().into_owned(),
+    );
+    // A folder run (its child checker gets SIGTERM from it) and a
+    // single-file run, each with SIGTERM and SIGINT.
+    let cases = [
+        (&folder, libc::SIGTERM, 143),
+        (&folder, libc::SIGINT, 130),
+        (&file, libc::SIGTERM, 143),
+        (&file, libc::SIGINT, 130),
+    ];
+    for (i, (input, signal, want)) in cases.into_iter().enumerate() {
+        let out = dir.path().join(format!("run-{i}"));
+        assert_eq!(
+            interrupt_a_run(input, &out, signal),
+            Some(want),
+            "{input} with signal {signal}"
+        );
+    }
+}
+
+#[test]
+fn a_label_names_a_loop_built_step_in_reports() {
+    let (dir, path) = scratch_scenario(
+        "local steps = { name = \"loop\", peer { name = \"a\" } }\nfor i = 1, 3 do\n  steps[#steps + 1] = expectGames { peer = \"a\", games = i == 3 and { ggoo = {} } or {}, timeout = \"0.2s\", label = \"round \" .. i }\nend\nscenario(steps)\n",
+    );
+    let junit = dir.path().join("j.xml");
+    let out = run(&["-s", &path, "--junit", &junit.to_string_lossy()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("✓   3 expectGames \"round 2\""), "{t}");
+    assert!(t.contains("FAILED expectGames \"round 3\" at "), "{t}");
+    let x = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("junit: {e}"));
+    assert!(
+        x.contains("name=\"4 expectGames &quot;round 3&quot; ("),
+        "{x}"
+    );
+}

@@ -98,10 +98,19 @@ pub fn run(opts: &RunOptions) -> i32 {
     let scenario_started = Instant::now();
     lab::deadline::set(scenario.timeout.map(|t| scenario_started + t));
     let mut records: Vec<StepRecord> = Vec::new();
-    let mut failure: Option<(u32, &'static str, Failure)> = None;
+    // (line, the step's title, the failure)
+    let mut failure: Option<(u32, String, Failure)> = None;
     for (i, step) in scenario.steps.iter().enumerate() {
         let record = |status, took: std::time::Duration, f: Option<&Failure>| {
-            StepRecord::new(i + 1, step.action.name(), step.line, status, took, f)
+            StepRecord::new(
+                i + 1,
+                step.action.name(),
+                step.label.as_deref(),
+                step.line,
+                status,
+                took,
+                f,
+            )
         };
         if failure.is_some() {
             records.push(record(StepStatus::NotRun, Default::default(), None));
@@ -116,7 +125,7 @@ pub fn run(opts: &RunOptions) -> i32 {
                 &[],
             );
             records.push(record(StepStatus::Failed, Default::default(), Some(&f)));
-            failure = Some((step.line, step.action.name(), f));
+            failure = Some((step.line, step.title(), f));
             continue;
         }
         lab.mark_step(step.line);
@@ -140,19 +149,12 @@ pub fn run(opts: &RunOptions) -> i32 {
         }
         drop(ticker);
         let took = started.elapsed();
-        report.step(
-            i + 1,
-            step.action.name(),
-            &file,
-            step.line,
-            took,
-            result.is_ok(),
-        );
+        report.step(i + 1, &step.title(), &file, step.line, took, result.is_ok());
         match result.map_err(|f| lab.name_peers_in(f)) {
             Ok(()) => records.push(record(StepStatus::Passed, took, None)),
             Err(f) => {
                 records.push(record(StepStatus::Failed, took, Some(&f)));
-                failure = Some((step.line, step.action.name(), f));
+                failure = Some((step.line, step.title(), f));
             }
         }
     }
@@ -163,7 +165,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             .steps
             .iter()
             .find(|s| s.line == line)
-            .map_or("killPeer", |s| s.action.name());
+            .map_or("killPeer".to_string(), |s| s.title());
         failure = Some((
             line,
             action,
@@ -182,7 +184,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             .unwrap_or(0);
         failure = Some((
             line,
-            "watchDisk",
+            "watchDisk".to_string(),
             Failure::invalid(format!(
                 "watchDisk on {name} is never checked: add expectDiskPeak{{ peer = {name:?}, … }}"
             )),
@@ -199,7 +201,7 @@ pub fn run(opts: &RunOptions) -> i32 {
             .unwrap_or(0);
         failure = Some((
             line,
-            "peer",
+            "peer".to_string(),
             Failure::expect(
                 format!("readonly peer {name} leaves its games folder as it was"),
                 diff,
@@ -225,9 +227,23 @@ pub fn run(opts: &RunOptions) -> i32 {
         duration_ms: took.as_millis() as u64,
         run_dir: run_dir.display().to_string(),
         steps: records,
-        failure: failure
-            .as_ref()
-            .map(|(line, action, f)| results::FailureRecord::new(&file, *line, action, f)),
+        failure: failure.as_ref().map(|(line, title, f)| {
+            // The step's action and label again, apart.
+            let step = scenario
+                .steps
+                .iter()
+                .find(|s| s.line == *line && s.title() == *title);
+            match step {
+                Some(s) => results::FailureRecord::new(
+                    &file,
+                    *line,
+                    s.action.name(),
+                    s.label.as_deref(),
+                    f,
+                ),
+                None => results::FailureRecord::new(&file, *line, title, None, f),
+            }
+        }),
         network: lab
             .lan
             .as_ref()
@@ -239,7 +255,8 @@ pub fn run(opts: &RunOptions) -> i32 {
     write_junit(opts, &record, &report);
     report.summary(&scenario.name, code, took, &run_dir);
     lab::run_folder::tidy(&run_dir, code == exit::PASS, opts.out.is_some(), opts.keep);
-    code
+    // A signal that cut the run short decides the code (130, 143).
+    lab::process::exit_code_unless_interrupted(code)
 }
 
 fn write_junit(opts: &RunOptions, record: &RunRecord, report: &Report) {

@@ -103,3 +103,49 @@ pub fn hex_field<'de, D: Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
 pub fn bytes_hex_field<'de, D: Deserializer<'de>>(d: D) -> Result<Hex, D::Error> {
     Hex::named(d, "bytes.hex")
 }
+
+/// Which matching event an `on`/`after` trigger fires on: a whole number,
+/// at least 1 (`count = 10`: the 10th).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u64")]
+pub struct Count(pub usize);
+
+impl TryFrom<u64> for Count {
+    type Error = String;
+    fn try_from(n: u64) -> Result<Self, String> {
+        match usize::try_from(n) {
+            Ok(n) if n >= 1 => Ok(Count(n)),
+            _ => Err(format!(
+                "`count` is {n}: give the matching event to fire on, 1 for the first"
+            )),
+        }
+    }
+}
+
+/// `on = { peer, event, game?, match?, count? }`: the event a trigger
+/// waits for (`killPeer`, `impair`, `partition`, `heal`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct On {
+    /// The peer whose events count.
+    pub peer: String,
+    pub event: String,
+    /// Only events of this game.
+    pub game: Option<String>,
+    /// Only events whose data contains this table (as `expectEvent`'s).
+    #[serde(rename = "match")]
+    pub pattern: Option<serde_json::Value>,
+    /// Fire on the `count`th matching event (default 1).
+    pub count: Option<Count>,
+}
+
+impl On {
+    pub fn filter(&self) -> crate::checker::lab::EventFilter {
+        crate::checker::lab::EventFilter {
+            event: self.event.clone(),
+            game: self.game.clone(),
+            pattern: self.pattern.clone(),
+            count: self.count.map_or(1, |c| c.0),
+        }
+    }
+}

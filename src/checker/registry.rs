@@ -50,6 +50,11 @@ pub struct Step {
 }
 
 impl Step {
+    /// How reports name the step: `download`, or `download "cut"` with a label.
+    pub fn title(&self) -> String {
+        crate::checker::results::step_title(self.action.name(), self.label.as_deref())
+    }
+
     pub fn run(&self, lab: &mut Lab) -> StepResult {
         self.action.run(lab, &StepCtx { line: self.line })
     }

@@ -24,13 +24,25 @@ pub struct FailureRecord {
     pub kind: String,
     pub location: String,
     pub action: String,
+    /// The failed step's `label`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     pub expected: Option<String>,
     pub seen: Option<String>,
     pub message: Option<String>,
 }
 
+/// How reports name a step: its action, and its label when it has one
+/// (`download "cut"`), so steps built in a Lua loop are told apart.
+pub fn step_title(action: &str, label: Option<&str>) -> String {
+    match label {
+        Some(l) => format!("{action} {l:?}"),
+        None => action.to_string(),
+    }
+}
+
 impl FailureRecord {
-    pub fn new(file: &str, line: u32, action: &str, f: &Failure) -> Self {
+    pub fn new(file: &str, line: u32, action: &str, label: Option<&str>, f: &Failure) -> Self {
         let (kind, expected, seen, message) = match f {
             Failure::Expectation { expected, seen, .. } => (
                 "expectation",
@@ -45,10 +57,16 @@ impl FailureRecord {
             kind: kind.to_string(),
             location: format!("{file}:{line}"),
             action: action.to_string(),
+            label: label.map(String::from),
             expected,
             seen,
             message,
         }
+    }
+
+    /// The failed step's action and label (`download "cut"`).
+    pub fn title(&self) -> String {
+        step_title(&self.action, self.label.as_deref())
     }
 
     /// The failure in one or two lines (`expected: … / seen: …`).
@@ -66,6 +84,9 @@ impl FailureRecord {
 pub struct StepRecord {
     pub n: usize,
     pub action: String,
+    /// The step's `label`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     pub line: u32,
     pub status: StepStatus,
     pub duration_ms: u64,
@@ -76,6 +97,7 @@ impl StepRecord {
     pub fn new(
         n: usize,
         action: &'static str,
+        label: Option<&str>,
         line: u32,
         status: StepStatus,
         took: Duration,
@@ -84,11 +106,17 @@ impl StepRecord {
         Self {
             n,
             action: action.to_string(),
+            label: label.map(String::from),
             line,
             status,
             duration_ms: took.as_millis() as u64,
-            failure: f.map(|f| FailureRecord::new("", line, action, f)),
+            failure: f.map(|f| FailureRecord::new("", line, action, label, f)),
         }
+    }
+
+    /// The step's action and label (`download "cut"`).
+    pub fn title(&self) -> String {
+        step_title(&self.action, self.label.as_deref())
     }
 }
 
@@ -173,6 +201,7 @@ impl RunRecord {
                 kind: "invalid".into(),
                 location: file.to_string(),
                 action: "scenario".into(),
+                label: None,
                 expected: None,
                 seen: None,
                 message: Some(message.to_string()),
@@ -232,7 +261,7 @@ impl RunRecord {
                 "  <testcase classname=\"{}\" name=\"{} {} ({}:{})\" time=\"{:.3}\"",
                 esc(&self.scenario),
                 s.n,
-                s.action,
+                esc(&s.title()),
                 esc(&self.file),
                 s.line,
                 s.duration_ms as f64 / 1000.0
@@ -314,6 +343,7 @@ mod tests {
                 StepRecord::new(
                     1,
                     "peer",
+                    None,
                     3,
                     StepStatus::Passed,
                     Duration::from_millis(5),
@@ -322,12 +352,21 @@ mod tests {
                 StepRecord::new(
                     2,
                     "waitGame",
+                    Some("row <2>"),
                     4,
                     StepStatus::Failed,
                     Duration::from_secs(1),
                     Some(&f),
                 ),
-                StepRecord::new(3, "download", 5, StepStatus::NotRun, Duration::ZERO, None),
+                StepRecord::new(
+                    3,
+                    "download",
+                    None,
+                    5,
+                    StepStatus::NotRun,
+                    Duration::ZERO,
+                    None,
+                ),
             ],
             failure: None,
             network: None,
@@ -339,11 +378,23 @@ mod tests {
         );
         assert!(x.contains("expected: a &lt;row&gt;"), "{x}");
         assert!(x.contains("<property name=\"seed\" value=\"7\"/>"), "{x}");
+        // A label names its step, escaped; a step without one is its action.
+        assert!(
+            x.contains("name=\"2 waitGame &quot;row &lt;2&gt;&quot; (s.lua:4)\""),
+            "{x}"
+        );
+        assert!(x.contains("name=\"1 peer (s.lua:3)\""), "{x}");
         let json = serde_json::to_value(&rec).unwrap_or_default();
         assert_eq!(json["steps"][2]["status"], "not-run");
+        assert_eq!(json["steps"][0].get("label"), None);
         // A folder run reads the summary back; it must survive the trip.
         let back: RunRecord = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.steps[1].action, "waitGame");
+        assert_eq!(back.steps[1].label.as_deref(), Some("row <2>"));
+        assert_eq!(
+            back.steps[1].failure.as_ref().map(|f| f.title()),
+            Some("waitGame \"row <2>\"".into())
+        );
         assert_eq!(
             back.steps[1].failure.as_ref().map(|f| f.kind.as_str()),
             Some("expectation")

@@ -9,8 +9,6 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// Marker in `<state-dir>/games/<id>/`: launch settings were applied once.
-pub const MARKER: &str = "launch_settings_applied";
 const ACCOUNT_NAME: &str = "profiles/local/account_name.txt";
 const LANGUAGE: &str = "profiles/local/language.txt";
 /// The Steam emulator's settings file, found anywhere below `local/`.
@@ -26,7 +24,7 @@ pub struct Outcome {
 }
 
 pub fn marker_path(state_dir: &Path, game_id: &str) -> PathBuf {
-    state_dir.join("games").join(game_id).join(MARKER)
+    crate::protocol::layout::first_play_marker(state_dir, game_id)
 }
 
 /// The `play` command.

@@ -15,6 +15,19 @@ pub const LOCAL_DIR: &str = "local";
 /// The catalog's name in the peer's virtual layout (`--redirects` keys).
 pub const CATALOG: &str = "game.db";
 
+/// The first-play marker, in `<state-dir>/games/<id>/`: `play` applied the
+/// launch settings once. The one side effect of `play` outside the games
+/// folder (a fuzzer may allow it: `fuzzCommand{ allow = … }`).
+pub const FIRST_PLAY_MARKER: &str = "launch_settings_applied";
+
+/// Where the first-play marker of `game_id` lives under a state dir.
+pub fn first_play_marker(state_dir: &Path, game_id: &str) -> PathBuf {
+    state_dir
+        .join("games")
+        .join(game_id)
+        .join(FIRST_PLAY_MARKER)
+}
+
 /// A game ID that names exactly one folder directly under the games dir.
 /// Checked once, where it enters (a control command, a wire frame, a
 /// catalog row), so code holding one never checks it again.

@@ -35,6 +35,9 @@ pub struct ExpectChunksStep {
     pub reused: Option<usize>,
     /// At least this many chunks were reused from disk.
     pub reused_at_least: Option<usize>,
+    /// How many chunk events each named source has (`version.ini` counts:
+    /// it is a chunk of its own).
+    pub per_source: Option<BTreeMap<String, ChunkCount>>,
 }
 
 impl StepParams for ExpectChunksStep {
@@ -47,8 +50,97 @@ impl StepParams for ExpectChunksStep {
                 p.0 * 100.0
             ));
         }
+        for (who, c) in self.per_source.iter().flatten() {
+            if let ChunkCount::Bounds(Bounds {
+                at_least: None,
+                at_most: None,
+            }) = c
+            {
+                return Err(format!(
+                    "`perSource.{who}` gives no bound: a number, or {{ atLeast = n }} and/or {{ atMost = n }}"
+                ));
+            }
+            if let ChunkCount::Bounds(Bounds {
+                at_least: Some(lo),
+                at_most: Some(hi),
+            }) = c
+                && lo > hi
+            {
+                return Err(format!(
+                    "`perSource.{who}`: atLeast {lo} is more than atMost {hi}"
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// `perSource = { a = 3, b = { atLeast = 2 } }`: a source's chunk count,
+/// exactly or within bounds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ChunkCount {
+    Exactly(usize),
+    Bounds(Bounds),
+}
+
+/// `{ atLeast = n, atMost = m }`, either or both.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Bounds {
+    pub at_least: Option<usize>,
+    pub at_most: Option<usize>,
+}
+
+impl ChunkCount {
+    fn admits(&self, n: usize) -> bool {
+        match self {
+            ChunkCount::Exactly(want) => n == *want,
+            ChunkCount::Bounds(Bounds { at_least, at_most }) => {
+                at_least.is_none_or(|lo| n >= lo) && at_most.is_none_or(|hi| n <= hi)
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            ChunkCount::Exactly(n) => format!("{n}"),
+            ChunkCount::Bounds(Bounds { at_least, at_most }) => match (at_least, at_most) {
+                (Some(lo), Some(hi)) => format!("{lo}..={hi}"),
+                (Some(lo), None) => format!("at least {lo}"),
+                (None, Some(hi)) => format!("at most {hi}"),
+                (None, None) => "any number".into(),
+            },
+        }
+    }
+}
+
+/// Checks each source's chunk count (`counts`, sources by name; a missing
+/// one has none) against `want`; the error says what was wanted and seen.
+pub fn check_per_source(
+    counts: &BTreeMap<String, usize>,
+    want: &BTreeMap<String, ChunkCount>,
+) -> Result<(), (String, String)> {
+    let wrong: Vec<String> = want
+        .iter()
+        .filter(|(who, c)| !c.admits(counts.get(*who).copied().unwrap_or(0)))
+        .map(|(who, c)| format!("{who}: {}", c.describe()))
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let seen = counts
+        .iter()
+        .map(|(who, n)| format!("{who}={n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err((
+        format!("chunks per source {}", wrong.join(", ")),
+        format!(
+            "chunks per source: {}",
+            if seen.is_empty() { "none".into() } else { seen }
+        ),
+    ))
 }
 
 /// `expectThroughput{}`: the last download's `download-finished` figures
@@ -192,6 +284,7 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
         .flatten()
         .chain(&s.never_from)
         .chain(&s.served_by)
+        .chain(s.per_source.iter().flat_map(|m| m.keys()))
     {
         lab.peer(name)
             .map_err(|e| Failure::invalid(format!("{e:#}")))?;
@@ -213,6 +306,7 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
     let all_chunks = begin.as_ref().and_then(|b| b["chunks"].as_u64());
 
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     let mut duplicates = Vec::new();
     let mut largest = 0u64;
@@ -220,6 +314,7 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
         let bytes = e["bytes"].as_u64().unwrap_or(0);
         largest = largest.max(bytes);
         let who = lab.name_of_addr(e["peer_addr"].as_str().unwrap_or("?"));
+        *counts.entry(who.clone()).or_default() += 1;
         *totals.entry(who).or_default() += bytes;
         let key = (e["path"].to_string(), e["offset"].as_u64().unwrap_or(0));
         if !seen.insert(key.clone()) {
@@ -380,6 +475,11 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
         if got != want_nonzero {
             return fail(format!("totals {}", show(&want)), show(&totals));
         }
+    }
+    if let Some(want) = &s.per_source
+        && let Err((expected, seen)) = check_per_source(&counts, want)
+    {
+        return fail(expected, seen);
     }
     Ok(())
 }
@@ -837,5 +937,52 @@ mod throughput_tests {
         bad["bytes"] = json!(1);
         assert!(check_throughput(&bad, &begin).is_err());
         assert!(check_throughput(&json!({}), &begin).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn want(v: serde_json::Value) -> BTreeMap<String, ChunkCount> {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn per_source_counts_are_exact_or_bounded_and_absent_sources_have_none() {
+        let counts: BTreeMap<String, usize> = [("a".to_string(), 3), ("b".to_string(), 2)].into();
+        let ok = want(json!({ "a": 3, "b": { "atLeast": 2 }, "c": 0, "d": { "atMost": 0 } }));
+        assert_eq!(check_per_source(&counts, &ok), Ok(()));
+        let bad =
+            want(json!({ "a": 4, "b": { "atLeast": 1, "atMost": 1 }, "c": { "atLeast": 1 } }));
+        assert_eq!(
+            check_per_source(&counts, &bad),
+            Err((
+                "chunks per source a: 4, b: 1..=1, c: at least 1".to_string(),
+                "chunks per source: a=3, b=2".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn per_source_refuses_typos_and_empty_or_crossed_bounds() {
+        assert!(
+            serde_json::from_value::<BTreeMap<String, ChunkCount>>(
+                json!({ "a": { "atleast": 2 } })
+            )
+            .is_err()
+        );
+        let step = |per: serde_json::Value| -> ExpectChunksStep {
+            serde_json::from_value(json!({ "peer": "c", "game": "g", "perSource": per }))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(step(json!({ "a": 2 })).check().is_ok());
+        assert!(step(json!({ "a": {} })).check().is_err());
+        assert!(
+            step(json!({ "a": { "atLeast": 3, "atMost": 2 } }))
+                .check()
+                .is_err()
+        );
     }
 }

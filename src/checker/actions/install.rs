@@ -1,6 +1,6 @@
 //! Install actions: `install`, `streamInstall`, `uninstall` and `play`.
 
-use crate::checker::actions::transfer::DownloadOutcome;
+use crate::checker::actions::transfer::{DownloadOutcome, WhyFailed};
 use crate::checker::actions::{COMMAND_TIMEOUT, peer, refused, timeout_or};
 use crate::checker::lab::{Answer, Lab, PeerProc, is_event};
 use crate::checker::outcome::{Failure, StepResult};
@@ -45,13 +45,16 @@ pub struct StreamInstallStep {
     pub timeout: Option<Span>,
 }
 
+impl StreamInstallStep {
+    pub fn why(&self) -> WhyFailed {
+        WhyFailed::new(&self.code, &self.error)
+    }
+}
+
 impl StepParams for StreamInstallStep {
     fn check(&self) -> Result<(), String> {
         self.expect.check_waited(self.wait)?;
-        if (self.code.is_some() || self.error.is_some()) && self.expect != DownloadOutcome::Failed {
-            return Err("`code` and `error` describe a failure; add expect = \"failed\"".into());
-        }
-        Ok(())
+        self.why().check(self.expect)
     }
 }
 
@@ -192,21 +195,8 @@ pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep, _cx: &StepCtx) -> St
         .insert((s.peer.clone(), s.game.clone()), start);
     let p = peer(lab, &s.peer)?;
     let fail = |expected: String, seen: String| Err(Failure::expect(expected, seen, &[&s.peer]));
-    let parts = s.error.as_ref().map(|e| e.to_vec()).unwrap_or_default();
-    let wanted_text = |text: &str| {
-        let text = text.to_lowercase();
-        parts.iter().all(|p| text.contains(&p.to_lowercase()))
-    };
-    let describe = || {
-        let mut d = format!("{} refuses or fails stream-install {}", s.peer, s.game);
-        if let Some(c) = &s.code {
-            d = format!("{} refuses stream-install {} with {c}", s.peer, s.game);
-        }
-        if !parts.is_empty() {
-            d.push_str(&format!(", the error containing {parts:?}"));
-        }
-        d
-    };
+    let why = s.why();
+    let describe = || why.describe(&s.peer, "stream-install", &s.game);
     match (answer, failed) {
         (Answer::Error { code, message }, false) => Err(refused(
             format!("{} accepts stream-install {}", s.peer, s.game),
@@ -215,19 +205,19 @@ pub fn stream_install(lab: &mut Lab, s: &StreamInstallStep, _cx: &StepCtx) -> St
             &[&s.peer],
         )),
         (Answer::Error { code, message }, true) => {
-            if s.code.as_ref().is_some_and(|c| *c != code) || !wanted_text(&message) {
+            if !why.refusal_matches(&code, &message) {
                 return Err(refused(describe(), &code, &message, &[&s.peer]));
             }
             Ok(())
         }
-        (Answer::Result(data), _) if s.code.is_some() => {
+        (Answer::Result(data), _) if !why.allows_acceptance() => {
             fail(describe(), format!("accepted: {data}"))
         }
         (Answer::Result(_), _) if !s.wait => Ok(()),
         (Answer::Result(_), _) => {
             let data = wait_install_outcome(p, start, &s.game, s.expect, timeout)?;
             let text = data["error"].as_str().unwrap_or_default();
-            if failed && !wanted_text(text) {
+            if failed && !why.text_matches(text) {
                 return fail(
                     describe(),
                     with_cause(p, start, &s.game, format!("install-failed: {data}")),

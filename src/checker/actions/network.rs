@@ -4,16 +4,15 @@
 //! `on = { peer, event, … }`, the moment that event is printed. The loader
 //! refuses them in a loopback scenario.
 
-use crate::checker::actions::peers::KillOn;
 use crate::checker::lab::network::{Direction, Impairment, Lan, Link};
 use crate::checker::lab::{Act, Lab, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
+use crate::checker::params::On;
 use crate::checker::params::Span;
 use crate::checker::registry::{StepCtx, StepParams};
 use crate::sync::lock;
 use crate::units::{Percent, Rate};
 use serde::Deserialize;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 /// `direction = "in" | "out"`; both when absent.
@@ -42,7 +41,7 @@ pub struct ImpairStep {
     /// Remove what an earlier `impair` set on the same link and direction.
     #[serde(default)]
     pub clear: bool,
-    pub on: Option<KillOn>,
+    pub on: Option<On>,
 }
 
 impl ImpairStep {
@@ -123,7 +122,7 @@ impl StepParams for ImpairStep {
 #[derive(Debug, Clone)]
 pub struct PartitionStep {
     pub groups: Vec<Vec<String>>,
-    pub on: Option<KillOn>,
+    pub on: Option<On>,
 }
 
 impl<'de> Deserialize<'de> for PartitionStep {
@@ -172,7 +171,7 @@ impl<'de> serde::de::Visitor<'de> for PartitionVisitor {
         while let Some(key) = map.next_key::<PartitionKey>()? {
             match key {
                 PartitionKey::Index(i) => indexed.push((i, map.next_value::<Vec<String>>()?)),
-                PartitionKey::Name(n) if n == "on" => on = Some(map.next_value::<KillOn>()?),
+                PartitionKey::Name(n) if n == "on" => on = Some(map.next_value::<On>()?),
                 PartitionKey::Name(n) => {
                     return Err(A::Error::custom(format!(
                         "unknown field `{n}`, expected `on` (the groups are list items)"
@@ -212,7 +211,7 @@ impl StepParams for PartitionStep {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealStep {
-    pub on: Option<KillOn>,
+    pub on: Option<On>,
 }
 
 impl StepParams for HealStep {}
@@ -242,7 +241,7 @@ fn now_or_on(
     lab: &mut Lab,
     cx: &StepCtx,
     what: String,
-    on: &Option<KillOn>,
+    on: &Option<On>,
     change: impl Fn(&mut Lan) -> anyhow::Result<()> + Send + 'static,
 ) -> StepResult {
     let lan = lan(lab)?;
@@ -254,17 +253,7 @@ fn now_or_on(
         // Names were checked when it was armed; nothing else can fail.
         let _ = change(&mut lock(&lan));
     }));
-    lock(&lab.triggers).push(Trigger {
-        watch: on.peer.clone(),
-        event: on.event.clone(),
-        game: on.game.clone(),
-        what,
-        act,
-        line: cx.line,
-        fired: Arc::new(AtomicBool::new(false)),
-        nth: on.count.unwrap_or(1),
-        seen: Default::default(),
-    });
+    lock(&lab.triggers).push(Trigger::new(&on.peer, on.filter(), what, act, cx.line));
     Ok(())
 }
 

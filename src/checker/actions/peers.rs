@@ -5,14 +5,12 @@ use crate::checker::actions::fs::inside;
 use crate::checker::actions::{refused, timeout_or};
 use crate::checker::lab::{Act, Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::params::{AnswerKind, OneOrMany, Size, Span, check_in_project};
+use crate::checker::params::{AnswerKind, On, OneOrMany, Size, Span, check_in_project};
 use crate::checker::registry::{StepCtx, StepParams};
 use anyhow::Context;
 use serde::Deserialize;
 use serde_json::json;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// `peer{}`: start a real peer process.
@@ -97,35 +95,15 @@ impl StepParams for ConnectStep {
     }
 }
 
-/// `killPeer{ on = {...} }`: the event that triggers the kill.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KillOn {
-    pub peer: String,
-    pub event: String,
-    pub game: Option<String>,
-    /// Act on this many-th matching event (default 1, the first).
-    pub count: Option<usize>,
-}
-
 /// `killPeer{}`: SIGKILL a peer now, or when an event appears.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KillPeerStep {
     pub name: String,
-    pub on: Option<KillOn>,
+    pub on: Option<On>,
 }
 
-impl StepParams for KillPeerStep {
-    fn check(&self) -> Result<(), String> {
-        match &self.on {
-            Some(KillOn { count: Some(0), .. }) => {
-                Err("`on.count` must be at least 1 (the first matching event)".into())
-            }
-            _ => Ok(()),
-        }
-    }
-}
+impl StepParams for KillPeerStep {}
 
 /// `restartPeer{}`: graceful shutdown, then the same games and state dirs.
 #[derive(Debug, Clone, Deserialize)]
@@ -343,17 +321,13 @@ pub fn kill_peer(lab: &mut Lab, s: &KillPeerStep, cx: &StepCtx) -> StepResult {
     let pgid = target.pid;
     lab.peer(&on.peer)
         .map_err(|e| Failure::invalid(format!("{e:#}")))?;
-    crate::sync::lock(&lab.triggers).push(Trigger {
-        watch: on.peer.clone(),
-        event: on.event.clone(),
-        game: on.game.clone(),
-        what: format!("killPeer {}", s.name),
-        act: Act::Kill { pgid },
+    crate::sync::lock(&lab.triggers).push(Trigger::new(
+        &on.peer,
+        on.filter(),
+        format!("killPeer {}", s.name),
+        Act::Kill { pgid },
         line,
-        fired: Arc::new(AtomicBool::new(false)),
-        nth: on.count.unwrap_or(1),
-        seen: Default::default(),
-    });
+    ));
     Ok(())
 }
 

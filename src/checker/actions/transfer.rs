@@ -4,9 +4,9 @@
 use crate::checker::actions::install::wait_install_outcome;
 use crate::checker::actions::observe::{ExpectGamesStep, GameRow};
 use crate::checker::actions::{COMMAND_TIMEOUT, observe, peer, poll, refused, timeout_or};
-use crate::checker::lab::{Answer, Lab, is_event};
+use crate::checker::lab::{Answer, EventFilter, Lab, is_event};
 use crate::checker::outcome::{Failure, StepResult};
-use crate::checker::params::{Span, yes};
+use crate::checker::params::{Count, OneOrMany, Span, yes};
 use crate::checker::registry::{StepCtx, StepParams};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -54,6 +54,65 @@ impl DownloadOutcome {
     }
 }
 
+/// Why a failed `download`/`streamInstall` must have failed: its `code`
+/// (the peer refuses the command with it) and `error` (text the refusal's
+/// or the failure event's error contains, case-insensitive).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhyFailed {
+    pub code: Option<String>,
+    pub parts: Vec<String>,
+}
+
+impl WhyFailed {
+    pub fn new(code: &Option<String>, error: &Option<OneOrMany<String>>) -> Self {
+        WhyFailed {
+            code: code.clone(),
+            parts: error.as_ref().map(|e| e.to_vec()).unwrap_or_default(),
+        }
+    }
+
+    fn is_given(&self) -> bool {
+        self.code.is_some() || !self.parts.is_empty()
+    }
+
+    /// The load-time rule: `code` and `error` describe a failure.
+    pub fn check(&self, expect: DownloadOutcome) -> Result<(), String> {
+        if self.is_given() && expect != DownloadOutcome::Failed {
+            return Err("`code` and `error` describe a failure; add expect = \"failed\"".into());
+        }
+        Ok(())
+    }
+
+    /// Whether an error text holds every wanted part.
+    pub fn text_matches(&self, text: &str) -> bool {
+        let text = text.to_lowercase();
+        self.parts.iter().all(|p| text.contains(&p.to_lowercase()))
+    }
+
+    /// Whether a refusal with `code` and `message` is the wanted one.
+    pub fn refusal_matches(&self, code: &str, message: &str) -> bool {
+        self.code.as_ref().is_none_or(|c| c == code) && self.text_matches(message)
+    }
+
+    /// Whether an accepted command can still turn out as wanted: not with
+    /// a `code`, which only a refusal has.
+    pub fn allows_acceptance(&self) -> bool {
+        self.code.is_none()
+    }
+
+    /// `client refuses download g with no-source, the error containing ["x"]`.
+    pub fn describe(&self, peer: &str, cmd: &str, game: &str) -> String {
+        let mut d = match &self.code {
+            Some(c) => format!("{peer} refuses {cmd} {game} with {c}"),
+            None => format!("{peer} refuses or fails {cmd} {game}"),
+        };
+        if !self.parts.is_empty() {
+            d.push_str(&format!(", the error containing {:?}", self.parts));
+        }
+        d
+    }
+}
+
 /// `download{}`: run a download and (unless `wait = false`) wait for its outcome.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,12 +129,24 @@ pub struct DownloadStep {
     /// act while the download runs.
     #[serde(default = "yes")]
     pub wait: bool,
+    /// With `expect = "failed"`: the command must be refused with this code.
+    pub code: Option<String>,
+    /// With `expect = "failed"`: the refusal's or `download-failed`'s error
+    /// contains this text (or each of these), case-insensitive.
+    pub error: Option<OneOrMany<String>>,
     pub timeout: Option<Span>,
+}
+
+impl DownloadStep {
+    pub fn why(&self) -> WhyFailed {
+        WhyFailed::new(&self.code, &self.error)
+    }
 }
 
 impl StepParams for DownloadStep {
     fn check(&self) -> Result<(), String> {
-        self.expect.check_waited(self.wait)
+        self.expect.check_waited(self.wait)?;
+        self.why().check(self.expect)
     }
 }
 
@@ -87,11 +158,51 @@ pub struct CancelDownloadStep {
     pub game: String,
     /// Send the cancel the moment the peer prints this event for the game
     /// (counted from its last `download`/`streamInstall` step): mid-transfer.
-    pub after: Option<String>,
+    pub after: Option<After>,
     pub timeout: Option<Span>,
 }
 
 impl StepParams for CancelDownloadStep {}
+
+/// `after = "event"` or `after = { event, match?, count? }`: the event of
+/// the game (since its last transfer step) that sends the cancel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum After {
+    Event(String),
+    On(AfterOn),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterOn {
+    pub event: String,
+    /// Only events whose data contains this table.
+    #[serde(rename = "match")]
+    pub pattern: Option<Value>,
+    /// Cancel on the `count`th matching event (default 1).
+    pub count: Option<Count>,
+}
+
+impl After {
+    /// The filter for `game`'s events.
+    pub fn filter(&self, game: &str) -> EventFilter {
+        let (event, pattern, count) = match self {
+            After::Event(e) => (e.clone(), None, 1),
+            After::On(o) => (
+                o.event.clone(),
+                o.pattern.clone(),
+                o.count.map_or(1, |c| c.0),
+            ),
+        };
+        EventFilter {
+            event,
+            game: Some(game.to_string()),
+            pattern,
+            count,
+        }
+    }
+}
 
 fn describe_wanted(s: &WaitGameStep) -> String {
     let mut parts = vec![format!("a list-games row for {} on {}", s.game, s.peer)];
@@ -160,9 +271,16 @@ pub fn download(lab: &mut Lab, s: &DownloadStep, _cx: &StepCtx) -> StepResult {
     lab.downloads
         .insert((s.peer.clone(), s.game.clone()), start);
     let peer = super::peer(lab, &s.peer)?;
+    let why = s.why();
     if let Answer::Error { code, message } = answer {
         return match s.expect {
-            DownloadOutcome::Failed => Ok(()),
+            DownloadOutcome::Failed if why.refusal_matches(&code, &message) => Ok(()),
+            DownloadOutcome::Failed => Err(refused(
+                why.describe(&s.peer, "download", &s.game),
+                &code,
+                &message,
+                &[&s.peer],
+            )),
             DownloadOutcome::Finished => Err(refused(
                 format!("{} accepts download {}", s.peer, s.game),
                 &code,
@@ -170,6 +288,13 @@ pub fn download(lab: &mut Lab, s: &DownloadStep, _cx: &StepCtx) -> StepResult {
                 &[&s.peer],
             )),
         };
+    }
+    if !why.allows_acceptance() {
+        return Err(Failure::expect(
+            why.describe(&s.peer, "download", &s.game),
+            "accepted",
+            &[&s.peer],
+        ));
     }
     if !s.wait {
         // The outcome is left to later steps; a refusal was handled above.
@@ -212,6 +337,15 @@ pub fn download(lab: &mut Lab, s: &DownloadStep, _cx: &StepCtx) -> StepResult {
             &[&s.peer],
         ));
     }
+    if got == DownloadOutcome::Failed
+        && !why.text_matches(outcome["data"]["error"].as_str().unwrap_or_default())
+    {
+        return Err(Failure::expect(
+            why.describe(&s.peer, "download", &s.game),
+            format!("download-failed: {}", outcome["data"]),
+            &[&s.peer],
+        ));
+    }
     if s.install && got == DownloadOutcome::Finished {
         // install = true: the install outcome follows the download's.
         return wait_install_outcome(peer, start, &s.game, DownloadOutcome::Finished, timeout)
@@ -222,8 +356,8 @@ pub fn download(lab: &mut Lab, s: &DownloadStep, _cx: &StepCtx) -> StepResult {
 
 pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep, _cx: &StepCtx) -> StepResult {
     let timeout = timeout_or(s.timeout, COMMAND_TIMEOUT);
-    if let Some(event) = &s.after {
-        wait_before_cancel(lab, s, event, timeout)?;
+    if let Some(after) = &s.after {
+        wait_before_cancel(lab, s, &after.filter(&s.game), timeout)?;
     }
     let answer = peer(lab, &s.peer)?
         .request(
@@ -242,12 +376,13 @@ pub fn cancel_download(lab: &mut Lab, s: &CancelDownloadStep, _cx: &StepCtx) -> 
     }
 }
 
-/// `cancelDownload{ after = event }`: waits for `event` of the game since its
-/// last transfer step; fails when the transfer ends first.
+/// `cancelDownload{ after = … }`: waits for the `count`th matching event
+/// of the game since its last transfer step; fails when the transfer ends
+/// first.
 fn wait_before_cancel(
     lab: &mut Lab,
     s: &CancelDownloadStep,
-    event: &str,
+    filter: &EventFilter,
     timeout: Duration,
 ) -> StepResult {
     let Some(&start) = lab.downloads.get(&(s.peer.clone(), s.game.clone())) else {
@@ -264,31 +399,114 @@ fn wait_before_cancel(
         "install-failed",
     ];
     let game = s.game.clone();
-    let hit = peer(lab, &s.peer)?
-        .log
-        .wait_for(start, Instant::now() + timeout, |v| {
-            v["type"] == "event"
-                && v["data"]["game_id"] == game.as_str()
-                && (v["event"] == event || ENDS.iter().any(|e| v["event"] == *e))
-        });
+    let log = peer(lab, &s.peer)?.log.clone();
+    let hit = log.wait_nth(start, Instant::now() + timeout, filter, |v| {
+        v["data"]["game_id"] == game.as_str() && ENDS.iter().any(|e| is_event(v, e))
+    });
+    let wanted = format!("{} on {}", filter.describe(), s.peer);
     match hit {
-        Some(h) if h.value["event"] == event => Ok(()),
-        Some(h) => Err(Failure::expect(
-            format!(
-                "{event} for {} on {} before the transfer ends",
-                s.game, s.peer
-            ),
-            format!(
-                "{}: {}",
-                h.value["event"].as_str().unwrap_or("?"),
-                h.value["data"]
-            ),
-            &[&s.peer],
-        )),
+        Some(h) if filter.matches(&h.value) => Ok(()),
+        Some(h) => {
+            let so_far = log
+                .since(start)
+                .iter()
+                .take_while(|l| l.seq < h.seq)
+                .filter(|l| filter.matches(&l.value))
+                .count();
+            Err(Failure::expect(
+                format!("{wanted} before the transfer ends"),
+                format!(
+                    "{}: {} after {so_far} such event(s)",
+                    h.value["event"].as_str().unwrap_or("?"),
+                    h.value["data"]
+                ),
+                &[&s.peer],
+            ))
+        }
         None => Err(Failure::expect(
-            format!("{event} for {} on {} within {timeout:?}", s.game, s.peer),
-            "no such event",
+            format!("{wanted} within {timeout:?}"),
+            format!(
+                "{} such event(s)",
+                log.since(start)
+                    .iter()
+                    .filter(|l| filter.matches(&l.value))
+                    .count()
+            ),
             &[&s.peer],
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(code: Option<&str>, parts: &[&str]) -> WhyFailed {
+        WhyFailed {
+            code: code.map(String::from),
+            parts: parts.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn why_failed_matches_code_and_every_text_part() {
+        let w = why(Some("no-source"), &["Nobody", "coh"]);
+        assert!(w.refusal_matches("no-source", "nobody offers COH"));
+        assert!(!w.refusal_matches("unknown-game", "nobody offers coh"));
+        assert!(!w.refusal_matches("no-source", "nobody offers cnc4"));
+        assert!(!w.allows_acceptance());
+        let text_only = why(None, &["size conflict"]);
+        assert!(text_only.allows_acceptance());
+        assert!(text_only.text_matches("file SIZE CONFLICT on cnc4.eti"));
+        assert!(!text_only.text_matches("every source failed"));
+        // Nothing asked: anything matches.
+        assert!(why(None, &[]).refusal_matches("any", "thing"));
+    }
+
+    #[test]
+    fn why_failed_needs_expect_failed_and_describes_itself() {
+        let w = why(Some("no-source"), &["x"]);
+        assert!(w.check(DownloadOutcome::Finished).is_err());
+        assert!(w.check(DownloadOutcome::Failed).is_ok());
+        assert!(why(None, &[]).check(DownloadOutcome::Finished).is_ok());
+        assert_eq!(
+            w.describe("client", "download", "coh"),
+            "client refuses download coh with no-source, the error containing [\"x\"]"
+        );
+        assert_eq!(
+            why(None, &["conflict"]).describe("client", "download", "cnc4"),
+            "client refuses or fails download cnc4, the error containing [\"conflict\"]"
+        );
+    }
+
+    #[test]
+    fn after_reads_an_event_name_or_a_counted_match() -> anyhow::Result<()> {
+        let plain: After = serde_json::from_value(serde_json::json!("download-begin"))?;
+        assert_eq!(
+            plain.filter("g"),
+            EventFilter {
+                event: "download-begin".into(),
+                game: Some("g".into()),
+                pattern: None,
+                count: 1
+            }
+        );
+        let counted: After = serde_json::from_value(serde_json::json!({
+            "event": "download-chunk-finished", "count": 40, "match": { "path": "g.eti" }
+        }))?;
+        let f = counted.filter("g");
+        assert_eq!(
+            (f.count, f.pattern),
+            (40, Some(serde_json::json!({ "path": "g.eti" })))
+        );
+        assert!(
+            serde_json::from_value::<After>(serde_json::json!({ "event": "e", "count": 0 }))
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<After>(serde_json::json!({ "event": "e", "cuont": 2 }))
+                .is_err()
+        );
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@
 use super::process::sigkill_group;
 use crate::sync::lock;
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -103,6 +103,27 @@ impl EventLog {
         }
     }
 
+    /// Waits for the `filter.count`th line at or after `seq` that `filter`
+    /// matches, or the first line `stop` accepts before it (whichever comes
+    /// first). Gives up at `deadline` or when the peer's stdout closes.
+    pub fn wait_nth(
+        &self,
+        seq: usize,
+        deadline: Instant,
+        filter: &EventFilter,
+        stop: impl Fn(&Value) -> bool,
+    ) -> Option<Logged> {
+        let seen = std::cell::Cell::new(0usize);
+        // `wait_for` hands each line to the predicate once, in order.
+        self.wait_for(seq, deadline, |v| {
+            if filter.matches(v) {
+                seen.set(seen.get() + 1);
+                return seen.get() >= filter.count;
+            }
+            stop(v)
+        })
+    }
+
     pub fn cursor(&self, from: usize) -> LogCursor<'_> {
         LogCursor {
             log: self,
@@ -147,39 +168,103 @@ pub enum Act {
     Run(Box<dyn Fn() + Send>),
 }
 
-/// Do `act` when `watch` prints `event` (for `game`, if given).
-pub struct Trigger {
-    pub watch: String,
+/// Which events count for a trigger or a wait: the event's name, its game
+/// (if given), a subset match on its data (if given), and which matching
+/// event it is (the `count`th; the first by default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFilter {
     pub event: String,
     pub game: Option<String>,
+    /// `json_contains` on the event's `data`.
+    pub pattern: Option<Value>,
+    /// Fire on the `count`th matching event (at least 1).
+    pub count: usize,
+}
+
+impl EventFilter {
+    /// Whether `v` is an event this filter counts (whatever its position).
+    pub fn matches(&self, v: &Value) -> bool {
+        is_event(v, &self.event)
+            && self
+                .game
+                .as_ref()
+                .is_none_or(|g| v["data"]["game_id"] == g.as_str())
+            && self
+                .pattern
+                .as_ref()
+                .is_none_or(|p| crate::checker::actions::json_contains(&v["data"], p))
+    }
+
+    /// `download-chunk-finished for g matching {…} (the 10th)`.
+    pub fn describe(&self) -> String {
+        let mut d = self.event.clone();
+        if let Some(g) = &self.game {
+            d.push_str(&format!(" for {g}"));
+        }
+        if let Some(p) = &self.pattern {
+            d.push_str(&format!(" matching {p}"));
+        }
+        if self.count > 1 {
+            d.push_str(&format!(" (the {})", ordinal(self.count)));
+        }
+        d
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, `11th`, `22nd`, …
+pub fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// Do `act` when `watch` prints the `filter.count`th event `filter` matches.
+pub struct Trigger {
+    pub watch: String,
+    pub filter: EventFilter,
     /// The armed step as messages name it, e.g. `killPeer b`.
     pub what: String,
     pub act: Act,
     pub line: u32,
     pub fired: Arc<AtomicBool>,
-    /// Fire on this many-th matching event (1: the first).
-    pub nth: usize,
     /// Matching events seen so far.
-    pub seen: std::sync::atomic::AtomicUsize,
+    pub seen: AtomicUsize,
+}
+
+impl Trigger {
+    pub fn new(watch: &str, filter: EventFilter, what: String, act: Act, line: u32) -> Self {
+        Trigger {
+            watch: watch.to_string(),
+            filter,
+            what,
+            act,
+            line,
+            fired: Arc::new(AtomicBool::new(false)),
+            seen: AtomicUsize::new(0),
+        }
+    }
 }
 
 /// The run's armed triggers, shared with every peer's reader thread.
 pub type Triggers = Arc<Mutex<Vec<Trigger>>>;
 
-/// Fires (once each) the triggers that `watch` printing `v` sets off.
+/// Fires (once each) the triggers that `watch` printing `v` sets off: those
+/// for which `v` is the `count`th matching event.
 pub(super) fn fire_triggers(triggers: &Triggers, watch: &str, v: &Value) {
     if v["type"] != "event" {
         return;
     }
     for t in lock(triggers).iter() {
-        if t.watch == watch
-            && v["event"] == t.event.as_str()
-            && t.game
-                .as_ref()
-                .is_none_or(|g| v["data"]["game_id"] == g.as_str())
-            && t.seen.fetch_add(1, Ordering::SeqCst) + 1 >= t.nth
-            && !t.fired.swap(true, Ordering::SeqCst)
-        {
+        if t.watch != watch || !t.filter.matches(v) {
+            continue;
+        }
+        let nth = t.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if nth == t.filter.count && !t.fired.swap(true, Ordering::SeqCst) {
             match &t.act {
                 // The target's owner reaps (and untracks) it.
                 Act::Kill { pgid } => sigkill_group(*pgid),
@@ -195,11 +280,19 @@ pub(super) fn unfired(triggers: &Triggers) -> Vec<(u32, String)> {
         .iter()
         .filter(|t| !t.fired.load(Ordering::SeqCst))
         .map(|t| {
+            let seen = t.seen.load(Ordering::SeqCst);
+            let why = if seen == 0 {
+                "the event never came".to_string()
+            } else {
+                format!("only {seen} such event(s) came")
+            };
             (
                 t.line,
                 format!(
-                    "{} on {}:{} was armed but the event never came",
-                    t.what, t.watch, t.event
+                    "{} on {}:{} was armed but {why}",
+                    t.what,
+                    t.watch,
+                    t.filter.describe()
                 ),
             )
         })
@@ -236,6 +329,120 @@ mod tests {
         assert_eq!(ns(cursor.fresh()), [json!(3)]);
     }
 
+    fn filter(
+        event: &str,
+        game: Option<&str>,
+        pattern: Option<Value>,
+        count: usize,
+    ) -> EventFilter {
+        EventFilter {
+            event: event.into(),
+            game: game.map(String::from),
+            pattern,
+            count,
+        }
+    }
+
+    fn chunk(game: &str, source: &str) -> Value {
+        json!({ "type": "event", "event": "download-chunk-finished",
+                "data": { "game_id": game, "source": source } })
+    }
+
+    #[test]
+    fn a_counted_trigger_fires_on_the_nth_match_only() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let trigger = Trigger::new(
+            "c",
+            filter(
+                "download-chunk-finished",
+                Some("g"),
+                Some(json!({ "source": "a" })),
+                3,
+            ),
+            "killPeer a".into(),
+            Act::Run(Box::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })),
+            9,
+        );
+        let triggers: Triggers = Arc::new(Mutex::new(vec![trigger]));
+        // Two matches, and lines that do not count: another source, another
+        // game, another peer.
+        fire_triggers(&triggers, "c", &chunk("g", "a"));
+        fire_triggers(&triggers, "c", &chunk("g", "b"));
+        fire_triggers(&triggers, "c", &chunk("h", "a"));
+        fire_triggers(&triggers, "d", &chunk("g", "a"));
+        fire_triggers(&triggers, "c", &chunk("g", "a"));
+        assert_eq!(runs.load(Ordering::SeqCst), 0, "fired before the 3rd match");
+        assert_eq!(
+            unfired(&triggers),
+            [(
+                9,
+                "killPeer a on c:download-chunk-finished for g matching {\"source\":\"a\"} (the 3rd) was armed but only 2 such event(s) came".to_string()
+            )]
+        );
+        fire_triggers(&triggers, "c", &chunk("g", "a"));
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "the 3rd match fires it");
+        // Later matches do not fire it again.
+        fire_triggers(&triggers, "c", &chunk("g", "a"));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(unfired(&triggers).is_empty());
+    }
+
+    #[test]
+    fn wait_nth_returns_the_nth_match_or_an_earlier_stop() {
+        let log = EventLog::default();
+        for source in ["a", "b", "a", "a"] {
+            log.push(chunk("g", source));
+        }
+        let soon = || Instant::now() + Duration::from_millis(50);
+        let never = |_: &Value| false;
+        let f = filter(
+            "download-chunk-finished",
+            Some("g"),
+            Some(json!({ "source": "a" })),
+            2,
+        );
+        assert_eq!(log.wait_nth(0, soon(), &f, never).map(|l| l.seq), Some(2));
+        // Counted from `seq` on.
+        assert_eq!(log.wait_nth(1, soon(), &f, never).map(|l| l.seq), Some(3));
+        let third = EventFilter {
+            count: 3,
+            ..f.clone()
+        };
+        assert_eq!(
+            log.wait_nth(0, soon(), &third, never).map(|l| l.seq),
+            Some(3)
+        );
+        let fourth = EventFilter {
+            count: 4,
+            ..f.clone()
+        };
+        assert!(log.wait_nth(0, soon(), &fourth, never).is_none());
+        // A stop line before the nth match ends the wait.
+        let is_b = |v: &Value| v["data"]["source"] == "b";
+        assert_eq!(
+            log.wait_nth(0, soon(), &third, is_b).map(|l| l.seq),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn ordinals_read_as_english() {
+        let got: Vec<String> = [1, 2, 3, 4, 10, 11, 12, 13, 21, 22, 40, 101, 111]
+            .into_iter()
+            .map(ordinal)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "10th", "11th", "12th", "13th", "21st", "22nd", "40th",
+                "101st", "111th"
+            ]
+        );
+    }
+
     #[test]
     fn a_trigger_kills_its_target_once_on_its_event_for_its_game() -> anyhow::Result<()> {
         let mut target = std::process::Command::new("sleep")
@@ -243,18 +450,15 @@ mod tests {
             .process_group(0)
             .spawn()?;
         let pgid = target.id() as i32;
-        let fired = Arc::new(AtomicBool::new(false));
-        let triggers: Triggers = Arc::new(Mutex::new(vec![Trigger {
-            watch: "a".into(),
-            event: "download-begin".into(),
-            game: Some("g".into()),
-            what: "killPeer b".into(),
-            act: Act::Kill { pgid },
-            line: 7,
-            fired: fired.clone(),
-            nth: 2,
-            seen: Default::default(),
-        }]));
+        let trigger = Trigger::new(
+            "a",
+            filter("download-begin", Some("g"), None, 2),
+            "killPeer b".into(),
+            Act::Kill { pgid },
+            7,
+        );
+        let fired = trigger.fired.clone();
+        let triggers: Triggers = Arc::new(Mutex::new(vec![trigger]));
         let event = |game: &str| json!({ "type": "event", "event": "download-begin", "data": { "game_id": game } });
         assert_eq!(unfired(&triggers).len(), 1);
         // Another peer, another game, a result line: none of them fires it.
@@ -289,20 +493,17 @@ mod tests {
         use std::sync::atomic::AtomicUsize;
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
-        let fired = Arc::new(AtomicBool::new(false));
-        let triggers: Triggers = Arc::new(Mutex::new(vec![Trigger {
-            watch: "client".into(),
-            event: "download-chunk-finished".into(),
-            game: Some("cnc4".into()),
-            what: "partition".into(),
-            act: Act::Run(Box::new(move || {
+        let trigger = Trigger::new(
+            "client",
+            filter("download-chunk-finished", Some("cnc4"), None, 1),
+            "partition".into(),
+            Act::Run(Box::new(move || {
                 counted.fetch_add(1, Ordering::SeqCst);
             })),
-            line: 12,
-            fired: fired.clone(),
-            nth: 1,
-            seen: Default::default(),
-        }]));
+            12,
+        );
+        let fired = trigger.fired.clone();
+        let triggers: Triggers = Arc::new(Mutex::new(vec![trigger]));
         let chunk = |game: Value| json!({ "type": "event", "event": "download-chunk-finished", "data": { "game_id": game } });
         // Not yet: the wrong peer, another event, a game ID that only
         // looks alike (a number, a prefix, none at all), a result line.
@@ -329,7 +530,7 @@ mod tests {
             unfired(&triggers),
             [(
                 12,
-                "partition on client:download-chunk-finished was armed but the event never came"
+                "partition on client:download-chunk-finished for cnc4 was armed but the event never came"
                     .to_string()
             )]
         );
@@ -349,19 +550,15 @@ mod tests {
         use std::sync::atomic::AtomicUsize;
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
-        let triggers: Triggers = Arc::new(Mutex::new(vec![Trigger {
-            watch: "client".into(),
-            event: "download-begin".into(),
-            game: None,
-            what: "heal".into(),
-            act: Act::Run(Box::new(move || {
+        let triggers: Triggers = Arc::new(Mutex::new(vec![Trigger::new(
+            "client",
+            filter("download-begin", None, None, 1),
+            "heal".into(),
+            Act::Run(Box::new(move || {
                 counted.fetch_add(1, Ordering::SeqCst);
             })),
-            line: 3,
-            fired: Arc::new(AtomicBool::new(false)),
-            nth: 1,
-            seen: Default::default(),
-        }]));
+            3,
+        )]));
         fire_triggers(
             &triggers,
             "client",

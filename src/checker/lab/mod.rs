@@ -23,7 +23,9 @@ pub mod process;
 pub mod run_folder;
 pub mod ssh;
 
-pub use events::{Act, EventLog, LogCursor, Logged, Trigger, Triggers, is_event};
+pub use events::{
+    Act, EventFilter, EventLog, LogCursor, Logged, Trigger, Triggers, is_event, ordinal,
+};
 pub use peer_proc::{Answer, PeerProc, Spawn};
 pub use process::{
     forget_scratch_dir, install_signal_handler, kill_all_peers, kill_group, remove_on_interrupt,
@@ -114,11 +116,11 @@ impl Lab {
     /// line) written as the peer's scenario name, which is what the
     /// author knows it by.
     pub fn name_peers_in(&self, failure: Failure) -> Failure {
-        let addrs: Vec<(&str, String)> = self
+        let addrs: Vec<(&str, &str)> = self
             .peers
             .values()
             .filter(|p| !p.addr.is_empty())
-            .map(|p| (p.addr.as_str(), format!("peer {:?}", p.name)))
+            .map(|p| (p.addr.as_str(), p.name.as_str()))
             .collect();
         let fix = |s: String| name_addrs(&s, &addrs);
         match failure {
@@ -270,28 +272,79 @@ impl Lab {
     }
 }
 
-/// `text` with each address in `addrs` replaced by its name; an address
-/// followed by a digit is another port (`…:4305` inside `…:43051`) and kept.
-fn name_addrs(text: &str, addrs: &[(&str, String)]) -> String {
+/// `text` with each address in `addrs` replaced by its peer's name; an
+/// address followed by a digit is another port (`…:4305` inside `…:43051`)
+/// and kept. In prose an address becomes `peer "a"`; inside a string of
+/// embedded JSON (`{"error":"… at 127.0.0.1:43051"}`) it becomes
+/// `127.0.0.1:43051 (peer a)`, escaped, so the JSON stays valid.
+fn name_addrs(text: &str, addrs: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut json = JsonScan::default();
     let mut rest = text;
     'scan: while !rest.is_empty() {
         for (addr, name) in addrs {
             if let Some(after) = rest.strip_prefix(addr)
                 && !after.starts_with(|c: char| c.is_ascii_digit())
             {
-                out.push_str(name);
+                if json.in_string() {
+                    let named = format!("{addr} (peer {name})");
+                    let quoted = serde_json::Value::String(named).to_string();
+                    out.push_str(&quoted[1..quoted.len() - 1]);
+                } else {
+                    out.push_str(&format!("peer {name:?}"));
+                }
                 rest = after;
                 continue 'scan;
             }
         }
         let mut chars = rest.chars();
         if let Some(c) = chars.next() {
+            json.feed(c);
             out.push(c);
         }
         rest = chars.as_str();
     }
     out
+}
+
+/// Where a scan of prose with embedded JSON is: how deep in `{`/`[` and
+/// whether inside one of its strings (quotes in prose outside any JSON
+/// value do not count).
+#[derive(Default)]
+struct JsonScan {
+    depth: usize,
+    string: bool,
+    escaped: bool,
+}
+
+impl JsonScan {
+    fn in_string(&self) -> bool {
+        self.depth > 0 && self.string
+    }
+
+    fn feed(&mut self, c: char) {
+        if self.depth == 0 {
+            if c == '{' || c == '[' {
+                self.depth = 1;
+            }
+            return;
+        }
+        if self.string {
+            match (self.escaped, c) {
+                (true, _) => self.escaped = false,
+                (false, '\\') => self.escaped = true,
+                (false, '"') => self.string = false,
+                _ => {}
+            }
+            return;
+        }
+        match c {
+            '"' => self.string = true,
+            '{' | '[' => self.depth += 1,
+            '}' | ']' => self.depth -= 1,
+            _ => {}
+        }
+    }
 }
 
 impl Drop for Lab {
@@ -308,10 +361,7 @@ mod tests {
 
     #[test]
     fn addresses_become_peer_names_but_longer_ports_stay() {
-        let addrs = [
-            ("127.0.0.1:4305", "peer \"a\"".to_string()),
-            ("127.0.0.1:43051", "peer \"b\"".to_string()),
-        ];
+        let addrs = [("127.0.0.1:4305", "a"), ("127.0.0.1:43051", "b")];
         assert_eq!(
             name_addrs(
                 "every source failed (127.0.0.1:43051: busy; 127.0.0.1:4305: gone)",
@@ -323,5 +373,26 @@ mod tests {
             name_addrs("at 127.0.0.1:430512", &addrs),
             "at 127.0.0.1:430512"
         );
+    }
+
+    #[test]
+    fn addresses_inside_json_strings_keep_the_json_valid() -> anyhow::Result<()> {
+        let addrs = [("127.0.0.1:4305", "a"), ("127.0.0.1:43051", "b\"q")];
+        let seen = r#"download-failed: {"error":"size conflict: 2 bytes at 127.0.0.1:43051, 1 at 127.0.0.1:4305","peers":["127.0.0.1:4305"],"n":{"x":"}"}} then 127.0.0.1:4305 left"#;
+        let named = name_addrs(seen, &addrs);
+        assert_eq!(
+            named,
+            r#"download-failed: {"error":"size conflict: 2 bytes at 127.0.0.1:43051 (peer b\"q), 1 at 127.0.0.1:4305 (peer a)","peers":["127.0.0.1:4305 (peer a)"],"n":{"x":"}"}} then peer "a" left"#
+        );
+        // The embedded JSON still parses, with the names in it.
+        let json = &named[named.find('{').unwrap_or(0)..named.rfind(" then").unwrap_or(0)];
+        let v: serde_json::Value = serde_json::from_str(json)?;
+        assert_eq!(v["peers"][0], "127.0.0.1:4305 (peer a)");
+        // Quotes in prose outside any JSON do not count as strings.
+        assert_eq!(
+            name_addrs(r#"want "x" from 127.0.0.1:4305"#, &addrs),
+            r#"want "x" from peer "a""#
+        );
+        Ok(())
     }
 }

@@ -79,7 +79,7 @@ pub const SCENARIO_FIELDS: &[ParamDoc] = &[
 const LABEL: ParamDoc = opt(
     "label",
     "string",
-    "A name later steps can refer to (`from = \"label\"`).",
+    "Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = \"label\"`); unique per file.",
 );
 
 fn field(out: &mut String, p: &ParamDoc) {

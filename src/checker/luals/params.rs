@@ -109,8 +109,8 @@ impl ParamDocs for peers::KillPeerStep {
         req("name", "string", "The peer to SIGKILL."),
         opt(
             "on",
-            "{ peer: string, event: string, game?: string, count?: integer }",
-            "Kill when this peer prints this event (for this game; the count-th one, default the first) instead of now.",
+            ON,
+            "Kill when this peer prints this event (the `count`th matching one) instead of now.",
         ),
     ];
 }
@@ -167,6 +167,16 @@ impl ParamDocs for transfer::DownloadStep {
             "boolean",
             "`false`: pass once the peer accepted the command.",
         ),
+        opt(
+            "code",
+            "string",
+            "With `expect = \"failed\"`: the command must be refused with this code.",
+        ),
+        opt(
+            "error",
+            "string|string[]",
+            "With `expect = \"failed\"`: the refusal's or `download-failed`'s error contains this text (or each of these).",
+        ),
         TIMEOUT,
     ];
 }
@@ -177,8 +187,8 @@ impl ParamDocs for transfer::CancelDownloadStep {
         req("game", "string", "The game ID."),
         opt(
             "after",
-            "string",
-            "Cancel the moment the peer prints this event for the game.",
+            "string|{ event: string, match?: table, count?: integer }",
+            "Cancel the moment the peer prints this event for the game (the `count`th matching one).",
         ),
         TIMEOUT,
     ];
@@ -326,6 +336,11 @@ impl ParamDocs for expect::ExpectChunksStep {
             "reusedAtLeast",
             "integer",
             "At least this many chunks were reused from disk.",
+        ),
+        opt(
+            "perSource",
+            "table<string, integer|{ atLeast?: integer, atMost?: integer }>",
+            "Peer name → its number of chunk events, exact or bounded (`version.ini` is a chunk).",
         ),
     ];
 }
@@ -523,6 +538,11 @@ impl ParamDocs for fuzz::control::FuzzCommandStep {
         opt("minLen", "integer", "Fewest fields filled."),
         req("maxLen", "integer", "Most fields filled."),
         opt("timeout", SPAN, "Per input."),
+        opt(
+            "allow",
+            "\"first-play-marker\"[]",
+            "Side effects outside the games folder that may happen (play's first-play marker in the state dir).",
+        ),
     ];
 }
 
@@ -540,6 +560,11 @@ impl ParamDocs for fuzz::control::FuzzAllCommandsStep {
         opt("seed", "integer", "Seed for that sample."),
         opt("skip", "string[]", "Commands left out."),
         opt("timeout", SPAN, "Per input."),
+        opt(
+            "allow",
+            "\"first-play-marker\"[]",
+            "As fuzzCommand's `allow`.",
+        ),
     ];
 }
 
@@ -641,7 +666,7 @@ impl ParamDocs for disk::ExpectDiskPeakStep {
     ];
 }
 
-const ON: &str = "{ peer: string, event: string, game?: string, count?: integer }";
+const ON: &str = "{ peer: string, event: string, game?: string, match?: table, count?: integer }";
 const PERCENT: &str = "string";
 
 impl ParamDocs for network::ImpairStep {

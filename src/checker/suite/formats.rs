@@ -18,7 +18,7 @@ pub fn github_error(r: &RunRecord) -> Option<String> {
     ));
     Some(format!(
         "::error {props}::{}",
-        data(&format!("{}: {}", f.action, f.text()))
+        data(&format!("{}: {}", f.title(), f.text()))
     ))
 }
 
@@ -47,6 +47,7 @@ pub fn jsonl_events(r: &RunRecord, round: u32) -> Vec<String> {
                 "round": round,
                 "n": s.n,
                 "action": s.action,
+                "label": s.label,
                 "line": s.line,
                 "status": s.status,
                 "duration_ms": s.duration_ms,
@@ -90,6 +91,39 @@ mod tests {
         assert!(e.ends_with("::scenario: 50%25 bad%0Areally"), "{e}");
         r.failure = None;
         assert_eq!(github_error(&r), None);
+    }
+
+    #[test]
+    fn a_label_names_its_step_in_annotations_and_jsonl() {
+        use crate::checker::outcome::Failure;
+        use crate::checker::results::{FailureRecord, StepRecord};
+        let f = Failure::expect("download-finished for g", "download-failed", &[]);
+        let mut r = RunRecord::invalid("a.lua", 3, "bad");
+        r.failure = Some(FailureRecord::new(
+            "a.lua",
+            9,
+            "download",
+            Some("round 3"),
+            &f,
+        ));
+        r.steps = vec![StepRecord::new(
+            1,
+            "download",
+            Some("round 3"),
+            9,
+            StepStatus::Failed,
+            std::time::Duration::ZERO,
+            Some(&f),
+        )];
+        let e = github_error(&r).unwrap_or_default();
+        assert!(
+            e.contains("::download \"round 3\": expected: download-finished"),
+            "{e}"
+        );
+        let lines = jsonl_events(&r, 1);
+        let step: serde_json::Value = serde_json::from_str(&lines[0]).unwrap_or_default();
+        assert_eq!(step["label"], "round 3");
+        assert_eq!(step["action"], "download");
     }
 
     #[test]

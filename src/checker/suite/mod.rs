@@ -227,6 +227,8 @@ pub fn run(opts: &SuiteOptions) -> i32 {
             .iter()
             .flat_map(|e| e.rounds.iter().flatten().map(|(f, _)| f.code)),
     );
+    // Scenarios a signal cut short are not failures of their own.
+    let code = lab::process::interrupted().unwrap_or(code);
     report(opts, &entries, repeat, took, code, &dir);
     let summary = Summary {
         exit_code: code,
@@ -262,7 +264,8 @@ pub fn run(opts: &SuiteOptions) -> i32 {
         }
     }
     lab::run_folder::tidy(&dir, code == exit::PASS, named, opts.keep);
-    code
+    // A signal that cut the run short decides the code (130, 143).
+    lab::process::exit_code_unless_interrupted(code)
 }
 
 /// Run-folder names from file stems; a stem seen twice gets `-2`, `-3`…

@@ -133,6 +133,7 @@ fn stand_in(job: &Job, code: i32, took: Duration, why: Option<String>) -> RunRec
             // An invalid file's message starts `file:line:`; keep that line.
             location: invalid_location(&file, &tail),
             action: "scenario".into(),
+            label: None,
             expected: None,
             seen: None,
             message: Some(tail),

@@ -538,8 +538,8 @@ mod tests {
         files.push(f("version.ini", 8));
         let targets = prepare_files(&layer, "g", &files, false)?;
         for round in 0..2u64 {
-            for i in 0..files.len() {
-                let t = targets.get(i, &files[i].path)?;
+            for (i, file) in files.iter().enumerate() {
+                let t = targets.get(i, &file.path)?;
                 t.write_all_at(&[b'a' + (i % 26) as u8; 4], round * 4)?;
                 assert!(targets.open_count() <= OPEN_TARGETS);
             }

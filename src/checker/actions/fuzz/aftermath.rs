@@ -14,6 +14,44 @@ use std::time::{Duration, Instant};
 
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A documented side effect outside the games folder that a fuzz step may
+/// allow (`allow = { "first-play-marker" }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SideEffect {
+    /// `play` writes `<state-dir>/games/<id>/launch_settings_applied` once.
+    FirstPlayMarker,
+}
+
+/// Whether `change` of `path` is a side effect `allow` covers for a target
+/// whose state dir is `state_dir`: a first-play marker may appear (never
+/// change or vanish) in the target's own state dir, for any game.
+pub fn allowed(allow: &[SideEffect], state_dir: &Path, path: &Path, change: Change) -> bool {
+    allow.iter().any(|a| match a {
+        SideEffect::FirstPlayMarker => {
+            change == Change::Appeared
+                && path
+                    .file_name()
+                    .is_some_and(|n| n == crate::protocol::layout::FIRST_PLAY_MARKER)
+                && path
+                    .parent()
+                    .and_then(Path::file_name)
+                    .and_then(|g| g.to_str())
+                    .is_some_and(|g| {
+                        crate::protocol::layout::first_play_marker(state_dir, g) == path
+                    })
+        }
+    })
+}
+
+/// How a watched file differs after fuzzing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Removed,
+    Changed,
+    Appeared,
+}
+
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(super) fn peer_missing(e: anyhow::Error) -> Failure {
@@ -22,10 +60,28 @@ pub(super) fn peer_missing(e: anyhow::Error) -> Failure {
 
 /// The common end of every fuzz step: in-flight operations settle, nothing
 /// outside the target's games dir changed, and the target still serves.
-pub(super) fn after_fuzz(lab: &mut Lab, target: &str, before: &Snapshot, hint: &str) -> StepResult {
+pub(super) fn after_fuzz(
+    lab: &mut Lab,
+    target: &str,
+    before: &Snapshot,
+    hint: &str,
+    allow: &[SideEffect],
+) -> StepResult {
     settle(lab, target)?;
     let after = snapshot(lab, target)?;
-    let changes = diff_snapshots(before, &after);
+    let state_dir = lab.peer(target).map_err(peer_missing)?.state_dir.clone();
+    let changes: Vec<String> = diff_snapshots(before, &after)
+        .into_iter()
+        .filter(|(path, change)| !allowed(allow, &state_dir, path, *change))
+        .map(|(path, change)| {
+            let what = match change {
+                Change::Removed => "was removed",
+                Change::Changed => "changed",
+                Change::Appeared => "appeared",
+            };
+            format!("{} {what}", path.display())
+        })
+        .collect();
     if !changes.is_empty() {
         return Err(Failure::expect(
             format!("nothing outside {target}'s games dir changes while it is fuzzed"),
@@ -110,17 +166,17 @@ pub(super) fn snapshot(lab: &Lab, target: &str) -> Result<Snapshot, Failure> {
     Ok(out)
 }
 
-fn diff_snapshots(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+fn diff_snapshots(before: &Snapshot, after: &Snapshot) -> Vec<(PathBuf, Change)> {
     let mut out = Vec::new();
     for (p, e) in before {
         match after.get(p) {
-            None => out.push(format!("{} was removed", p.display())),
-            Some(a) if a != e => out.push(format!("{} changed", p.display())),
+            None => out.push((p.clone(), Change::Removed)),
+            Some(a) if a != e => out.push((p.clone(), Change::Changed)),
             _ => {}
         }
     }
     for p in after.keys().filter(|p| !before.contains_key(*p)) {
-        out.push(format!("{} appeared", p.display()));
+        out.push((p.clone(), Change::Appeared));
     }
     out
 }
@@ -274,4 +330,72 @@ fn probe_inner(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_new_first_play_marker_in_the_targets_state_dir_is_allowed() {
+        let state = Path::new("/run/peers/s/state");
+        let marker = state.join("games/cnc4/launch_settings_applied");
+        let allow = [SideEffect::FirstPlayMarker];
+        assert!(allowed(&allow, state, &marker, Change::Appeared));
+        // Not allowed: nothing asked, a change or removal of it, another
+        // file beside it, a marker in another peer's state dir or deeper.
+        assert!(!allowed(&[], state, &marker, Change::Appeared));
+        assert!(!allowed(&allow, state, &marker, Change::Changed));
+        assert!(!allowed(&allow, state, &marker, Change::Removed));
+        assert!(!allowed(
+            &allow,
+            state,
+            &state.join("games/cnc4/other"),
+            Change::Appeared
+        ));
+        assert!(!allowed(
+            &allow,
+            state,
+            Path::new("/run/peers/t/state/games/cnc4/launch_settings_applied"),
+            Change::Appeared
+        ));
+        assert!(!allowed(
+            &allow,
+            state,
+            &state.join("games/cnc4/x/launch_settings_applied"),
+            Change::Appeared
+        ));
+        let parsed: Vec<SideEffect> =
+            serde_json::from_value(serde_json::json!(["first-play-marker"])).unwrap_or_default();
+        assert_eq!(parsed, allow);
+        assert!(
+            serde_json::from_value::<Vec<SideEffect>>(serde_json::json!(["anything"])).is_err()
+        );
+    }
+
+    #[test]
+    fn snapshots_differ_by_removed_changed_and_appeared_files() {
+        let entry = |size: u64| Entry {
+            size,
+            sha256: String::new(),
+        };
+        let before: Snapshot = [
+            (PathBuf::from("/a"), entry(1)),
+            (PathBuf::from("/b"), entry(1)),
+        ]
+        .into();
+        let after: Snapshot = [
+            (PathBuf::from("/b"), entry(2)),
+            (PathBuf::from("/c"), entry(1)),
+        ]
+        .into();
+        assert_eq!(
+            diff_snapshots(&before, &after),
+            [
+                (PathBuf::from("/a"), Change::Removed),
+                (PathBuf::from("/b"), Change::Changed),
+                (PathBuf::from("/c"), Change::Appeared),
+            ]
+        );
+    }
 }

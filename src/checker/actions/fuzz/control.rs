@@ -2,7 +2,7 @@
 //! planned combinations to a peer's control commands, demand exactly one
 //! well-formed answer per input, then hand over to the aftermath.
 
-use super::aftermath::{after_fuzz, peer_missing, snapshot};
+use super::aftermath::{SideEffect, after_fuzz, peer_missing, snapshot};
 use super::combinations::{Plan, Target, input_line};
 use crate::checker::actions::{COMMAND_TIMEOUT, timeout_or};
 use crate::checker::lab::Lab;
@@ -30,6 +30,10 @@ pub struct FuzzCommandStep {
     pub max_len: usize,
     /// Per input.
     pub timeout: Option<Span>,
+    /// Documented side effects outside the games folder that may happen
+    /// (`"first-play-marker"`: `play`'s marker in the state dir).
+    #[serde(default)]
+    pub allow: Vec<SideEffect>,
 }
 
 /// `fuzzAllCommands{}`: `fuzzCommand` for every listed command but `shutdown`.
@@ -48,6 +52,9 @@ pub struct FuzzAllCommandsStep {
     pub skip: Vec<String>,
     /// Per input.
     pub timeout: Option<Span>,
+    /// As `fuzzCommand`'s.
+    #[serde(default)]
+    pub allow: Vec<SideEffect>,
 }
 
 /// `minLen` above `maxLen` would send nothing.
@@ -152,7 +159,7 @@ pub fn fuzz_command(lab: &mut Lab, s: &FuzzCommandStep, _cx: &StepCtx) -> StepRe
     };
     let timeout = timeout_or(s.timeout, DEFAULT_INPUT_TIMEOUT);
     let plan = Plan::new(vec![target], &s.choices, s.min_len, s.max_len, None, 0)?;
-    run_control_fuzz(lab, &s.peer, &plan, &s.choices, timeout)
+    run_control_fuzz(lab, &s.peer, &plan, &s.choices, timeout, &s.allow)
 }
 
 pub fn fuzz_all_commands(lab: &mut Lab, s: &FuzzAllCommandsStep, _cx: &StepCtx) -> StepResult {
@@ -169,7 +176,7 @@ pub fn fuzz_all_commands(lab: &mut Lab, s: &FuzzAllCommandsStep, _cx: &StepCtx) 
     // The run's seed unless the scenario pins one (printed on failure).
     let seed = s.seed.unwrap_or(lab.seed);
     let plan = Plan::new(targets, &s.choices, s.min_len, s.max_len, s.limit, seed)?;
-    run_control_fuzz(lab, &s.peer, &plan, &s.choices, timeout)
+    run_control_fuzz(lab, &s.peer, &plan, &s.choices, timeout, &s.allow)
 }
 
 fn run_control_fuzz(
@@ -178,6 +185,7 @@ fn run_control_fuzz(
     plan: &Plan,
     choices: &[Value],
     timeout: Duration,
+    allow: &[SideEffect],
 ) -> StepResult {
     let before = snapshot(lab, peer_name)?;
     let peer = lab.peer(peer_name).map_err(peer_missing)?;
@@ -249,7 +257,7 @@ fn run_control_fuzz(
         ids.len(),
         plan.replay_hint()
     );
-    after_fuzz(lab, peer_name, &before, &plan.replay_hint())
+    after_fuzz(lab, peer_name, &before, &plan.replay_hint(), allow)
 }
 
 /// What is wrong with an answer line, if anything.

@@ -704,7 +704,7 @@ fn fuzz_wire_cases(
         cases.len(),
         tally.join(", ")
     );
-    after_fuzz(lab, t, &before, &hint)
+    after_fuzz(lab, t, &before, &hint, &[])
 }
 
 #[cfg(test)]
