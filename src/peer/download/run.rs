@@ -152,8 +152,10 @@ pub async fn run(
         let targets = tokio::task::block_in_place(|| {
             target_file::prepare_files(&node.files, game_id, &files, node.direct_writes)
         })?;
-        (Some(targets), files, node.chunk_size)
+        (Some(Arc::new(targets)), files, node.chunk_size)
     };
+    // Shared with every chunk task (each verifies against its file's digests).
+    let fetched = Arc::new(fetched);
     let chunks = plan::plan_chunks(&fetched, piece);
     let reused = match &targets {
         None => vec![false; chunks.len()],
@@ -205,27 +207,34 @@ pub async fn run(
                     .get(f.chunk)
                     .cloned()
                     .context("scheduled a chunk outside the plan")?;
-                let dest = match &targets {
-                    None => Dest::Memory,
-                    // Opened now (or still open from a recent chunk), so the
-                    // open files stay bounded whatever the file count.
-                    Some(targets) => Dest::File(
-                        tokio::task::block_in_place(|| targets.get(chunk.file, &chunk.path))
-                            .context("cannot write the download")?,
-                    ),
-                };
+                let targets = targets.clone();
                 let lanes = conns
                     .get(f.source)
                     .context("scheduled a source that is not live")?;
                 let conn = lanes[f.turn % lanes.len()].clone();
                 let game_id = game_id.to_string();
                 let pool = pool.clone();
-                let file = fetched
-                    .get(chunk.file)
-                    .cloned()
-                    .context("a chunk of an unplanned file")?;
+                if fetched.get(chunk.file).is_none() {
+                    bail!("a chunk of an unplanned file");
+                }
+                let fetched = fetched.clone();
                 tasks.spawn(async move {
-                    let r = fetch::fetch_chunk(&conn, &game_id, &chunk, &file, &dest, &pool).await;
+                    // Opened here (or still open from a recent chunk), so the
+                    // open files stay bounded whatever the file count, and a
+                    // new file is created while the driver goes on dealing:
+                    // creating 8,000 small files one after the other in the
+                    // driver held up every request behind them.
+                    let dest = match &targets {
+                        None => Dest::Memory,
+                        Some(t) => {
+                            match tokio::task::block_in_place(|| t.get(chunk.file, &chunk.path)) {
+                                Ok(file) => Dest::File(file),
+                                Err(e) => return (f, chunk, Err(ChunkError::Local(e))),
+                            }
+                        }
+                    };
+                    let file = &fetched[chunk.file];
+                    let r = fetch::fetch_chunk(&conn, &game_id, &chunk, file, &dest, &pool).await;
                     (f, chunk, r)
                 });
                 continue;

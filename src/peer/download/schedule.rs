@@ -9,8 +9,8 @@
 //! `STREAMS_IN_FLIGHT` requests run at once over all sources, but at least
 //! `MIN_STREAMS_PER_SOURCE` per source. Given the chunks' sizes
 //! (`with_sizes`), a source may have more, shorter requests in flight, up
-//! to the bytes its full-size ones would hold and at most
-//! `MAX_STREAMS_PER_SOURCE`: a small file is one short request, and four
+//! to the bytes its full-size ones would hold and at most its part of
+//! `MAX_SHORT_IN_FLIGHT`: a small file is one short request, and four
 //! at a time left a game of 8,000 16 KiB files waiting on round trips. A
 //! stream's pieces run at most
 //! `STREAM_PIECES_PER_SOURCE` per source ahead of the first one still
@@ -41,10 +41,11 @@ pub const STREAMS_IN_FLIGHT: usize = 4;
 /// instead of four each ran at 1446 / 1490 / 1613 against 1300 / 1556 /
 /// 1466 MiB/s (2 GiB benches) with 37 instead of 58 MiB peak RSS.
 const MIN_STREAMS_PER_SOURCE: usize = 2;
-/// Most requests in flight per source however short its chunks: well under
-/// the 256 streams a connection accepts (`transport`), with room for the
-/// mesh's own requests.
-const MAX_STREAMS_PER_SOURCE: usize = 64;
+/// Most requests in flight over all sources however short their chunks
+/// (each source its part, but never fewer than its full-size requests):
+/// well under the 256 streams a connection accepts (`transport`), and each
+/// request holds one open target file, so the open files stay bounded too.
+const MAX_SHORT_IN_FLIGHT: usize = 64;
 /// How far a stream-install's pieces may run ahead of the extractor, per
 /// source: they wait in memory.
 const STREAM_PIECES_PER_SOURCE: usize = 4;
@@ -218,7 +219,7 @@ impl Scheduler {
 
     /// Lets short chunks run more requests in flight per source: as many as
     /// fit the bytes of its requests of the full chunk size `full`, up to
-    /// `MAX_STREAMS_PER_SOURCE`. `sizes` holds each chunk's length in plan
+    /// its part of `MAX_SHORT_IN_FLIGHT`. `sizes` holds each chunk's length in plan
     /// order; without it every chunk counts as full.
     pub fn with_sizes(mut self, sizes: Vec<u64>, full: u64) -> Self {
         self.full = full;
@@ -238,9 +239,10 @@ impl Scheduler {
         if self.sizes.is_empty() {
             return false;
         }
+        let alive = self.sources.iter().filter(|s| s.alive).count().max(1);
+        let cap = (MAX_SHORT_IN_FLIGHT / alive).max(per_source);
         let budget = self.full.saturating_mul(per_source as u64);
-        s.in_flight < MAX_STREAMS_PER_SOURCE
-            && s.in_flight_bytes.saturating_add(self.size(next)) <= budget
+        s.in_flight < cap && s.in_flight_bytes.saturating_add(self.size(next)) <= budget
     }
 
     /// Whether `source` may be dealt `chunk`.
@@ -514,14 +516,18 @@ mod tests {
         s.chunk_failed(0, 31, "gone".into());
         assert!(matches!(s.poll(), Step::Failed(_)));
 
-        // However short the chunks, at most MAX_STREAMS_PER_SOURCE at once.
+        // However short the chunks, at most MAX_SHORT_IN_FLIGHT at once...
         let mut s = Scheduler::new(500, 1, Order::Any).with_sizes(vec![1; 500], 1_000_000);
-        assert_eq!(drain(&mut s).len(), MAX_STREAMS_PER_SOURCE + 1);
+        assert_eq!(drain(&mut s).len(), MAX_SHORT_IN_FLIGHT + 1);
+        // ...shared by the sources: four get 16 each.
+        let mut s = Scheduler::new(500, 4, Order::Any).with_sizes(vec![1; 500], 1_000_000);
+        assert_eq!(drain(&mut s).len(), MAX_SHORT_IN_FLIGHT + 1);
 
         // Chunks all of full size keep the plain count.
         let mut s = Scheduler::new(10, 1, Order::Any).with_sizes(vec![100; 10], 100);
         assert_eq!(drain(&mut s).len(), 4 + 1);
-        // Two sources: two full requests each, so 20 short ones each.
+        // Two sources: two full requests each, so 20 short ones each (under
+        // their 32 of MAX_SHORT_IN_FLIGHT).
         let mut s = Scheduler::new(100, 2, Order::Any).with_sizes(vec![10; 100], 100);
         assert_eq!(drain(&mut s).len(), 2 * 20 + 1);
     }

@@ -224,9 +224,20 @@ impl Targets {
             .direct
             .get(index)
             .context("chunk for an unplanned file")?;
+        if let Some(file) = self.touch(index) {
+            return Ok(file);
+        }
+        // Opened (maybe created) outside the lock, so chunk tasks create
+        // their files side by side.
+        let path = target_path(&self.layer, &self.game_id, rel)?;
+        let file = Arc::new(
+            TargetFile::open(&path, direct)
+                .with_context(|| format!("opening {}", path.display()))?,
+        );
         let mut open = lock(&self.open);
         open.clock += 1;
         let now = open.clock;
+        // Another task opened it meanwhile: use that one; ours closes.
         if let Some((file, used)) = open.files.get_mut(&index) {
             *used = now;
             return Ok(file.clone());
@@ -242,13 +253,18 @@ impl Targets {
                 open.files.remove(&oldest);
             }
         }
-        let path = target_path(&self.layer, &self.game_id, rel)?;
-        let file = Arc::new(
-            TargetFile::open(&path, direct)
-                .with_context(|| format!("opening {}", path.display()))?,
-        );
         open.files.insert(index, (file.clone(), now));
         Ok(file)
+    }
+
+    /// The open target of file `index`, marked as just used.
+    fn touch(&self, index: usize) -> Option<Arc<TargetFile>> {
+        let mut open = lock(&self.open);
+        open.clock += 1;
+        let now = open.clock;
+        let (file, used) = open.files.get_mut(&index)?;
+        *used = now;
+        Some(file.clone())
     }
 
     /// How many targets are open now (for tests).
