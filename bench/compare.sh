@@ -117,7 +117,7 @@ if [ "$MODE" = files ]; then
 		head -c $((n * FILE_KIB * 1024)) /dev/urandom | split -b "${FILE_KIB}K" -a 3 -d - "$tree/d$d/f"
 	done
 	[ "$(find "$tree" -type f | wc -l)" = "$FILES" ] || { echo "built a tree of the wrong size" >&2; exit 3; }
-	cat "$tree"/*/* >/dev/null
+	find "$tree" -type f -exec cat {} + >/dev/null
 	MIB=$(awk -v f="$FILES" -v k="$FILE_KIB" 'BEGIN { printf "%.1f", f * k / 1024 }')
 	echo "tree: $FILES files x $FILE_KIB KiB ($MIB MiB) in $tree; destination: $WORK/dst; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 	SSH="ssh -c aes128-gcm@openssh.com -p $SSH_PORT -i $WORK/ssh/user_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
