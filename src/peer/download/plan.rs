@@ -124,7 +124,12 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
     if !first.iter().any(|f| f.path == SENTINEL) {
         bail!("source file list has no {SENTINEL}");
     }
-    Ok(first.clone())
+    // Paths and sizes only: `majority` adds each file's digests, so a
+    // 100,000-file list's digests are not held one extra time.
+    Ok(first
+        .iter()
+        .map(|f| FileDesc::new(f.path.clone(), f.size))
+        .collect())
 }
 
 /// What the digest vote decided (see `majority`).
@@ -143,7 +148,7 @@ pub struct Agreed {
 /// one, or a malformed one, is in the minority for that file. No strict
 /// majority (a tie, two sources that differ, all different) fails the
 /// download. `files` is `agree`'s answer; `lists` are in source order.
-pub fn majority(files: &[FileDesc], lists: &[(String, Vec<FileDesc>)]) -> Result<Agreed> {
+pub fn majority(files: Vec<FileDesc>, lists: &[(String, Vec<FileDesc>)]) -> Result<Agreed> {
     let by_path: Vec<HashMap<&str, &FileDesc>> = lists
         .iter()
         .map(|(_, l)| l.iter().map(|f| (f.path.as_str(), f)).collect())
@@ -152,7 +157,7 @@ pub fn majority(files: &[FileDesc], lists: &[(String, Vec<FileDesc>)]) -> Result
         files: Vec::with_capacity(files.len()),
         minority: Vec::new(),
     };
-    for (i, f) in files.iter().enumerate() {
+    for (i, mut f) in files.into_iter().enumerate() {
         // Each source's vote: its list for this file, if well formed.
         let votes: Vec<Option<&Vec<String>>> = by_path
             .iter()
@@ -193,9 +198,8 @@ pub fn majority(files: &[FileDesc], lists: &[(String, Vec<FileDesc>)]) -> Result
                 out.minority.push((i, source));
             }
         }
-        let mut agreed = f.clone();
-        agreed.blocks = (*winner).clone();
-        out.files.push(agreed);
+        f.blocks = (*winner).clone();
+        out.files.push(f);
     }
     Ok(out)
 }
@@ -371,15 +375,19 @@ mod tests {
             &[good.clone(), ini.clone()],
         ]);
         let files = agree(&l)?;
-        let got = majority(&files, &l)?;
+        assert!(
+            files.iter().all(|f| f.blocks.is_empty()),
+            "agree keeps no digests"
+        );
+        let got = majority(files, &l)?;
         assert_eq!(got.files, vec![good.clone(), ini.clone()]);
         assert_eq!(got.minority, vec![(0, 1)]);
         // One source: its digests are the majority.
         let l = lists(&[&[bad.clone(), ini.clone()]]);
-        assert_eq!(majority(&agree(&l)?, &l)?.files[0], bad);
+        assert_eq!(majority(agree(&l)?, &l)?.files[0], bad);
         // Unanimous: no minority.
         let l = lists(&[&[good.clone(), ini.clone()], &[good.clone(), ini.clone()]]);
-        assert!(majority(&agree(&l)?, &l)?.minority.is_empty());
+        assert!(majority(agree(&l)?, &l)?.minority.is_empty());
         Ok(())
     }
 
@@ -404,7 +412,7 @@ mod tests {
                 files.iter().map(|f| vec![f.clone(), ini.clone()]).collect();
             let refs: Vec<&[FileDesc]> = per.iter().map(|p| p.as_slice()).collect();
             let l = lists(&refs);
-            let err = majority(&agree(&l)?, &l).expect_err("no majority");
+            let err = majority(agree(&l)?, &l).expect_err("no majority");
             assert!(
                 err.to_string().contains("no strict majority") && err.to_string().contains("a.eti"),
                 "{err}"
@@ -412,7 +420,7 @@ mod tests {
         }
         // A sole source with malformed digests has no majority either.
         let l = lists(&[&[d("a.eti", 10, &["zz"]), ini.clone()]]);
-        assert!(majority(&agree(&l)?, &l).is_err());
+        assert!(majority(agree(&l)?, &l).is_err());
         Ok(())
     }
 

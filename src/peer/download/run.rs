@@ -115,10 +115,10 @@ pub async fn run(
     let sizes = plan::agree(&lists)?;
     // The digests, by strict majority; a source in the minority for a file
     // is not asked for its bytes.
-    let agreed = plan::majority(&sizes, &lists)?;
+    let agreed = plan::majority(sizes, &lists)?;
     // Each list is as long as the game: keep the agreed one, not one per
     // source.
-    drop((sizes, lists));
+    drop(lists);
     for &(file, source) in &agreed.minority {
         let (Some(f), Some(s)) = (agreed.files.get(file), live.get(source)) else {
             continue;
