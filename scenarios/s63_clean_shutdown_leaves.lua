@@ -1,11 +1,11 @@
 -- S63: a peer that shuts down cleanly is gone from the other side at once.
--- a serves cnc4 and b serves coh to the client. b is SIGKILLed first (no
--- close frame: the client can only notice it at the 4 s idle timeout), then
--- a is shut down gracefully, which closes its connections with a
--- CONNECTION_CLOSE. Within 1 s the client lists no a and no cnc4 row, while
--- it still lists the killed b and its coh row: the 1 s window is shorter
--- than the idle timeout, so only the close frame explains a's going. At the
--- end b is dropped too (the kill was real).
+-- a serves cnc4 and b serves coh to the client. a is shut down gracefully,
+-- which closes its connections with a CONNECTION_CLOSE; right after, b is
+-- SIGKILLed (no close frame: the client can only notice it at the 4 s idle
+-- timeout, 750 ms keep-alives, so not before ~3.2 s). Within 1 s the client
+-- lists no a and no cnc4 row, while it still lists the killed b and its coh
+-- row: the window is shorter than the idle timeout, so only the close frame
+-- explains a's going. At the end b is dropped too (the kill was real).
 -- (Seen red: with `killPeer` in place of `shutdownPeer` for a, i.e. a peer
 -- that leaves without a close frame, `expectPeers` at line 27 saw a still
 -- listed after 1 s; with that step removed, `expectGames` saw the cnc4 row.)
@@ -22,8 +22,8 @@ scenario
 	connect { from = "client", to = { "a", "b" } },
 	expectGames { peer = "client", games = { cnc4 = { peerCount = 1 }, coh = { peerCount = 1 } } },
 
-	killPeer { name = "b" },
 	shutdownPeer { name = "a" },
+	killPeer { name = "b" },
 	expectPeers { peer = "client", absent = { "a" }, peers = { b = { games = { coh = "20200907" } } }, count = 1, timeout = "1s" },
 	expectGames { peer = "client", absent = { "cnc4" }, games = { coh = { peerCount = 1 } }, timeout = "1s" },
 	expectPeers { peer = "client", count = 0, timeout = "10s" },
