@@ -227,8 +227,8 @@ impl Targets {
         if let Some(file) = self.touch(index) {
             return Ok(file);
         }
-        // Opened (maybe created) outside the lock, so chunk tasks create
-        // their files side by side.
+        // Opened (maybe created) outside the lock: a slow create does not
+        // hold up callers whose targets are open already.
         let path = target_path(&self.layer, &self.game_id, rel)?;
         let file = Arc::new(
             TargetFile::open(&path, direct)
