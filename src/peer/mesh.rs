@@ -465,7 +465,19 @@ async fn announce(node: Arc<Node>, conn: quinn::Connection) {
             games,
         };
         wire::write_frame(&mut send, &hello).await?;
-        while adverts.changed().await.is_ok() {
+        // Ends with the connection, not only at the next library change: a
+        // task waiting on an unchanging library held a dead connection
+        // (and its buffers) for good, ~1.3 MiB per SIGKILLed receiver in
+        // the soak (S64).
+        loop {
+            tokio::select! {
+                changed = adverts.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                _ = conn.closed() => break,
+            }
             let games = adverts.borrow_and_update().clone();
             wire::write_frame(&mut send, &Announce::Library { games }).await?;
         }
