@@ -93,10 +93,14 @@ impl DigestCache {
                         })
                         .ok();
                     match cached {
+                        // A cache row that does not parse is hashed again.
                         Some((size, mtime, blocks))
                             if size as u64 == now.size && mtime == now.mtime_ns =>
                         {
-                            f.blocks = split(&blocks);
+                            match split(&blocks) {
+                                Some(digests) => f.blocks = digests,
+                                None => misses.push((i, real, now)),
+                            }
                         }
                         _ => misses.push((i, real, now)),
                     }
@@ -119,7 +123,7 @@ impl DigestCache {
                         f.path,
                         now.size as i64,
                         now.mtime_ns,
-                        f.blocks.join(",")
+                        join(&f.blocks)
                     ])?;
                 }
             }
@@ -146,7 +150,7 @@ impl DigestCache {
                         f.path,
                         now.size as i64,
                         now.mtime_ns,
-                        f.blocks.join(",")
+                        join(&f.blocks)
                     ])?;
                 }
             }
@@ -156,11 +160,24 @@ impl DigestCache {
     }
 }
 
-fn split(blocks: &str) -> Vec<String> {
+/// A cached digest list: hex digests joined by commas.
+fn join(blocks: &[digest::Digest]) -> String {
+    blocks
+        .iter()
+        .map(digest::Digest::to_hex)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The digests of a cached list; `None` when a digest does not parse.
+fn split(blocks: &str) -> Option<Vec<digest::Digest>> {
     if blocks.is_empty() {
-        return Vec::new();
+        return Some(Vec::new());
     }
-    blocks.split(',').map(str::to_string).collect()
+    blocks
+        .split(',')
+        .map(|b| digest::Digest::from_hex(b).ok())
+        .collect()
 }
 
 #[cfg(test)]

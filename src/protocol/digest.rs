@@ -10,6 +10,57 @@
 use anyhow::{Context, Result, bail};
 use std::io::Read;
 
+/// One block digest: 16 bytes in memory, 32 lowercase hex digits on the
+/// wire and in the cache. Held as bytes, not text: a 100,000-file list held
+/// one heap string per block, ~8 MiB of the receiver's peak.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Digest(pub [u8; DIGEST_BYTES]);
+
+impl Digest {
+    /// Parses 32 lowercase hex digits; anything else is refused.
+    pub fn from_hex(text: &str) -> Result<Self> {
+        if text.len() != 2 * DIGEST_BYTES
+            || !text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            bail!("malformed block digest {text:?}");
+        }
+        let mut out = [0u8; DIGEST_BYTES];
+        hex::decode_to_slice(text, &mut out).context("malformed block digest")?;
+        Ok(Self(out))
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest({})", self.to_hex())
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Digest::from_hex(&text).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
 /// The source's digest cache in its state dir (with SQLite's `-wal` and
 /// `-shm` beside it): the peer's own cache, which a file-list request may
 /// write (the fuzzers' "nothing else changes" check leaves it out).
@@ -22,9 +73,11 @@ pub const BLOCK: u64 = 1 << 20;
 pub const DIGEST_BYTES: usize = 16;
 
 /// The digest of one block, as it goes on the wire.
-pub fn block_digest(data: &[u8]) -> String {
+pub fn block_digest(data: &[u8]) -> Digest {
     let hash = blake3::hash(data);
-    hex::encode(&hash.as_bytes()[..DIGEST_BYTES])
+    let mut out = [0u8; DIGEST_BYTES];
+    out.copy_from_slice(&hash.as_bytes()[..DIGEST_BYTES]);
+    Digest(out)
 }
 
 /// How many blocks a file of `size` bytes has.
@@ -39,8 +92,9 @@ pub fn block_range(index: u64, size: u64) -> (u64, u64) {
 }
 
 /// Whether `digests` is a well-formed digest list for a file of `size`
-/// bytes: one digest per block, each 32 lowercase hex digits.
-pub fn check_list(size: u64, digests: &[String]) -> Result<()> {
+/// bytes: one digest per block (each digest's form was checked when it was
+/// decoded).
+pub fn check_list(size: u64, digests: &[Digest]) -> Result<()> {
     if digests.len() as u64 != block_count(size) {
         bail!(
             "{} digests for {size} bytes ({} blocks)",
@@ -48,20 +102,12 @@ pub fn check_list(size: u64, digests: &[String]) -> Result<()> {
             block_count(size)
         );
     }
-    if let Some(bad) = digests.iter().find(|d| {
-        d.len() != 2 * DIGEST_BYTES
-            || !d
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    }) {
-        bail!("malformed block digest {bad:?}");
-    }
     Ok(())
 }
 
 /// Digests every block of `reader`, which holds `size` bytes; fails when it
 /// holds fewer.
-pub fn digest_reader(mut reader: impl Read, size: u64) -> Result<Vec<String>> {
+pub fn digest_reader(mut reader: impl Read, size: u64) -> Result<Vec<Digest>> {
     let mut out = Vec::with_capacity(block_count(size) as usize);
     let mut buf = vec![0u8; BLOCK as usize];
     for i in 0..block_count(size) {
@@ -76,7 +122,7 @@ pub fn digest_reader(mut reader: impl Read, size: u64) -> Result<Vec<String>> {
 }
 
 /// Digests the blocks of the file at `path`, which must be `size` bytes.
-pub fn digest_file(path: &std::path::Path, size: u64) -> Result<Vec<String>> {
+pub fn digest_file(path: &std::path::Path, size: u64) -> Result<Vec<Digest>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     digest_reader(std::io::BufReader::with_capacity(0, file), size)
         .with_context(|| format!("digesting {}", path.display()))
@@ -84,14 +130,14 @@ pub fn digest_file(path: &std::path::Path, size: u64) -> Result<Vec<String>> {
 
 /// One digest-list identity: the digest of a whole agreed list, so a resume
 /// marker can tell whether the digests it was written for still hold.
-pub fn list_id<'a>(files: impl IntoIterator<Item = (&'a str, u64, &'a [String])>) -> String {
+pub fn list_id<'a>(files: impl IntoIterator<Item = (&'a str, u64, &'a [Digest])>) -> String {
     let mut h = blake3::Hasher::new();
     for (path, size, blocks) in files {
         h.update(path.as_bytes());
         h.update(&[0]);
         h.update(&size.to_le_bytes());
         for b in blocks {
-            h.update(b.as_bytes());
+            h.update(&b.0);
         }
         h.update(&[0xff]);
     }
@@ -135,9 +181,23 @@ mod tests {
         check_list(data.len() as u64, &list)?;
         assert!(check_list(data.len() as u64, &list[..2]).is_err());
         assert!(check_list(0, &[]).is_ok());
-        let mut upper = list.clone();
-        upper[0] = upper[0].to_uppercase();
-        assert!(check_list(data.len() as u64, &upper).is_err());
+        // On the wire a digest is 32 lowercase hex digits, nothing else.
+        let hex = list[0].to_hex();
+        assert_eq!(Digest::from_hex(&hex)?, list[0]);
+        assert_eq!(serde_json::to_string(&list[0])?, format!("\"{hex}\""));
+        assert_eq!(
+            serde_json::from_str::<Digest>(&format!("\"{hex}\""))?,
+            list[0]
+        );
+        for bad in [
+            hex.to_uppercase(),
+            hex[..30].to_string(),
+            format!("{hex}00"),
+            "zz".repeat(16),
+        ] {
+            assert!(Digest::from_hex(&bad).is_err(), "{bad} accepted");
+            assert!(serde_json::from_str::<Digest>(&format!("\"{bad}\"")).is_err());
+        }
         // A reader shorter than the size it claims fails.
         assert!(digest_reader(&data[..10], 11).is_err());
         assert_eq!(

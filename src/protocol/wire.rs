@@ -73,7 +73,7 @@ pub struct FileDesc {
     pub path: String,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub blocks: Vec<String>,
+    pub blocks: Vec<crate::protocol::digest::Digest>,
 }
 
 impl FileDesc {
@@ -92,7 +92,9 @@ impl FileDesc {
         // `{"path":…,"size":…,"blocks":[…]},`: the path's escaping is at most
         // 6 bytes a byte (\u00XX), the rest at most 50; each digest is its
         // hex and 3 bytes of quotes and comma.
-        self.path.len() * 6 + 50 + self.blocks.iter().map(|b| b.len() + 3).sum::<usize>()
+        self.path.len() * 6
+            + 50
+            + self.blocks.len() * (2 * crate::protocol::digest::DIGEST_BYTES + 3)
     }
 }
 
@@ -198,7 +200,7 @@ mod tests {
             path: format!("data/d{:03}/f{i:06}.bin", i % 1000),
             size: i as u64,
             blocks: if i.is_multiple_of(7) {
-                vec!["0123456789abcdef0123456789abcdef".into(); i % 5]
+                vec![crate::protocol::digest::Digest([0x5a; 16]); i % 5]
             } else {
                 Vec::new()
             },

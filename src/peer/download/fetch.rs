@@ -157,7 +157,7 @@ async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Ve
         bytes += 64
             + page
                 .iter()
-                .map(|f| f.path.len() + 32 + f.blocks.iter().map(|b| b.len() + 3).sum::<usize>())
+                .map(|f| f.path.len() + 32 + f.blocks.len() * (2 * digest::DIGEST_BYTES + 3))
                 .sum::<usize>();
         files.extend(page);
         if files.len() > wire::MAX_LIST_FILES || bytes > wire::MAX_LIST_BYTES {
@@ -332,13 +332,16 @@ pub async fn fetch_chunk(
             buf.extend_from_slice(&data);
         }
         let index = (at / digest::BLOCK) as usize;
-        let want = file.blocks.get(index).map(String::as_str).unwrap_or("");
         let got = digest::block_digest(buf.as_slice());
-        if got != want {
-            return Err(ChunkError::Bad(anyhow!(
-                "{} bytes {at}..{block_end} do not match their digest ({got}, agreed {want})",
-                chunk.path
-            )));
+        match file.blocks.get(index) {
+            Some(want) if *want == got => {}
+            want => {
+                let want = want.map_or_else(|| "none".to_string(), |w| w.to_hex());
+                return Err(ChunkError::Bad(anyhow!(
+                    "{} bytes {at}..{block_end} do not match their digest ({got}, agreed {want})",
+                    chunk.path
+                )));
+            }
         }
         // The chunk's own part of the block.
         let (from, to) = (at.max(lo), block_end.min(hi));

@@ -159,7 +159,7 @@ pub fn majority(files: Vec<FileDesc>, lists: &[(String, Vec<FileDesc>)]) -> Resu
     };
     for (i, mut f) in files.into_iter().enumerate() {
         // Each source's vote: its list for this file, if well formed.
-        let votes: Vec<Option<&Vec<String>>> = by_path
+        let votes: Vec<Option<&Vec<digest::Digest>>> = by_path
             .iter()
             .map(|m| {
                 m.get(f.path.as_str())
@@ -172,7 +172,7 @@ pub fn majority(files: Vec<FileDesc>, lists: &[(String, Vec<FileDesc>)]) -> Resu
             2 * n > votes.len()
         });
         let Some(winner) = winner else {
-            let mut groups: Vec<(Option<&Vec<String>>, Vec<&str>)> = Vec::new();
+            let mut groups: Vec<(Option<&Vec<digest::Digest>>, Vec<&str>)> = Vec::new();
             for (v, (addr, _)) in votes.iter().zip(lists) {
                 match groups.iter_mut().find(|(g, _)| g == v) {
                     Some((_, who)) => who.push(addr),
@@ -351,7 +351,10 @@ mod tests {
         FileDesc {
             path: path.into(),
             size,
-            blocks: blocks.iter().map(|b| b.repeat(32)).collect(),
+            blocks: blocks
+                .iter()
+                .map(|b| digest::Digest::from_hex(&b.repeat(32)).expect("test digest"))
+                .collect(),
         }
     }
 
@@ -419,7 +422,7 @@ mod tests {
             );
         }
         // A sole source with malformed digests has no majority either.
-        let l = lists(&[&[d("a.eti", 10, &["zz"]), ini.clone()]]);
+        let l = lists(&[&[d("a.eti", 10, &["a", "a"]), ini.clone()]]);
         assert!(majority(agree(&l)?, &l).is_err());
         Ok(())
     }
@@ -460,7 +463,7 @@ mod tests {
         // other digests, nothing verified.
         let other_version = ResumeMarker::new("2", &files);
         let mut other = files.clone();
-        other[0].blocks[3] = "f".repeat(32);
+        other[0].blocks[3] = digest::Digest([0xff; 16]);
         let other_digests = ResumeMarker::new("1", &other);
         assert_ne!(other_digests, want);
         for left in [None, Some(&other_version), Some(&other_digests)] {
