@@ -111,20 +111,11 @@ impl DigestCache {
             }
             let tx = db.transaction()?;
             {
-                let mut put = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO digests (game, path, size, mtime_ns, blocks)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
+                let mut put = tx.prepare_cached(PUT)?;
                 for (i, real, now) in misses {
                     let Some(f) = list.get_mut(i) else { continue };
                     f.blocks = digest::digest_file(&real, f.size)?;
-                    put.execute(rusqlite::params![
-                        game_id,
-                        f.path,
-                        now.size as i64,
-                        now.mtime_ns,
-                        join(&f.blocks)
-                    ])?;
+                    put_row(&mut put, game_id, f, &now)?;
                 }
             }
             tx.commit()?;
@@ -139,25 +130,35 @@ impl DigestCache {
         self.with_db(|db| {
             let tx = db.transaction()?;
             {
-                let mut put = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO digests (game, path, size, mtime_ns, blocks)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
+                let mut put = tx.prepare_cached(PUT)?;
                 for f in list {
                     let now = stamp(&files.game_file(game_id, &f.path)?)?;
-                    put.execute(rusqlite::params![
-                        game_id,
-                        f.path,
-                        now.size as i64,
-                        now.mtime_ns,
-                        join(&f.blocks)
-                    ])?;
+                    put_row(&mut put, game_id, f, &now)?;
                 }
             }
             tx.commit()?;
             Ok(())
         })
     }
+}
+
+/// Caches one file's digests, stamped with its size and mtime.
+const PUT: &str = "INSERT OR REPLACE INTO digests (game, path, size, mtime_ns, blocks)
+                   VALUES (?1, ?2, ?3, ?4, ?5)";
+
+fn put_row(
+    put: &mut rusqlite::CachedStatement<'_>,
+    game_id: &str,
+    f: &FileDesc,
+    now: &Stamp,
+) -> rusqlite::Result<usize> {
+    put.execute(rusqlite::params![
+        game_id,
+        f.path,
+        now.size as i64,
+        now.mtime_ns,
+        join(&f.blocks)
+    ])
 }
 
 /// A cached digest list: hex digests joined by commas.

@@ -5,7 +5,7 @@
 
 use super::fetch::{self, BufferPool, ChunkError, Dest};
 use super::plan::{self, STREAM_CHUNK_MAX};
-use super::schedule::{Order, Scheduler, Step};
+use super::schedule::{self, Order, Scheduler, Step};
 use super::target_file;
 use crate::peer::Node;
 use crate::peer::mesh::RemotePeer;
@@ -68,6 +68,32 @@ impl serde::Serialize for Shown<'_> {
             path: &f.path,
             size: f.size,
         }))
+    }
+}
+
+/// One `download-chunk-retry` event per chunk that moved to another source.
+fn report_retries(
+    node: &Node,
+    game_id: &str,
+    chunks: &[plan::Chunk],
+    live: &[RemotePeer],
+    retries: &[schedule::Retry],
+) {
+    for retry in retries {
+        let (Some(c), Some(from), Some(to)) = (
+            chunks.get(retry.chunk),
+            live.get(retry.from),
+            live.get(retry.to),
+        ) else {
+            continue;
+        };
+        node.out.event(
+            Event::DownloadChunkRetry,
+            json!({
+                "game_id": game_id, "path": c.path, "offset": c.offset, "bytes": c.len,
+                "failed_peer_addr": from.addr, "retry_peer_addr": to.addr,
+            }),
+        );
     }
 }
 
@@ -290,16 +316,7 @@ pub async fn run(
                 );
                 let reason = format!("{}: {e:#}", source.addr);
                 let r = schedule.chunk_bad(f.source, f.chunk, reason);
-                for retry in r.retries {
-                    let c = &chunks[retry.chunk];
-                    node.out.event(
-                        Event::DownloadChunkRetry,
-                        json!({
-                            "game_id": game_id, "path": c.path, "offset": c.offset, "bytes": c.len,
-                            "failed_peer_addr": source.addr, "retry_peer_addr": live[retry.to].addr,
-                        }),
-                    );
-                }
+                report_retries(node, game_id, &chunks, &live, &r.retries);
             }
             Err(ChunkError::Source(e)) => {
                 let reason = format!("{}: {e:#}", source.addr);
@@ -307,16 +324,7 @@ pub async fn run(
                 if r.source_lost {
                     tracing::warn!(source = %source.addr, "source failed: {e:#}");
                 }
-                for retry in r.retries {
-                    let c = &chunks[retry.chunk];
-                    node.out.event(
-                        Event::DownloadChunkRetry,
-                        json!({
-                            "game_id": game_id, "path": c.path, "offset": c.offset, "bytes": c.len,
-                            "failed_peer_addr": source.addr, "retry_peer_addr": live[retry.to].addr,
-                        }),
-                    );
-                }
+                report_retries(node, game_id, &chunks, &live, &r.retries);
             }
         }
     }

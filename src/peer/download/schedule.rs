@@ -231,15 +231,28 @@ impl Scheduler {
         self.sizes.get(chunk).copied().unwrap_or(self.full)
     }
 
+    /// A fetch of `chunk` by `source` ended: it no longer counts in flight.
+    /// False for a source the schedule does not have.
+    fn release(&mut self, source: usize, chunk: usize) -> bool {
+        let size = self.size(chunk);
+        let Some(s) = self.sources.get_mut(source) else {
+            return false;
+        };
+        s.in_flight = s.in_flight.saturating_sub(1);
+        s.in_flight_bytes = s.in_flight_bytes.saturating_sub(size);
+        true
+    }
+
     /// Whether a source with these requests in flight may start `next`.
-    fn has_room(&self, s: &SourceState, per_source: usize, next: usize) -> bool {
+    fn has_room(&self, s: &SourceState, alive: usize, next: usize) -> bool {
+        let per_source = streams_per_source(alive);
         if s.in_flight < per_source {
             return true;
         }
         if self.sizes.is_empty() {
             return false;
         }
-        let alive = self.sources.iter().filter(|s| s.alive).count().max(1);
+        let alive = alive.max(1);
         let cap = (MAX_SHORT_IN_FLIGHT / alive).max(per_source);
         let budget = self.full.saturating_mul(per_source as u64);
         s.in_flight < cap && s.in_flight_bytes.saturating_add(self.size(next)) <= budget
@@ -284,15 +297,10 @@ impl Scheduler {
             source_lost: false,
             retries: Vec::new(),
         };
-        let size = self.size(chunk);
-        let Some(s) = self.sources.get_mut(source) else {
-            return out;
-        };
-        s.in_flight = s.in_flight.saturating_sub(1);
-        s.in_flight_bytes = s.in_flight_bytes.saturating_sub(size);
-        if self.phase != Phase::Running {
+        if !self.release(source, chunk) || self.phase != Phase::Running {
             return out;
         }
+        let s = &mut self.sources[source];
         let file = self.file_of.get(chunk).copied().unwrap_or(0);
         self.barred.insert((file, source));
         self.failures.push(reason);
@@ -317,7 +325,7 @@ impl Scheduler {
             Phase::Failed(reason) => return Step::Failed(reason.clone()),
         }
         // Survivors of a lost source take over its share of the requests.
-        let per_source = streams_per_source(self.sources.iter().filter(|s| s.alive).count());
+        let alive = self.sources.iter().filter(|s| s.alive).count();
         let limit = self
             .ahead
             .map_or(usize::MAX, |ahead| self.next.saturating_add(ahead));
@@ -327,7 +335,7 @@ impl Scheduler {
                 continue;
             }
             match s.share.first() {
-                Some(&chunk) if chunk < limit && self.has_room(s, per_source, chunk) => {
+                Some(&chunk) if chunk < limit && self.has_room(s, alive, chunk) => {
                     let size = self.size(chunk);
                     let s = &mut self.sources[source];
                     s.share.remove(&chunk);
@@ -364,11 +372,7 @@ impl Scheduler {
     /// `chunk` arrived from `source`. Returns the chunks that now follow,
     /// in order, everything before them (what a stream feeds on).
     pub fn chunk_done(&mut self, source: usize, chunk: usize) -> Range<usize> {
-        let size = self.size(chunk);
-        if let Some(s) = self.sources.get_mut(source) {
-            s.in_flight = s.in_flight.saturating_sub(1);
-            s.in_flight_bytes = s.in_flight_bytes.saturating_sub(size);
-        }
+        self.release(source, chunk);
         if let Some(a) = self.arrived.get_mut(chunk) {
             *a = true;
         }
@@ -387,15 +391,10 @@ impl Scheduler {
             source_lost: false,
             retries: Vec::new(),
         };
-        let size = self.size(chunk);
-        let Some(s) = self.sources.get_mut(source) else {
-            return out;
-        };
-        s.in_flight = s.in_flight.saturating_sub(1);
-        s.in_flight_bytes = s.in_flight_bytes.saturating_sub(size);
-        if self.phase != Phase::Running {
+        if !self.release(source, chunk) || self.phase != Phase::Running {
             return out;
         }
+        let s = &mut self.sources[source];
         if s.alive {
             s.alive = false;
             out.source_lost = true;
