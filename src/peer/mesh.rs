@@ -4,6 +4,7 @@
 use crate::peer::redial::Ending;
 use crate::peer::{Node, serve};
 use crate::protocol::control::CommandError;
+use crate::protocol::control::Event;
 use crate::protocol::control::ErrorCode;
 use crate::protocol::wire::{self, Announce, GameAd, PROTOCOL_VERSION};
 use crate::sync::lock;
@@ -171,6 +172,14 @@ pub fn classify_hello(own_id: &str, proven: Option<&str>, hello: &Announce) -> H
     }
 }
 
+/// The peer ID a hello claims.
+fn claimed_id(hello: &Announce) -> Option<&str> {
+    match hello {
+        Announce::Hello { peer_id, .. } => Some(peer_id),
+        Announce::Library { .. } => None,
+    }
+}
+
 /// Rows of `list-games`: one per catalog game that is ready or installed
 /// locally, or offered by at least one catalog-version peer.
 pub fn list_games(node: &Node) -> Vec<Value> {
@@ -327,6 +336,16 @@ async fn run_connection(
         Err(e) => {
             tracing::warn!(%remote, "dropping connection: {e:#}");
             conn.close(1u32.into(), b"protocol error");
+            // Named by the ID its certificate proves (what it claimed may
+            // be a lie).
+            node.out.event(
+                Event::PeerDropped,
+                json!({
+                    "peer_addr": remote.to_string(),
+                    "peer_id": crate::protocol::transport::peer_id_of_connection(&conn),
+                    "error": format!("{e:#}"),
+                }),
+            );
         }
     }
 }
@@ -369,6 +388,15 @@ async fn track_remote(
             );
             tracing::warn!("{msg}");
             conn.close(4u32.into(), b"peer id not proven");
+            node.out.event(
+                Event::PeerRefused,
+                json!({
+                    "peer_addr": conn.remote_address().to_string(),
+                    "peer_id": proven,
+                    "claimed_peer_id": claimed,
+                    "error": msg,
+                }),
+            );
             if let Some(tx) = hello_tx.take() {
                 let _ = tx.send(Err(anyhow::anyhow!(msg)));
             }
@@ -385,6 +413,15 @@ async fn track_remote(
         HelloVerdict::WrongProtocol(v) => {
             let msg = format!("peer speaks wire protocol {v}, this peer speaks {PROTOCOL_VERSION}");
             tracing::warn!("{msg}");
+            node.out.event(
+                Event::PeerRefused,
+                json!({
+                    "peer_addr": conn.remote_address().to_string(),
+                    "peer_id": proven,
+                    "claimed_peer_id": claimed_id(&hello),
+                    "error": msg,
+                }),
+            );
             conn.close(3u32.into(), b"protocol version");
             if let Some(tx) = hello_tx.take() {
                 let _ = tx.send(Err(anyhow::anyhow!(msg)));
@@ -458,13 +495,20 @@ async fn announce(node: Arc<Node>, conn: quinn::Connection) {
         let mut send = conn.open_uni().await?;
         let mut adverts = node.adverts();
         let games = adverts.borrow_and_update().clone();
+        let peer_id = match &node.hostile {
+            Some(h) => h.hello_id(&node.id).to_string(),
+            None => node.id.clone(),
+        };
         let hello = Announce::Hello {
             protocol: PROTOCOL_VERSION,
-            peer_id: node.id.clone(),
+            peer_id,
             addr: node.addr.to_string(),
             games,
         };
         wire::write_frame(&mut send, &hello).await?;
+        if let Some(h) = &node.hostile {
+            h.after_hello(&mut send, &conn).await?;
+        }
         // Ends with the connection, not only at the next library change: a
         // task waiting on an unchanging library held a dead connection
         // (and its buffers) for good, ~1.3 MiB per SIGKILLed receiver in

@@ -10,6 +10,7 @@ pub mod digests;
 pub mod discovery;
 pub mod download;
 pub mod files;
+pub mod hostile;
 pub mod identity;
 pub mod install;
 pub mod library;
@@ -74,6 +75,15 @@ pub struct PeerArgs {
     /// (requester, game) downloads are in (at most 10 s), see `serve::UploadHold`.
     #[arg(long, value_name = "N")]
     pub hold_uploads: Option<usize>,
+    /// Test aid: speak the wire protocol but lie in one way (`wrong-bytes`,
+    /// `wrong-digests`, `short-chunk`, `long-chunk`, `stall`,
+    /// `escape-paths`, `huge-sizes`, `garbage`, `impersonate`), see
+    /// `peer::hostile`. Never for real use.
+    #[arg(long, value_name = "LIE", value_parser = parse_lie)]
+    pub hostile: Option<crate::protocol::hostile::Lie>,
+    /// With `--hostile impersonate`: the peer ID its hellos claim.
+    #[arg(long, value_name = "PEER_ID")]
+    pub impersonate: Option<String>,
     /// Write downloads through the page cache instead of around it
     /// (O_DIRECT): slower and costlier in CPU for big games, but the game is
     /// then warm in memory. Unaligned pieces always go through the cache.
@@ -90,6 +100,10 @@ fn parse_chunk_size(s: &str) -> Result<u64, String> {
         0 => Err("chunk size must be positive".into()),
         n => Ok(n),
     }
+}
+
+fn parse_lie(s: &str) -> Result<crate::protocol::hostile::Lie, String> {
+    crate::protocol::hostile::Lie::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -125,6 +139,8 @@ pub struct Node {
     outbound: Mutex<BTreeMap<String, usize>>,
     /// `--hold-uploads`.
     pub upload_hold: Option<serve::UploadHold>,
+    /// `--hostile`: the one lie this test peer tells.
+    pub hostile: Option<hostile::Hostile>,
     /// Block digests of the files this peer serves (and has downloaded).
     pub digests: digests::DigestCache,
 }
@@ -260,6 +276,13 @@ async fn async_main(args: PeerArgs) -> Result<()> {
     let addr = endpoint
         .local_addr()
         .context("reading the listener address")?;
+    let hostile = match args.hostile {
+        Some(lie) => Some(hostile::Hostile::new(lie, args.impersonate.clone(), &games_dir)?),
+        None if args.impersonate.is_some() => {
+            anyhow::bail!("--impersonate goes with --hostile impersonate")
+        }
+        None => None,
+    };
     let (out, writer) = Output::new();
     let (adverts, _) = watch::channel(Vec::new());
     let node = Arc::new(Node {
@@ -281,6 +304,7 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         operations: operations::Operations::default(),
         outbound: Mutex::new(BTreeMap::new()),
         upload_hold: args.hold_uploads.map(serve::UploadHold::new),
+        hostile,
         digests: digests::DigestCache::new(&args.state_dir),
     });
     node.refresh_library()?;

@@ -161,6 +161,9 @@ async fn handle(
                 .files
                 .sentinel_version(&game_id)
                 .with_context(|| format!("{game_id}: {SENTINEL} vanished"))?;
+            if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_lists()) {
+                return h.answer_file_list(&mut send, &game_id, &version, files).await;
+            }
             // Paged, so a list of any size fits the receiver's frame bound.
             let pages = wire::file_list_pages(&files, wire::FILE_LIST_PAGE);
             let last = pages.len().saturating_sub(1);
@@ -205,6 +208,9 @@ async fn handle(
             let sent = async {
                 if let Some(hold) = &node.upload_hold {
                     hold.wait(remote, &game_id).await;
+                }
+                if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_chunks()) {
+                    return h.answer_chunk(&file, offset, len, &mut send).await;
                 }
                 wire::write_frame(&mut send, &Response::Chunk { len }).await?;
                 send_range(&file, offset, len, &mut send).await?;

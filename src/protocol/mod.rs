@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod digest;
+pub mod hostile;
 pub mod layout;
 pub mod transport;
 pub mod wire;
