@@ -41,6 +41,16 @@ const FILE_LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// SIGKILLed peer is only noticed at the 4 s idle timeout) and is left out.
 const LIST_GRACE_MIN: Duration = Duration::from_millis(500);
 
+/// How long a chunk request may go without a byte (its answer's header, a
+/// piece of its bytes, or the end of its stream) while the connection is
+/// alive: a source that stops mid-chunk but keeps the connection open (its
+/// keep-alives go on, so the 4 s idle timeout never comes) is then
+/// `source-stalled`, and the schedule moves the chunk (`chunk_stalled`).
+/// Longer than any wait an honest source makes on a loaded machine (a cold
+/// block read, a full send window), short enough that a stalled chunk
+/// moves within seconds.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What the file-list round found.
 pub struct FileLists {
     /// The sources that sent a list at the version, in address order (a
@@ -51,13 +61,20 @@ pub struct FileLists {
     /// Sources still silent when the grace ran out, with how long each was
     /// waited for.
     pub silent: Vec<(RemotePeer, Duration)>,
+    /// Sources left out for their answer, with why: a refusal, another
+    /// version, a failed or malformed answer, or a list that breaks the
+    /// rules on its own (`plan::check_list`: paths leaving the root, sizes
+    /// its digests do not cover).
+    pub failed: Vec<(RemotePeer, String)>,
 }
 
 /// Asks every source for its file list at once. The download need not wait
 /// for the slowest: once all sources answered, or once a grace of
 /// `max(LIST_GRACE_MIN, time to the first list)` passed after the first list
 /// at `version`, the round ends and the sources yet to answer are silent,
-/// treated like failed ones. Fails when no source sent a list.
+/// treated like failed ones. A list that breaks the rules on its own
+/// (`plan::check_list`) leaves its source out, like a refusal; `live` is
+/// empty when no source sent a good list.
 pub async fn file_lists(sources: &[RemotePeer], game_id: &str, version: &str) -> Result<FileLists> {
     let started = tokio::time::Instant::now();
     let mut asks = JoinSet::new();
@@ -74,7 +91,7 @@ pub async fn file_lists(sources: &[RemotePeer], game_id: &str, version: &str) ->
     }
     let mut lists = Vec::new();
     let mut live = Vec::new();
-    let mut refusals = Vec::new();
+    let mut failed = Vec::new();
     let mut grace_end = None;
     loop {
         let joined = match grace_end {
@@ -87,6 +104,12 @@ pub async fn file_lists(sources: &[RemotePeer], game_id: &str, version: &str) ->
         let Some(joined) = joined else { break };
         let (source, result) = joined.context("file-list task failed")?;
         pending.retain(|p| p.addr != source.addr);
+        // Checked on arrival, source by source: a hostile list is that
+        // source's failure, not a conflict that fails the download.
+        let result = result.and_then(|(v, files)| {
+            super::plan::check_list(&files)?;
+            Ok((v, files))
+        });
         match result {
             Ok((v, files)) if v == version => {
                 lists.push((source.addr.clone(), files));
@@ -96,16 +119,13 @@ pub async fn file_lists(sources: &[RemotePeer], game_id: &str, version: &str) ->
                         Some(tokio::time::Instant::now() + LIST_GRACE_MIN.max(started.elapsed()));
                 }
             }
-            Ok((v, _)) => refusals.push(format!("{}: now at version {v}", source.addr)),
-            Err(e) => refusals.push(format!("{}: {e:#}", source.addr)),
+            Ok((v, _)) => failed.push((source, format!("now at version {v}"))),
+            Err(e) => failed.push((source, format!("{e:#}"))),
         }
     }
     // Dropping `asks` aborts the silent sources' requests.
     let waited = started.elapsed();
     let silent: Vec<(RemotePeer, Duration)> = pending.into_iter().map(|p| (p, waited)).collect();
-    if live.is_empty() {
-        bail!("no source sent a file list ({})", refusals.join("; "));
-    }
     lists.sort_by(|a, b| a.0.cmp(&b.0));
     // The order chunks are dealt in (docs/PROTOCOL.md): by listener
     // address as a number, not by which file list came first.
@@ -114,6 +134,7 @@ pub async fn file_lists(sources: &[RemotePeer], game_id: &str, version: &str) ->
         live,
         lists,
         silent,
+        failed,
     })
 }
 
@@ -232,7 +253,23 @@ async fn open_bulk(
 pub enum ChunkError {
     Source(anyhow::Error),
     Bad(anyhow::Error),
+    /// No byte for `STALL_TIMEOUT` on a live connection.
+    Stalled(anyhow::Error),
     Local(anyhow::Error),
+}
+
+/// `wait` bounded by `STALL_TIMEOUT`; `what` says what was awaited.
+async fn unless_stalled<T>(
+    what: impl FnOnce() -> String,
+    wait: impl std::future::Future<Output = Result<T, ChunkError>>,
+) -> Result<T, ChunkError> {
+    match tokio::time::timeout(STALL_TIMEOUT, wait).await {
+        Ok(r) => r,
+        Err(_) => Err(ChunkError::Stalled(anyhow!(
+            "no byte for {STALL_TIMEOUT:?} {}",
+            what()
+        ))),
+    }
 }
 
 /// Write buffers reused across the chunks of one download, so a long
@@ -309,7 +346,12 @@ pub async fn fetch_chunk(
     };
     wire::write_frame(&mut send, &req).await.map_err(src)?;
     send.finish().map_err(|e| src(e.into()))?;
-    match wire::read_frame::<Response>(&mut recv).await.map_err(src)? {
+    let header = unless_stalled(
+        || "before the answer's header".into(),
+        async { wire::read_frame::<Response>(&mut recv).await.map_err(src) },
+    )
+    .await?;
+    match header {
         Some(Response::Chunk { len }) if len == end - start => {}
         Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
         other => return Err(src(anyhow!("unexpected answer {other:?}"))),
@@ -328,7 +370,11 @@ pub async fn fetch_chunk(
         let block_len = (block_end - at) as usize;
         while buf.len() < block_len {
             let got = at - start + buf.len() as u64;
-            let data = read_piece(&mut recv, block_len - buf.len(), got, end - start).await?;
+            let data = unless_stalled(
+                || format!("after {got} of {} bytes", end - start),
+                read_piece(&mut recv, block_len - buf.len(), got, end - start),
+            )
+            .await?;
             buf.extend_from_slice(&data);
         }
         let index = (at / digest::BLOCK) as usize;
@@ -359,6 +405,31 @@ pub async fn fetch_chunk(
         at = block_end;
     }
     pool.give(buf);
+    // The stream must end where its header said: a source that sends more
+    // than it announced is lying about something.
+    let len = end - start;
+    let after = unless_stalled(
+        || format!("after all {len} bytes, before the stream's end"),
+        async {
+            match recv.read_chunk(1, true).await {
+                Ok(piece) => Ok(piece.map(|p| p.bytes.len())),
+                Err(e) => Err(ChunkError::Source(e.into())),
+            }
+        },
+    )
+    .await;
+    match after {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return Err(ChunkError::Source(anyhow!(
+                "sent more than the {len} bytes it announced"
+            )));
+        }
+        // Every byte is in and verified; a connection lost after them
+        // costs nothing.
+        Err(ChunkError::Source(e)) => tracing::debug!("chunk stream ended badly: {e:#}"),
+        Err(e) => return Err(e),
+    }
     Ok(kept)
 }
 

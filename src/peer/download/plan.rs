@@ -111,8 +111,34 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
             );
         }
     }
+    check_paths(first)?;
+    // Paths and sizes only: `majority` adds each file's digests, so a
+    // 100,000-file list's digests are not held one extra time.
+    Ok(first
+        .iter()
+        .map(|f| FileDesc::new(f.path.clone(), f.size))
+        .collect())
+}
+
+/// The rules one source's file list must keep on its own, checked as it
+/// arrives (a list that breaks one leaves its source out of the download,
+/// `source-list-failed`): `check_paths`, and each file's digest count
+/// matching its size (so a size near 2^63, which would need 2^43 digests,
+/// cannot be listed).
+pub fn check_list(files: &[FileDesc]) -> Result<()> {
+    check_paths(files)?;
+    for f in files {
+        digest::check_list(f.size, &f.blocks)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.path))?;
+    }
+    Ok(())
+}
+
+/// Every path relative, inside the root, not under `local/`, not a
+/// reserved `.lanspread` name, listed once; and a `version.ini`.
+fn check_paths(files: &[FileDesc]) -> Result<()> {
     let mut seen = BTreeSet::new();
-    for f in first {
+    for f in files {
         layout::checked_rel_path(&f.path)?;
         if f.path.split('/').any(|c| c.starts_with(".lanspread")) {
             bail!("source offered a reserved path {:?}", f.path);
@@ -121,15 +147,10 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
             bail!("source listed {} twice", f.path);
         }
     }
-    if !first.iter().any(|f| f.path == SENTINEL) {
+    if !files.iter().any(|f| f.path == SENTINEL) {
         bail!("source file list has no {SENTINEL}");
     }
-    // Paths and sizes only: `majority` adds each file's digests, so a
-    // 100,000-file list's digests are not held one extra time.
-    Ok(first
-        .iter()
-        .map(|f| FileDesc::new(f.path.clone(), f.size))
-        .collect())
+    Ok(())
 }
 
 /// What the digest vote decided (see `majority`).
@@ -288,6 +309,55 @@ mod tests {
 
     fn f(path: &str, size: u64) -> FileDesc {
         FileDesc::new(path, size)
+    }
+
+    /// A list with its digests, as a source sends it.
+    fn listed(path: &str, size: u64) -> FileDesc {
+        let blocks = (0..digest::block_count(size))
+            .map(|i| digest::Digest([i as u8; 16]))
+            .collect();
+        FileDesc {
+            path: path.into(),
+            size,
+            blocks,
+        }
+    }
+
+    #[test]
+    fn a_list_that_breaks_the_rules_on_its_own_is_refused() -> Result<()> {
+        let good = vec![listed("a.eti", 3 << 20), listed("version.ini", 8)];
+        check_list(&good)?;
+        let with = |extra: FileDesc| {
+            let mut l = good.clone();
+            l.push(extra);
+            check_list(&l).map_err(|e| e.to_string())
+        };
+        for (bad, want) in [
+            (listed("../up.bin", 16), "escapes"),
+            (listed("/abs/x.bin", 16), "escapes"),
+            (listed("data/../../x.bin", 16), "escapes"),
+            (listed("local/x.bin", 16), "local/"),
+            (listed(".lanspread-download", 16), "reserved"),
+            (listed("a.eti", 3 << 20), "twice"),
+            // Near 2^63: it would need 2^43 digests.
+            (
+                FileDesc {
+                    path: "huge.bin".into(),
+                    size: (1 << 63) - 1,
+                    blocks: vec![digest::Digest([0; 16])],
+                },
+                "huge.bin: 1 digests",
+            ),
+            (FileDesc::new("nodigests.bin", 5), "nodigests.bin: 0 digests"),
+        ] {
+            match with(bad) {
+                Err(e) => assert!(e.contains(want), "{e} !~ {want}"),
+                Ok(()) => panic!("accepted (wanted {want})"),
+            }
+        }
+        let no_sentinel = vec![listed("a.eti", 3 << 20)];
+        assert!(check_list(&no_sentinel).is_err());
+        Ok(())
     }
 
     #[test]

@@ -127,7 +127,18 @@ pub async fn run(
         live,
         lists,
         silent,
+        failed,
     } = fetch::file_lists(&sources, game_id, version).await?;
+    for (source, error) in &failed {
+        tracing::warn!(source = %source.addr, "file list refused: {error}; left out");
+        node.out.event(
+            Event::SourceListFailed,
+            json!({
+                "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                "error": error,
+            }),
+        );
+    }
     for (source, waited) in &silent {
         tracing::warn!(source = %source.addr, "no file list after {waited:?}; left out");
         node.out.event(
@@ -137,6 +148,14 @@ pub async fn run(
                 "waited_ms": waited.as_millis() as u64,
             }),
         );
+    }
+    if live.is_empty() {
+        let why: Vec<String> = failed
+            .iter()
+            .map(|(s, e)| format!("{}: {e}", s.addr))
+            .chain(silent.iter().map(|(s, _)| format!("{}: silent", s.addr)))
+            .collect();
+        bail!("no source sent a file list ({})", why.join("; "));
     }
     let sizes = plan::agree(&lists)?;
     // The digests, by strict majority; a source in the minority for a file
@@ -318,11 +337,32 @@ pub async fn run(
                 let r = schedule.chunk_bad(f.source, f.chunk, reason);
                 report_retries(node, game_id, &chunks, &live, &r.retries);
             }
+            Err(ChunkError::Stalled(e)) => {
+                tracing::warn!(source = %source.addr, "chunk stalled: {e:#}");
+                node.out.event(
+                    Event::SourceStalled,
+                    json!({
+                        "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                        "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
+                        "error": format!("{e:#}"),
+                    }),
+                );
+                let reason = format!("{}: {e:#}", source.addr);
+                let r = schedule.chunk_stalled(f.source, f.chunk, reason);
+                report_retries(node, game_id, &chunks, &live, &r.retries);
+            }
             Err(ChunkError::Source(e)) => {
                 let reason = format!("{}: {e:#}", source.addr);
                 let r = schedule.chunk_failed(f.source, f.chunk, reason);
                 if r.source_lost {
                     tracing::warn!(source = %source.addr, "source failed: {e:#}");
+                    node.out.event(
+                        Event::SourceFailed,
+                        json!({
+                            "game_id": game_id, "peer_addr": source.addr,
+                            "peer_id": source.peer_id, "error": format!("{e:#}"),
+                        }),
+                    );
                 }
                 report_retries(node, game_id, &chunks, &live, &r.retries);
             }

@@ -317,6 +317,19 @@ impl Scheduler {
         out
     }
 
+    /// `chunk` stalled at `source`: no byte came for the stall timeout while
+    /// the connection lived (the driver's clock decides that; see
+    /// `fetch::STALL_TIMEOUT`). The source is excluded from that chunk and,
+    /// since a source that stops mid-chunk with its connection alive is
+    /// broken or lying and each of its chunks would cost another timeout,
+    /// from the rest of the download too: like a lost source, its chunk and
+    /// its share move to the survivors (the stalled chunk first, to the
+    /// first survivor). With none left the download fails. Its other
+    /// requests in flight end on their own (each stalls too, or finishes).
+    pub fn chunk_stalled(&mut self, source: usize, chunk: usize, reason: String) -> Rescheduled {
+        self.chunk_failed(source, chunk, format!("stalled: {reason}"))
+    }
+
     /// The next thing to do. Call it until it answers `Wait`, then report
     /// a fetch's end and call it again.
     pub fn poll(&mut self) -> Step {
@@ -682,6 +695,55 @@ mod tests {
         assert!(r.retries.is_empty());
         match s.poll() {
             Step::Failed(reason) => assert!(reason.contains("A: bad bytes"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stalled_chunk_moves_with_its_source_share() {
+        // Three sources, shares 0: 0 3 6, 1: 1 4 7, 2: 2 5 8.
+        let mut s = Scheduler::new(9, 3, Order::Any);
+        drain(&mut s);
+        // Source 1 stalls on chunk 4: 4 and its queued 7 move, and it is
+        // given nothing more.
+        let r = s.chunk_stalled(1, 4, "no byte for 5s".into());
+        assert!(r.source_lost);
+        assert_eq!(r.retries, [retry(4, 1, 0), retry(7, 1, 2)]);
+        // Its other request in flight stalls too: to the first survivor.
+        let r = s.chunk_stalled(1, 1, "no byte for 5s".into());
+        assert!(!r.source_lost);
+        assert_eq!(r.retries, [retry(1, 1, 0)]);
+        let mut dealt = Vec::new();
+        for c in [0, 3, 2, 5] {
+            s.chunk_done(if c % 3 == 2 { 2 } else { 0 }, c);
+        }
+        loop {
+            match s.poll() {
+                Step::Fetch(f) => {
+                    dealt.push((f.source, f.chunk));
+                    s.chunk_done(f.source, f.chunk);
+                }
+                Step::Finished => break,
+                other => panic!("{other:?} after {dealt:?}"),
+            }
+        }
+        assert!(dealt.iter().all(|&(src, _)| src != 1), "{dealt:?}");
+        let mut got: Vec<usize> = dealt.iter().map(|&(_, c)| c).collect();
+        got.sort();
+        assert_eq!(got, [1, 4, 6, 7, 8]);
+    }
+
+    #[test]
+    fn a_sole_source_that_stalls_fails_the_download() {
+        let mut s = Scheduler::new(3, 1, Order::Any);
+        drain(&mut s);
+        let r = s.chunk_stalled(0, 1, "no byte for 5s after 4 of 8 bytes".into());
+        assert!(r.source_lost && r.retries.is_empty());
+        match s.poll() {
+            Step::Failed(reason) => assert!(
+                reason.contains("stalled: no byte for 5s after 4 of 8 bytes"),
+                "{reason}"
+            ),
             other => panic!("{other:?}"),
         }
     }
