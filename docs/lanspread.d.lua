@@ -42,6 +42,20 @@ function scenario(t) end
 ---@return lanspread.Step
 function peer(p) end
 
+---@class (exact) lanspread.hostilePeer
+---@field name string The peer's name in this scenario.
+---@field games? string Its games folder: one in the workspace, else one relative to the scenario file.
+---@field behaviour? "wrong-bytes"|"wrong-digests"|"short-chunk"|"long-chunk"|"stall"|"escape-paths"|"huge-sizes"|"garbage"|"impersonate" How it lies (docs/PROTOCOL.md, "Hostile sources"); `impersonate` alone implies `"impersonate"`.
+---@field impersonate? string A started peer whose ID (from its `ready` line) this one's hellos claim.
+---@field chunkSize? integer|string Download chunk size (e.g. "8MiB").
+---@field timeout? number|string How long the step may wait (a number of seconds or "30s").
+---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
+
+---Start a peer that speaks the wire protocol but lies in one chosen way (a test aid).
+---@param p lanspread.hostilePeer
+---@return lanspread.Step
+function hostilePeer(p) end
+
 ---@class (exact) lanspread.restartPeer
 ---@field name string The peer to restart.
 ---@field timeout? number|string How long the step may wait (a number of seconds or "30s").

@@ -25,6 +25,23 @@ pub fn check(steps: &[Step], beside: Beside) -> Result<(), (u32, &'static str, S
     for step in steps {
         let fail = |m: String| Err((step.line, step.action.name(), m));
         match &step.action {
+            Action::HostilePeer(p) => {
+                if !peers.insert(&p.name) {
+                    return fail(format!(
+                        "a peer named {:?} is already started by an earlier step",
+                        p.name
+                    ));
+                }
+                if let Some(g) = &p.games
+                    && !fs_touched
+                    && !made.contains(g.as_str())
+                    && !beside(g, true)
+                {
+                    return fail(format!(
+                        "games folder {g:?} is made by no earlier makeGame{{ dir = {g:?} }} and is not beside the scenario"
+                    ));
+                }
+            }
             Action::Peer(p) => {
                 if !peers.insert(&p.name) {
                     return fail(format!(
@@ -98,6 +115,8 @@ fn no_download(peer: &str, game: &str) -> String {
 fn named_peers(action: &Action) -> Vec<&str> {
     use Action as A;
     match action {
+        // The peer whose ID it claims must be running (its ID is read then).
+        A::HostilePeer(s) => s.impersonate.iter().map(String::as_str).collect(),
         A::RestartPeer(s) => vec![&s.name],
         A::ShutdownPeer(s) => vec![&s.name],
         A::KillPeer(s) => {
@@ -158,6 +177,28 @@ mod tests {
             ),
             ""
         );
+    }
+
+    #[test]
+    fn a_hostile_peer_starts_a_peer_and_impersonates_only_a_started_one() {
+        let ok = "scenario {\n peer { name = \"a\" },\n hostilePeer { name = \"h\", impersonate = \"a\" },\n connect { from = \"a\", to = \"h\" },\n}";
+        assert_eq!(problem(ok), "");
+        let p = problem(
+            "scenario {\n hostilePeer { name = \"h\", impersonate = \"a\" },\n peer { name = \"a\" },\n}",
+        );
+        assert!(p.starts_with("2: hostilePeer: no peer named \"a\""), "{p}");
+        let p = problem(
+            "scenario {\n peer { name = \"h\" },\n hostilePeer { name = \"h\", behaviour = \"stall\" },\n}",
+        );
+        assert!(p.starts_with("3: hostilePeer: a peer named \"h\" is already"), "{p}");
+        let p = problem("scenario {\n hostilePeer { name = \"h\", behaviour = \"polite\" },\n}");
+        assert!(p.contains("unknown variant"), "{p}");
+        let p = problem("scenario {\n hostilePeer { name = \"h\" },\n}");
+        assert!(p.contains("give `behaviour`"), "{p}");
+        let p = problem(
+            "scenario {\n peer { name = \"a\" },\n hostilePeer { name = \"h\", behaviour = \"stall\", impersonate = \"a\" },\n}",
+        );
+        assert!(p.contains("does not go with"), "{p}");
     }
 
     #[test]

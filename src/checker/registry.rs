@@ -133,6 +133,8 @@ macro_rules! registry {
 registry! {
     "peer" => Peer(peers::PeerStep) => peers::peer,
         "Start a peer process and wait for its `ready` line.";
+    "hostilePeer" => HostilePeer(peers::HostilePeerStep) => peers::hostile_peer,
+        "Start a peer that speaks the wire protocol but lies in one chosen way (a test aid).";
     "restartPeer" => RestartPeer(peers::RestartPeerStep) => peers::restart_peer,
         "Shut a peer down gracefully (or find it killed) and start it again on the same folders.";
     "shutdownPeer" => ShutdownPeer(peers::ShutdownPeerStep) => peers::shutdown_peer,

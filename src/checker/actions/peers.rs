@@ -1,4 +1,4 @@
-//! Peer actions and their step types: `peer`, `restartPeer`,
+//! Peer actions and their step types: `peer`, `hostilePeer`, `restartPeer`,
 //! `shutdownPeer`, `connect`, `killPeer`.
 
 use crate::checker::actions::fs::inside;
@@ -7,6 +7,7 @@ use crate::checker::lab::{Act, Answer, Lab, Spawn, Trigger};
 use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::params::{AnswerKind, On, OneOrMany, Size, Span, check_in_project};
 use crate::checker::registry::{StepCtx, StepParams};
+use crate::protocol::hostile::Lie;
 use anyhow::Context;
 use serde::Deserialize;
 use serde_json::json;
@@ -67,6 +68,65 @@ impl StepParams for PeerStep {
         }
         if let Some(catalog) = &self.catalog {
             check_in_project("`catalog`", catalog)?;
+        }
+        Ok(())
+    }
+}
+
+/// `hostilePeer{}`: a peer that speaks the wire protocol but lies in one
+/// way: this binary's `peer --hostile LIE` (a test aid, `peer::hostile`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostilePeerStep {
+    pub name: String,
+    pub games: Option<String>,
+    /// The lie; `impersonate` alone implies `"impersonate"`.
+    pub behaviour: Option<Lie>,
+    /// The scenario peer whose ID (from its `ready` line) the hellos claim.
+    pub impersonate: Option<String>,
+    pub chunk_size: Option<Size>,
+    pub timeout: Option<Span>,
+}
+
+impl HostilePeerStep {
+    /// The lie this step names (`check` made sure there is one).
+    fn lie(&self) -> Option<Lie> {
+        self.behaviour
+            .or(self.impersonate.as_ref().map(|_| Lie::Impersonate))
+    }
+}
+
+impl StepParams for HostilePeerStep {
+    fn check(&self) -> Result<(), String> {
+        match (self.behaviour, &self.impersonate) {
+            (None, None) => {
+                return Err(format!(
+                    "give `behaviour` (one of {}) or `impersonate = \"peer\"`",
+                    Lie::ALL
+                        .iter()
+                        .map(|l| format!("\"{l}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            (Some(Lie::Impersonate), None) => {
+                return Err(
+                    "`behaviour = \"impersonate\"` needs `impersonate = \"peer\"` (whose ID to claim)"
+                        .into(),
+                );
+            }
+            (Some(l), Some(_)) if l != Lie::Impersonate => {
+                return Err(format!(
+                    "`impersonate` is its own behaviour; it does not go with `behaviour = \"{l}\"`"
+                ));
+            }
+            _ => {}
+        }
+        if self.impersonate.as_deref() == Some(self.name.as_str()) {
+            return Err("a hostile peer cannot impersonate itself".into());
+        }
+        if let Some(games) = &self.games {
+            check_in_project("`games`", games)?;
         }
         Ok(())
     }
@@ -187,6 +247,36 @@ pub fn peer(lab: &mut Lab, s: &PeerStep, _cx: &StepCtx) -> StepResult {
         lab.readonly.push((s.name.clone(), games, before));
     }
     Ok(())
+}
+
+pub fn hostile_peer(lab: &mut Lab, s: &HostilePeerStep, cx: &StepCtx) -> StepResult {
+    let Some(lie) = s.lie() else {
+        return Err(Failure::invalid("hostilePeer names no behaviour"));
+    };
+    let mut args = vec!["--hostile".to_string(), lie.as_str().to_string()];
+    if let Some(victim) = &s.impersonate {
+        let id = lab
+            .peer(victim)
+            .map_err(|e| Failure::invalid(format!("`impersonate`: {e:#}")))?
+            .peer_id
+            .clone();
+        args.extend(["--impersonate".to_string(), id]);
+    }
+    let step = PeerStep {
+        name: s.name.clone(),
+        games: s.games.clone(),
+        readonly: false,
+        chunk_size: s.chunk_size,
+        catalog: None,
+        exec: None,
+        args,
+        timeout: s.timeout,
+        address: None,
+        discover: false,
+        port: None,
+        ssh: false,
+    };
+    peer(lab, &step, cx)
 }
 
 /// Resolves `catalog = "…"`: a `.json` source becomes a `game.db` in the

@@ -16,6 +16,7 @@ const SPAN: &str = "number|string";
 const FROM: &str = "\"start\"|\"step\"|string|integer";
 const OUTCOME: &str = "\"finished\"|\"failed\"";
 const ANSWER: &str = "\"result\"|\"error\"";
+const LIE: &str = "\"wrong-bytes\"|\"wrong-digests\"|\"short-chunk\"|\"long-chunk\"|\"stall\"|\"escape-paths\"|\"huge-sizes\"|\"garbage\"|\"impersonate\"";
 const FILE_SPEC: &str = "{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }";
 
 const TIMEOUT: ParamDoc = opt(
@@ -75,6 +76,29 @@ impl ParamDocs for peers::PeerStep {
             "boolean",
             "With `network = \"lan\"`: start the peer through OpenSSH (an sshd in its host).",
         ),
+    ];
+}
+
+impl ParamDocs for peers::HostilePeerStep {
+    const PARAMS: &'static [ParamDoc] = &[
+        req("name", "string", "The peer's name in this scenario."),
+        opt(
+            "games",
+            "string",
+            "Its games folder: one in the workspace, else one relative to the scenario file.",
+        ),
+        opt(
+            "behaviour",
+            LIE,
+            "How it lies (docs/PROTOCOL.md, \"Hostile sources\"); `impersonate` alone implies `\"impersonate\"`.",
+        ),
+        opt(
+            "impersonate",
+            "string",
+            "A started peer whose ID (from its `ready` line) this one's hellos claim.",
+        ),
+        opt("chunkSize", SIZE, "Download chunk size (e.g. \"8MiB\")."),
+        TIMEOUT,
     ];
 }
 
