@@ -20,6 +20,8 @@ pub const LONG_EXTRA: u64 = 64 << 10;
 pub const HUGE_SIZE: u64 = (1 << 63) - 1;
 /// Descriptors per page of `huge-sizes`' overlong list.
 const PAD_PAGE: usize = 20_000;
+/// How long `impersonate` holds its hello back (see `before_hello`).
+const IMPERSONATE_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
 /// Bytes read per step when a chunk is sent.
 const READ_BLOCK: usize = 256 << 10;
 
@@ -66,6 +68,16 @@ impl Hostile {
     /// The peer ID this peer's hellos claim: another's with `impersonate`.
     pub fn hello_id<'a>(&'a self, own: &'a str) -> &'a str {
         self.impersonate.as_deref().unwrap_or(own)
+    }
+
+    /// Before the hello: `impersonate` waits `IMPERSONATE_DELAY`, so when
+    /// it dials, the remote's hello has reached it before the remote reads
+    /// the false one and closes the connection (its `connect` then succeeds
+    /// every time, which a scenario can rely on).
+    pub async fn before_hello(&self) {
+        if self.lie == Lie::Impersonate {
+            tokio::time::sleep(IMPERSONATE_DELAY).await;
+        }
     }
 
     /// After the hello on an announce stream: `garbage` sends a malformed

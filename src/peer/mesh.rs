@@ -496,7 +496,10 @@ async fn announce(node: Arc<Node>, conn: quinn::Connection) {
         let mut adverts = node.adverts();
         let games = adverts.borrow_and_update().clone();
         let peer_id = match &node.hostile {
-            Some(h) => h.hello_id(&node.id).to_string(),
+            Some(h) => {
+                h.before_hello().await;
+                h.hello_id(&node.id).to_string()
+            }
             None => node.id.clone(),
         };
         let hello = Announce::Hello {
