@@ -30,7 +30,7 @@ scenario
 	streamInstall { peer = "client", game = "alienswarm", expect = "failed", timeout = "30s", label = "lost" },
 	expectSequence { peer = "client", from = "lost", match = { game_id = "alienswarm" }, sequence = {
 		"install-begin", "got-game-files", "download-begin", "download-chunk-finished*",
-		"download-failed", "install-failed" } },
+		"source-failed", "download-failed", "install-failed" } },
 	expectEntries { peer = "client", path = "alienswarm", only = {} },
 	expectStatus { peer = "client", activeOperations = {} },
 	expectGames { peer = "client", absent = { "alienswarm" } },

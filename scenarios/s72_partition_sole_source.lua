@@ -22,7 +22,8 @@ scenario
 	partition { { "a" }, { "client" }, on = { peer = "client", event = "download-chunk-finished", game = "alienswarm" } },
 	download { peer = "client", game = "alienswarm", expect = "failed", timeout = "15s", label = "cut" },
 	expectSequence { peer = "client", from = "cut", match = { game_id = "alienswarm" }, sequence = {
-		"got-game-files", "download-begin", "download-chunk-finished*", "download-failed" } },
+		"got-game-files", "download-begin", "download-chunk-finished*", "source-failed",
+		"download-failed" } },
 	expectNoFile { peer = "client", path = "alienswarm/version.ini" },
 	expectStatus { peer = "client", activeOperations = {} },
 

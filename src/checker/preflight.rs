@@ -190,7 +190,10 @@ mod tests {
         let p = problem(
             "scenario {\n peer { name = \"h\" },\n hostilePeer { name = \"h\", behaviour = \"stall\" },\n}",
         );
-        assert!(p.starts_with("3: hostilePeer: a peer named \"h\" is already"), "{p}");
+        assert!(
+            p.starts_with("3: hostilePeer: a peer named \"h\" is already"),
+            "{p}"
+        );
         let p = problem("scenario {\n hostilePeer { name = \"h\", behaviour = \"polite\" },\n}");
         assert!(p.contains("unknown variant"), "{p}");
         let p = problem("scenario {\n hostilePeer { name = \"h\" },\n}");

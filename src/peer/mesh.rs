@@ -4,8 +4,8 @@
 use crate::peer::redial::Ending;
 use crate::peer::{Node, serve};
 use crate::protocol::control::CommandError;
-use crate::protocol::control::Event;
 use crate::protocol::control::ErrorCode;
+use crate::protocol::control::Event;
 use crate::protocol::wire::{self, Announce, GameAd, PROTOCOL_VERSION};
 use crate::sync::lock;
 use anyhow::{Context, Result, bail};

@@ -277,7 +277,11 @@ async fn async_main(args: PeerArgs) -> Result<()> {
         .local_addr()
         .context("reading the listener address")?;
     let hostile = match args.hostile {
-        Some(lie) => Some(hostile::Hostile::new(lie, args.impersonate.clone(), &games_dir)?),
+        Some(lie) => Some(hostile::Hostile::new(
+            lie,
+            args.impersonate.clone(),
+            &games_dir,
+        )?),
         None if args.impersonate.is_some() => {
             anyhow::bail!("--impersonate goes with --hostile impersonate")
         }

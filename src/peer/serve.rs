@@ -162,7 +162,9 @@ async fn handle(
                 .sentinel_version(&game_id)
                 .with_context(|| format!("{game_id}: {SENTINEL} vanished"))?;
             if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_lists()) {
-                return h.answer_file_list(&mut send, &game_id, &version, files).await;
+                return h
+                    .answer_file_list(&mut send, &game_id, &version, files)
+                    .await;
             }
             // Paged, so a list of any size fits the receiver's frame bound.
             let pages = wire::file_list_pages(&files, wire::FILE_LIST_PAGE);

@@ -346,10 +346,9 @@ pub async fn fetch_chunk(
     };
     wire::write_frame(&mut send, &req).await.map_err(src)?;
     send.finish().map_err(|e| src(e.into()))?;
-    let header = unless_stalled(
-        || "before the answer's header".into(),
-        async { wire::read_frame::<Response>(&mut recv).await.map_err(src) },
-    )
+    let header = unless_stalled(|| "before the answer's header".into(), async {
+        wire::read_frame::<Response>(&mut recv).await.map_err(src)
+    })
     .await?;
     match header {
         Some(Response::Chunk { len }) if len == end - start => {}

@@ -128,8 +128,7 @@ pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
 pub fn check_list(files: &[FileDesc]) -> Result<()> {
     check_paths(files)?;
     for f in files {
-        digest::check_list(f.size, &f.blocks)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", f.path))?;
+        digest::check_list(f.size, &f.blocks).map_err(|e| anyhow::anyhow!("{}: {e}", f.path))?;
     }
     Ok(())
 }
@@ -348,7 +347,10 @@ mod tests {
                 },
                 "huge.bin: 1 digests",
             ),
-            (FileDesc::new("nodigests.bin", 5), "nodigests.bin: 0 digests"),
+            (
+                FileDesc::new("nodigests.bin", 5),
+                "nodigests.bin: 0 digests",
+            ),
         ] {
             match with(bad) {
                 Err(e) => assert!(e.contains(want), "{e} !~ {want}"),
