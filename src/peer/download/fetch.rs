@@ -258,17 +258,51 @@ pub enum ChunkError {
     Local(anyhow::Error),
 }
 
-/// `wait` bounded by `STALL_TIMEOUT`; `what` says what was awaited.
-async fn unless_stalled<T>(
-    what: impl FnOnce() -> String,
-    wait: impl std::future::Future<Output = Result<T, ChunkError>>,
-) -> Result<T, ChunkError> {
-    match tokio::time::timeout(STALL_TIMEOUT, wait).await {
-        Ok(r) => r,
-        Err(_) => Err(ChunkError::Stalled(anyhow!(
-            "no byte for {STALL_TIMEOUT:?} {}",
-            what()
-        ))),
+/// How far past `STALL_TIMEOUT` a stall may be declared (see `StallClock`).
+const STALL_SLACK: Duration = Duration::from_millis(250);
+
+/// The stall timer of one chunk request: a wait for its header, its bytes
+/// or its end fails with `ChunkError::Stalled` once nothing came for
+/// `STALL_TIMEOUT`. One timer per request, moved on at most once per
+/// `STALL_SLACK` of progress: arming a timer anew for every piece (a
+/// datagram's worth on a LAN) would add a timer-wheel update per packet.
+/// So a stall is declared between `STALL_TIMEOUT` and `STALL_TIMEOUT +
+/// STALL_SLACK` after the last byte.
+struct StallClock {
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: tokio::time::Instant,
+}
+
+impl StallClock {
+    fn new() -> Self {
+        let now = tokio::time::Instant::now();
+        Self {
+            deadline: Box::pin(tokio::time::sleep_until(now + STALL_TIMEOUT + STALL_SLACK)),
+            armed: now,
+        }
+    }
+
+    /// `wait`, unless it stalls; `what` says what was awaited.
+    async fn wait<T>(
+        &mut self,
+        what: impl FnOnce() -> String,
+        wait: impl std::future::Future<Output = Result<T, ChunkError>>,
+    ) -> Result<T, ChunkError> {
+        let now = tokio::time::Instant::now();
+        if now - self.armed >= STALL_SLACK {
+            self.deadline
+                .as_mut()
+                .reset(now + STALL_TIMEOUT + STALL_SLACK);
+            self.armed = now;
+        }
+        tokio::select! {
+            biased;
+            r = wait => r,
+            () = &mut self.deadline => Err(ChunkError::Stalled(anyhow!(
+                "no byte for {STALL_TIMEOUT:?} {}",
+                what()
+            ))),
+        }
     }
 }
 
@@ -346,10 +380,12 @@ pub async fn fetch_chunk(
     };
     wire::write_frame(&mut send, &req).await.map_err(src)?;
     send.finish().map_err(|e| src(e.into()))?;
-    let header = unless_stalled(|| "before the answer's header".into(), async {
-        wire::read_frame::<Response>(&mut recv).await.map_err(src)
-    })
-    .await?;
+    let mut clock = StallClock::new();
+    let header = clock
+        .wait(|| "before the answer's header".into(), async {
+            wire::read_frame::<Response>(&mut recv).await.map_err(src)
+        })
+        .await?;
     match header {
         Some(Response::Chunk { len }) if len == end - start => {}
         Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
@@ -369,11 +405,12 @@ pub async fn fetch_chunk(
         let block_len = (block_end - at) as usize;
         while buf.len() < block_len {
             let got = at - start + buf.len() as u64;
-            let data = unless_stalled(
-                || format!("after {got} of {} bytes", end - start),
-                read_piece(&mut recv, block_len - buf.len(), got, end - start),
-            )
-            .await?;
+            let data = clock
+                .wait(
+                    || format!("after {got} of {} bytes", end - start),
+                    read_piece(&mut recv, block_len - buf.len(), got, end - start),
+                )
+                .await?;
             buf.extend_from_slice(&data);
         }
         let index = (at / digest::BLOCK) as usize;
@@ -407,16 +444,17 @@ pub async fn fetch_chunk(
     // The stream must end where its header said: a source that sends more
     // than it announced is lying about something.
     let len = end - start;
-    let after = unless_stalled(
-        || format!("after all {len} bytes, before the stream's end"),
-        async {
-            match recv.read_chunk(1, true).await {
-                Ok(piece) => Ok(piece.map(|p| p.bytes.len())),
-                Err(e) => Err(ChunkError::Source(e.into())),
-            }
-        },
-    )
-    .await;
+    let after = clock
+        .wait(
+            || format!("after all {len} bytes, before the stream's end"),
+            async {
+                match recv.read_chunk(1, true).await {
+                    Ok(piece) => Ok(piece.map(|p| p.bytes.len())),
+                    Err(e) => Err(ChunkError::Source(e.into())),
+                }
+            },
+        )
+        .await;
     match after {
         Ok(None) => {}
         Ok(Some(_)) => {
