@@ -29,9 +29,11 @@ scenario
 		match = { game_id = "alienswarm" } },
 	expectNoEvent { peer = "c1", event = "source-stalled", peerId = "a" },
 	expectNoEvent { peer = "c1", event = "source-stalled", peerId = "b" },
-	expectSequence { peer = "c1", from = "stall-among-honest", match = { game_id = "alienswarm" }, sequence = {
-		"got-game-files", "download-begin", "download-chunk-finished*", "source-stalled",
-		"download-chunk-retry*", "download-chunk-finished*", "download-finished" } },
+	-- h may have stalled on one or two chunks (its share depends on the
+	-- address order), each moved to a or b.
+	expectEvent { peer = "c1", event = "download-chunk-retry", from = "stall-among-honest",
+		match = { game_id = "alienswarm" } },
+	expectNoEvent { peer = "c1", event = "download-failed" },
 	expectChunks { peer = "c1", game = "alienswarm", neverFrom = { "h" } },
 	expectSameFiles { game = "alienswarm", source = "a", target = "c1" },
 	expectEntries { peer = "c1", path = ".", only = { "alienswarm" } },

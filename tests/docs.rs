@@ -130,3 +130,25 @@ fn every_error_code_and_event_is_documented() {
         .collect();
     assert!(missing.is_empty(), "not in docs/PROTOCOL.md: {missing:?}");
 }
+
+/// Every hostile behaviour is documented for scenario writers (the
+/// `hostilePeer` table) and for peer readers (what a receiver does
+/// against it), so a new lie cannot slip in undescribed.
+#[test]
+fn every_hostile_behaviour_is_documented() {
+    use lanspread_checker::protocol::hostile::Lie;
+    let scenarios = scenarios_md();
+    let protocol = protocol_md();
+    let missing: Vec<&str> = Lie::ALL
+        .iter()
+        .map(|l| l.as_str())
+        .filter(|name| {
+            let row = format!("| `{name}` ");
+            !scenarios.contains(&row) || !protocol.contains(&row)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "hostile behaviours without a row in docs/SCENARIOS.md and docs/PROTOCOL.md: {missing:?}"
+    );
+}
