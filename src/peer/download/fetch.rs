@@ -283,37 +283,124 @@ pub enum Dest {
     Memory,
 }
 
-/// Fetches one chunk of `file` (its agreed descriptor, digests included)
-/// and verifies it; returns its bytes when `dest` is `Memory`. The request
-/// covers the chunk widened to whole digest blocks (`Chunk::request_range`);
-/// each block is checked against its digest as soon as it is in, and only
-/// then is the chunk's part of it written (or kept). So a block that does
-/// not verify is never written, and a chunk counts as done only when every
-/// byte of it verified.
-pub async fn fetch_chunk(
+/// One chunk of a request (`fetch_parts`) and where its bytes go.
+pub struct PartFetch {
+    pub chunk: Chunk,
+    pub dest: Dest,
+}
+
+/// Fetches `parts` in one request from `conn` (a `chunk` request for one,
+/// `chunks` for more) and verifies each against its file's agreed
+/// descriptor in `files` (digests included); returns, per part in order, its
+/// bytes when its `dest` is `Memory`. Each part covers its chunk widened to
+/// whole digest blocks (`Chunk::request_range`); each block is checked
+/// against its digest as soon as it is in, and only then is the chunk's
+/// part of it written (or kept). So a block that does not verify is never
+/// written, and a chunk counts as done only when every byte of it verified.
+/// A part that does not verify leaves the others of its request to verify
+/// on their own; a stream that breaks fails the parts not yet in.
+pub async fn fetch_parts(
     conn: &quinn::Connection,
     game_id: &str,
-    chunk: &Chunk,
-    file: &FileDesc,
-    dest: &Dest,
+    files: &[FileDesc],
+    parts: &[PartFetch],
     pool: &BufferPool,
-) -> Result<Option<Vec<u8>>, ChunkError> {
-    let src = ChunkError::Source;
-    let (start, end) = chunk.request_range(file.size);
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| src(e.into()))?;
-    let req = Request::Chunk {
-        game_id: game_id.to_string(),
-        path: chunk.path.clone(),
+) -> Vec<Result<Option<Vec<u8>>, ChunkError>> {
+    let Some(descs) = parts
+        .iter()
+        .map(|p| files.get(p.chunk.file))
+        .collect::<Option<Vec<&FileDesc>>>()
+    else {
+        return parts
+            .iter()
+            .map(|_| Err(ChunkError::Local(anyhow!("a chunk of an unplanned file"))))
+            .collect();
+    };
+    let ranges: Vec<(u64, u64)> = parts
+        .iter()
+        .zip(&descs)
+        .map(|(p, f)| p.chunk.request_range(f.size))
+        .collect();
+    let mut out = Vec::with_capacity(parts.len());
+    let mut recv = match ask(conn, game_id, parts, &ranges).await {
+        Ok(recv) => recv,
+        Err(e) => {
+            let why = format!("{e:#}");
+            out.resize_with(parts.len(), || Err(ChunkError::Source(anyhow!("{why}"))));
+            return out;
+        }
+    };
+    for (i, ((p, file), &(start, end))) in parts.iter().zip(&descs).zip(&ranges).enumerate() {
+        let more = i + 1 < parts.len();
+        let r = receive_part(&mut recv, p, file, (start, end), more, pool).await;
+        let broken = match &r {
+            Err(ChunkError::Source(e)) => Some(format!("{e:#}")),
+            Err(ChunkError::Local(_)) => Some("the download failed here".to_string()),
+            _ => None,
+        };
+        out.push(r);
+        if let Some(why) = broken {
+            // The stream is out of step: the parts after this one are lost.
+            out.resize_with(parts.len(), || {
+                Err(ChunkError::Source(anyhow!("an earlier part failed: {why}")))
+            });
+            break;
+        }
+    }
+    out
+}
+
+/// Sends the request for `parts` (at `ranges`) and reads the answer's head:
+/// the stream its bytes follow on.
+async fn ask(
+    conn: &quinn::Connection,
+    game_id: &str,
+    parts: &[PartFetch],
+    ranges: &[(u64, u64)],
+) -> Result<quinn::RecvStream> {
+    let (mut send, mut recv) = conn.open_bi().await?;
+    let part = |p: &PartFetch, &(start, end): &(u64, u64)| wire::Part {
+        path: p.chunk.path.clone(),
         offset: start,
         len: end - start,
     };
-    wire::write_frame(&mut send, &req).await.map_err(src)?;
-    send.finish().map_err(|e| src(e.into()))?;
-    match wire::read_frame::<Response>(&mut recv).await.map_err(src)? {
-        Some(Response::Chunk { len }) if len == end - start => {}
-        Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
-        other => return Err(src(anyhow!("unexpected answer {other:?}"))),
+    let req = match (parts, ranges) {
+        ([p], [r]) => {
+            let wire::Part { path, offset, len } = part(p, r);
+            Request::Chunk {
+                game_id: game_id.to_string(),
+                path,
+                offset,
+                len,
+            }
+        }
+        _ => Request::Chunks {
+            game_id: game_id.to_string(),
+            parts: parts.iter().zip(ranges).map(|(p, r)| part(p, r)).collect(),
+        },
+    };
+    wire::write_frame(&mut send, &req).await?;
+    send.finish()?;
+    let total: u64 = ranges.iter().map(|(s, e)| e - s).sum();
+    match wire::read_frame::<Response>(&mut recv).await? {
+        Some(Response::Chunk { len }) if len == total => Ok(recv),
+        Some(Response::Denied { reason }) => bail!("refused: {reason}"),
+        other => bail!("unexpected answer {other:?}"),
     }
+}
+
+/// Reads and verifies bytes `start..end` of one part of `file` (see `fetch_parts`).
+/// With `more` parts after it, a part that does not verify is read to its
+/// end first, so the next part starts where it should.
+async fn receive_part(
+    recv: &mut quinn::RecvStream,
+    part: &PartFetch,
+    file: &FileDesc,
+    (start, end): (u64, u64),
+    more: bool,
+    pool: &BufferPool,
+) -> Result<Option<Vec<u8>>, ChunkError> {
+    let PartFetch { chunk, dest } = part;
     let mut kept = match dest {
         Dest::Memory => Some(Vec::with_capacity(chunk.len as usize)),
         Dest::File(_) => None,
@@ -328,7 +415,7 @@ pub async fn fetch_chunk(
         let block_len = (block_end - at) as usize;
         while buf.len() < block_len {
             let got = at - start + buf.len() as u64;
-            let data = read_piece(&mut recv, block_len - buf.len(), got, end - start).await?;
+            let data = read_piece(recv, block_len - buf.len(), got, end - start).await?;
             buf.extend_from_slice(&data);
         }
         let index = (at / digest::BLOCK) as usize;
@@ -337,6 +424,9 @@ pub async fn fetch_chunk(
             Some(want) if *want == got => {}
             want => {
                 let want = want.map_or_else(|| "none".to_string(), |w| w.to_hex());
+                if more {
+                    skip(recv, end - block_end, end - start).await?;
+                }
                 return Err(ChunkError::Bad(anyhow!(
                     "{} bytes {at}..{block_end} do not match their digest ({got}, agreed {want})",
                     chunk.path
@@ -349,7 +439,14 @@ pub async fn fetch_chunk(
         match (dest, kept.as_mut()) {
             (_, Some(kept)) => kept.extend_from_slice(part),
             (Dest::File(target), None) => {
-                tokio::task::block_in_place(|| target.write_all_at(part, from))
+                // A write through the page cache is a copy: handing the
+                // worker thread over for it cost more than the copy.
+                let written = if target.writes_direct() {
+                    tokio::task::block_in_place(|| target.write_all_at(part, from))
+                } else {
+                    target.write_all_at(part, from)
+                };
+                written
                     .with_context(|| format!("writing {} at {from}", chunk.path))
                     .map_err(ChunkError::Local)?
             }
@@ -360,6 +457,16 @@ pub async fn fetch_chunk(
     }
     pool.give(buf);
     Ok(kept)
+}
+
+/// Reads and drops `n` bytes of an answer of `len` bytes.
+async fn skip(recv: &mut quinn::RecvStream, mut n: u64, len: u64) -> Result<(), ChunkError> {
+    while n > 0 {
+        let want = usize::try_from(n).unwrap_or(usize::MAX);
+        let piece = read_piece(recv, want, len - n, len).await?;
+        n -= piece.len() as u64;
+    }
+    Ok(())
 }
 
 /// The next at most `want` bytes of a chunk answer of `len` bytes, of which
