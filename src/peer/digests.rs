@@ -79,9 +79,12 @@ impl DigestCache {
     /// not hash the same file twice.
     pub fn fill(&self, files: &Files, game_id: &str, list: &mut [FileDesc]) -> Result<()> {
         self.with_db(|db| {
+            // One transaction for the lookups and the stores: a lookup of
+            // its own took and dropped the database's locks each time.
+            let tx = db.transaction()?;
             let mut misses = Vec::new();
             {
-                let mut get = db.prepare_cached(
+                let mut get = tx.prepare_cached(
                     "SELECT size, mtime_ns, blocks FROM digests WHERE game = ?1 AND path = ?2",
                 )?;
                 for (i, f) in list.iter_mut().enumerate() {
@@ -109,7 +112,6 @@ impl DigestCache {
             if misses.is_empty() {
                 return Ok(());
             }
-            let tx = db.transaction()?;
             {
                 let mut put = tx.prepare_cached(PUT)?;
                 for (i, real, now) in misses {

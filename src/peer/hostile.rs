@@ -163,15 +163,15 @@ impl Hostile {
         Ok(())
     }
 
-    /// Answers a chunk request (`len` bytes of `file` from `offset`, range
-    /// already checked) with this lie.
-    pub async fn answer_chunk(
+    /// Answers a chunk or chunks request with this lie. `parts` are the
+    /// checked ranges (real path, offset, length) in request order; the lie
+    /// treats their bytes as one run, as the receiver reads them.
+    pub async fn answer_parts(
         &self,
-        file: &std::fs::File,
-        offset: u64,
-        len: u64,
+        parts: &[(&Path, u64, u64)],
         send: &mut quinn::SendStream,
     ) -> Result<()> {
+        let len: u64 = parts.iter().map(|p| p.2).sum();
         let Some(lie) = chunk_lie(self.lie, len) else {
             bail!("{} does not answer chunks", self.lie);
         };
@@ -181,23 +181,32 @@ impl Hostile {
             let _ = send.stopped().await;
             return Ok(());
         }
-        tracing::warn!(lie = %self.lie, offset, len, "hostile: a lying chunk");
+        tracing::warn!(lie = %self.lie, parts = parts.len(), len, "hostile: a lying chunk");
         wire::write_frame(send, &Response::Chunk { len }).await?;
         let mut done = 0;
-        while done < lie.send {
-            let want = ((lie.send - done) as usize).min(READ_BLOCK);
-            let mut buf = vec![0u8; want];
-            let n = tokio::task::block_in_place(|| file.read_at(&mut buf, offset + done))
-                .with_context(|| format!("reading at {}", offset + done))?;
-            if n == 0 {
-                bail!("file shrank while it was being served");
+        'parts: for &(real, offset, part_len) in parts {
+            let file =
+                std::fs::File::open(real).with_context(|| format!("opening {}", real.display()))?;
+            let mut at = 0;
+            while at < part_len {
+                if done >= lie.send {
+                    break 'parts;
+                }
+                let want = ((lie.send - done).min(part_len - at) as usize).min(READ_BLOCK);
+                let mut buf = vec![0u8; want];
+                let n = tokio::task::block_in_place(|| file.read_at(&mut buf, offset + at))
+                    .with_context(|| format!("reading at {}", offset + at))?;
+                if n == 0 {
+                    bail!("file shrank while it was being served");
+                }
+                buf.truncate(n);
+                if lie.flip {
+                    buf.iter_mut().for_each(|b| *b ^= 0xa5);
+                }
+                send.write_all(&buf).await?;
+                done += n as u64;
+                at += n as u64;
             }
-            buf.truncate(n);
-            if lie.flip {
-                buf.iter_mut().for_each(|b| *b ^= 0xa5);
-            }
-            send.write_all(&buf).await?;
-            done += n as u64;
         }
         if lie.extra > 0 {
             send.write_all(&vec![0x4c; lie.extra as usize]).await?;

@@ -5,7 +5,7 @@ use crate::peer::files::Files;
 use crate::peer::{Node, Operation};
 use crate::protocol::control::Event;
 use crate::protocol::layout::{self, SENTINEL};
-use crate::protocol::wire::{self, Request, Response};
+use crate::protocol::wire::{self, Part, Request, Response};
 use crate::sync::lock;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -138,7 +138,9 @@ async fn handle(
         .context("no request within the timeout")??
         .context("request stream ended before a request")?;
     let game_id = match &request {
-        Request::GameFiles { game_id } | Request::Chunk { game_id, .. } => game_id.clone(),
+        Request::GameFiles { game_id }
+        | Request::Chunk { game_id, .. }
+        | Request::Chunks { game_id, .. } => game_id.clone(),
     };
     match root_gate(
         node.catalog.version(&game_id),
@@ -186,52 +188,108 @@ async fn handle(
             offset,
             len,
         } => {
-            let file = match node.files.resolve_served(&game_id, &path) {
-                Ok(p) => p,
-                Err(e) => return deny(&mut send, format!("{e:#}")).await,
-            };
-            let _guard = node.outbound_guard(&game_id);
-            let file = std::fs::File::open(&file).with_context(|| format!("opening {path}"))?;
-            let size = file.metadata()?.len();
-            if offset.checked_add(len).is_none_or(|end| end > size) {
+            let parts = vec![Part { path, offset, len }];
+            serve_parts(&node, remote, &game_id, &parts, &mut send).await?;
+        }
+        Request::Chunks { game_id, parts } => {
+            if parts.is_empty() || parts.len() > wire::MAX_BATCH_PARTS {
                 return deny(
                     &mut send,
-                    format!("{path}: range {offset}+{len} is past its {size} bytes"),
+                    format!(
+                        "a chunks request of {} parts (1 to {} are served)",
+                        parts.len(),
+                        wire::MAX_BATCH_PARTS
+                    ),
                 )
                 .await;
             }
-            let upload = UPLOADS.fetch_add(1, Ordering::Relaxed);
-            let peer_addr = remote.to_string();
-            node.out.event(
-                Event::UploadBegin,
-                json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
-                        "path": path, "offset": offset, "bytes": len }),
-            );
-            let sent = async {
-                if let Some(hold) = &node.upload_hold {
-                    hold.wait(remote, &game_id).await;
-                }
-                if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_chunks()) {
-                    return h.answer_chunk(&file, offset, len, &mut send).await;
-                }
-                wire::write_frame(&mut send, &Response::Chunk { len }).await?;
-                send_range(&file, offset, len, &mut send).await?;
-                send.finish()?;
-                // Wait until the receiver has everything, so the outbound
-                // count and `upload-end` cover the whole transfer.
-                let _ = send.stopped().await;
-                anyhow::Ok(())
-            }
-            .await;
-            node.out.event(
-                Event::UploadEnd,
-                json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
-                        "ok": sent.is_ok() }),
-            );
-            sent?;
+            serve_parts(&node, remote, &game_id, &parts, &mut send).await?;
         }
     }
     Ok(())
+}
+
+/// Sends the ranges `parts` of `game_id`'s files in one answer. Every part
+/// is checked before any byte goes out: one the root may not serve refuses
+/// the whole request. One `upload-begin`/`upload-end` pair covers it.
+async fn serve_parts(
+    node: &Arc<Node>,
+    remote: SocketAddr,
+    game_id: &str,
+    parts: &[Part],
+    send: &mut quinn::SendStream,
+) -> Result<()> {
+    // Checked, not opened: each file is opened only while its bytes go
+    // out, so a batch holds one descriptor however many parts it has.
+    let checked = tokio::task::block_in_place(|| -> Result<Vec<PathBuf>, String> {
+        let root = node
+            .files
+            .served_root(game_id)
+            .map_err(|e| format!("{e:#}"))?;
+        let mut reals = Vec::with_capacity(parts.len());
+        for Part { path, offset, len } in parts {
+            let real = root.resolve(path).map_err(|e| format!("{e:#}"))?;
+            let size = std::fs::metadata(&real)
+                .map_err(|e| format!("{path}: {e}"))?
+                .len();
+            if offset.checked_add(*len).is_none_or(|end| end > size) {
+                return Err(format!(
+                    "{path}: range {offset}+{len} is past its {size} bytes"
+                ));
+            }
+            reals.push(real);
+        }
+        Ok(reals)
+    });
+    let reals = match checked {
+        Ok(reals) => reals,
+        Err(reason) => return deny(send, reason).await,
+    };
+    let _guard = node.outbound_guard(game_id);
+    let (Some(first), total) = (parts.first(), parts.iter().map(|p| p.len).sum::<u64>()) else {
+        return deny(send, "a request for no bytes".into()).await;
+    };
+    let upload = UPLOADS.fetch_add(1, Ordering::Relaxed);
+    let peer_addr = remote.to_string();
+    node.out.event(
+        Event::UploadBegin,
+        json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
+                "path": first.path, "offset": first.offset, "bytes": total,
+                "parts": parts.len() }),
+    );
+    let sent = async {
+        if let Some(hold) = &node.upload_hold {
+            hold.wait(remote, game_id).await;
+        }
+        if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_chunks()) {
+            let ranges: Vec<_> = parts
+                .iter()
+                .zip(&reals)
+                .map(|(p, real)| (real.as_path(), p.offset, p.len))
+                .collect();
+            return h.answer_parts(&ranges, send).await;
+        }
+        wire::write_frame(send, &Response::Chunk { len: total }).await?;
+        for (part, real) in parts.iter().zip(&reals) {
+            let file =
+                std::fs::File::open(real).with_context(|| format!("opening {}", part.path))?;
+            send_range(&file, part.offset, part.len, send)
+                .await
+                .with_context(|| format!("sending {}", part.path))?;
+        }
+        send.finish()?;
+        // Wait until the receiver has everything, so the outbound
+        // count and `upload-end` cover the whole transfer.
+        let _ = send.stopped().await;
+        anyhow::Ok(())
+    }
+    .await;
+    node.out.event(
+        Event::UploadEnd,
+        json!({ "upload": upload, "game_id": game_id, "peer_addr": peer_addr,
+                "ok": sent.is_ok() }),
+    );
+    sent
 }
 
 async fn deny(send: &mut quinn::SendStream, reason: String) -> Result<()> {

@@ -15,12 +15,15 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 /// proves (`transport::peer_id_of_connection`).
 /// 3: file descriptors carry block digests (`FileDesc::blocks`), and chunk
 /// requests may reach past a chunk to whole digest blocks.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: `chunks` requests: the ranges of many small files in one request.
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Largest frame accepted, to bound memory against hostile peers.
 pub const MAX_FRAME: usize = 4 << 20;
 /// Encoded descriptors a sender puts in one `game-files` page: well inside
 /// `MAX_FRAME` (a 100,000-file list is ~4.8 MB, so it takes five pages).
 pub const FILE_LIST_PAGE: usize = 1 << 20;
+/// Most ranges one `chunks` request may ask for; a source refuses more.
+pub const MAX_BATCH_PARTS: usize = 256;
 /// Most descriptors a receiver takes in one file list, over all its pages.
 pub const MAX_LIST_FILES: usize = 1_000_000;
 /// Most frame bytes a receiver reads for one file list, over all its pages:
@@ -61,6 +64,19 @@ pub enum Request {
         offset: u64,
         len: u64,
     },
+    /// The ranges `parts` of `game_id`'s files, one after the other in one
+    /// answer: many small files without a request each (at most
+    /// `MAX_BATCH_PARTS`).
+    Chunks { game_id: String, parts: Vec<Part> },
+}
+
+/// One range of a `chunks` request: `len` bytes of `path` from `offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub path: String,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// One regular file of a game root; `path` is relative, `/`-separated.
@@ -109,7 +125,8 @@ pub enum Response {
         files: Vec<FileDesc>,
         more: bool,
     },
-    /// Exactly `len` raw bytes follow on the stream.
+    /// Exactly `len` raw bytes follow on the stream (for `chunks`, the sum
+    /// of the parts' lengths: each part's bytes in the order asked).
     Chunk { len: u64 },
     /// The request was refused; `reason` says why.
     Denied { reason: String },

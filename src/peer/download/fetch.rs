@@ -258,6 +258,19 @@ pub enum ChunkError {
     Local(anyhow::Error),
 }
 
+impl ChunkError {
+    /// The same failure for another part of the same request (a request
+    /// that fails as a whole fails each of its parts).
+    fn again(&self) -> Self {
+        match self {
+            Self::Source(e) => Self::Source(anyhow!("{e:#}")),
+            Self::Bad(e) => Self::Bad(anyhow!("{e:#}")),
+            Self::Stalled(e) => Self::Stalled(anyhow!("{e:#}")),
+            Self::Local(e) => Self::Local(anyhow!("{e:#}")),
+        }
+    }
+}
+
 /// How far past `STALL_TIMEOUT` a stall may be declared (see `StallClock`).
 const STALL_SLACK: Duration = Duration::from_millis(250);
 
@@ -354,43 +367,179 @@ pub enum Dest {
     Memory,
 }
 
-/// Fetches one chunk of `file` (its agreed descriptor, digests included)
-/// and verifies it; returns its bytes when `dest` is `Memory`. The request
-/// covers the chunk widened to whole digest blocks (`Chunk::request_range`);
-/// each block is checked against its digest as soon as it is in, and only
-/// then is the chunk's part of it written (or kept). So a block that does
-/// not verify is never written, and a chunk counts as done only when every
-/// byte of it verified.
-pub async fn fetch_chunk(
+/// One chunk of a request (`fetch_parts`) and where its bytes go.
+pub struct PartFetch {
+    pub chunk: Chunk,
+    pub dest: Dest,
+}
+
+/// Fetches `parts` in one request from `conn` (a `chunk` request for one,
+/// `chunks` for more) and verifies each against its file's agreed
+/// descriptor in `files` (digests included); returns, per part in order, its
+/// bytes when its `dest` is `Memory`. Each part covers its chunk widened to
+/// whole digest blocks (`Chunk::request_range`); each block is checked
+/// against its digest as soon as it is in, and only then is the chunk's
+/// part of it written (or kept). So a block that does not verify is never
+/// written, and a chunk counts as done only when every byte of it verified.
+/// A part that does not verify leaves the others of its request to verify
+/// on their own; a stream that breaks fails the parts not yet in.
+pub async fn fetch_parts(
     conn: &quinn::Connection,
     game_id: &str,
-    chunk: &Chunk,
-    file: &FileDesc,
-    dest: &Dest,
+    files: &[FileDesc],
+    parts: &[PartFetch],
     pool: &BufferPool,
-) -> Result<Option<Vec<u8>>, ChunkError> {
-    let src = ChunkError::Source;
-    let (start, end) = chunk.request_range(file.size);
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| src(e.into()))?;
-    let req = Request::Chunk {
-        game_id: game_id.to_string(),
-        path: chunk.path.clone(),
+) -> Vec<Result<Option<Vec<u8>>, ChunkError>> {
+    let Some(descs) = parts
+        .iter()
+        .map(|p| files.get(p.chunk.file))
+        .collect::<Option<Vec<&FileDesc>>>()
+    else {
+        return parts
+            .iter()
+            .map(|_| Err(ChunkError::Local(anyhow!("a chunk of an unplanned file"))))
+            .collect();
+    };
+    let ranges: Vec<(u64, u64)> = parts
+        .iter()
+        .zip(&descs)
+        .map(|(p, f)| p.chunk.request_range(f.size))
+        .collect();
+    let mut out = Vec::with_capacity(parts.len());
+    let mut clock = StallClock::new();
+    let mut recv = match ask(conn, game_id, parts, &ranges, &mut clock).await {
+        Ok(recv) => recv,
+        Err(e) => {
+            out.resize_with(parts.len(), || Err(e.again()));
+            return out;
+        }
+    };
+    for (i, ((p, file), &(start, end))) in parts.iter().zip(&descs).zip(&ranges).enumerate() {
+        let more = i + 1 < parts.len();
+        let r = receive_part(&mut recv, &mut clock, p, file, (start, end), more, pool).await;
+        let broken = match &r {
+            Err(ChunkError::Local(_)) => Some(ChunkError::Source(anyhow!(
+                "an earlier part failed: the download failed here"
+            ))),
+            Err(e @ (ChunkError::Source(_) | ChunkError::Stalled(_))) => Some(e.again()),
+            _ => None,
+        };
+        out.push(r);
+        if let Some(rest) = broken {
+            // The stream is out of step: the parts after this one are lost.
+            out.resize_with(parts.len(), || Err(rest.again()));
+            return out;
+        }
+    }
+    // A bad last part was not read to its end (nothing after it needs its
+    // place in the stream), so only a good one can be checked for excess.
+    if matches!(out.last(), Some(Err(ChunkError::Bad(_)))) {
+        return out;
+    }
+    let total: u64 = ranges.iter().map(|(s, e)| e - s).sum();
+    if let Err(e) = expect_end(&mut recv, &mut clock, total).await {
+        // A lie about the whole answer: none of its parts counts.
+        out.clear();
+        out.resize_with(parts.len(), || Err(e.again()));
+    }
+    out
+}
+
+/// The stream must end where its header said: a source that sends more
+/// than it announced is lying about something.
+async fn expect_end(
+    recv: &mut quinn::RecvStream,
+    clock: &mut StallClock,
+    len: u64,
+) -> Result<(), ChunkError> {
+    let after = clock
+        .wait(
+            || format!("after all {len} bytes, before the stream's end"),
+            async {
+                match recv.read_chunk(1, true).await {
+                    Ok(piece) => Ok(piece.map(|p| p.bytes.len())),
+                    Err(e) => Err(ChunkError::Source(e.into())),
+                }
+            },
+        )
+        .await;
+    match after {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(ChunkError::Source(anyhow!(
+            "sent more than the {len} bytes it announced"
+        ))),
+        // Every byte is in and verified; a connection lost after them
+        // costs nothing.
+        Err(ChunkError::Source(e)) => {
+            tracing::debug!("chunk stream ended badly: {e:#}");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sends the request for `parts` (at `ranges`) and reads the answer's head:
+/// the stream its bytes follow on.
+async fn ask(
+    conn: &quinn::Connection,
+    game_id: &str,
+    parts: &[PartFetch],
+    ranges: &[(u64, u64)],
+    clock: &mut StallClock,
+) -> Result<quinn::RecvStream, ChunkError> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| ChunkError::Source(e.into()))?;
+    let part = |p: &PartFetch, &(start, end): &(u64, u64)| wire::Part {
+        path: p.chunk.path.clone(),
         offset: start,
         len: end - start,
     };
+    let req = match (parts, ranges) {
+        ([p], [r]) => {
+            let wire::Part { path, offset, len } = part(p, r);
+            Request::Chunk {
+                game_id: game_id.to_string(),
+                path,
+                offset,
+                len,
+            }
+        }
+        _ => Request::Chunks {
+            game_id: game_id.to_string(),
+            parts: parts.iter().zip(ranges).map(|(p, r)| part(p, r)).collect(),
+        },
+    };
+    let src = ChunkError::Source;
     wire::write_frame(&mut send, &req).await.map_err(src)?;
     send.finish().map_err(|e| src(e.into()))?;
-    let mut clock = StallClock::new();
+    let total: u64 = ranges.iter().map(|(s, e)| e - s).sum();
     let header = clock
         .wait(|| "before the answer's header".into(), async {
             wire::read_frame::<Response>(&mut recv).await.map_err(src)
         })
         .await?;
     match header {
-        Some(Response::Chunk { len }) if len == end - start => {}
-        Some(Response::Denied { reason }) => return Err(src(anyhow!("refused: {reason}"))),
-        other => return Err(src(anyhow!("unexpected answer {other:?}"))),
+        Some(Response::Chunk { len }) if len == total => Ok(recv),
+        Some(Response::Denied { reason }) => Err(src(anyhow!("refused: {reason}"))),
+        other => Err(src(anyhow!("unexpected answer {other:?}"))),
     }
+}
+
+/// Reads and verifies bytes `start..end` of one part of `file` (see `fetch_parts`).
+/// With `more` parts after it, a part that does not verify is read to its
+/// end first, so the next part starts where it should.
+async fn receive_part(
+    recv: &mut quinn::RecvStream,
+    clock: &mut StallClock,
+    part: &PartFetch,
+    file: &FileDesc,
+    (start, end): (u64, u64),
+    more: bool,
+    pool: &BufferPool,
+) -> Result<Option<Vec<u8>>, ChunkError> {
+    let PartFetch { chunk, dest } = part;
     let mut kept = match dest {
         Dest::Memory => Some(Vec::with_capacity(chunk.len as usize)),
         Dest::File(_) => None,
@@ -408,7 +557,7 @@ pub async fn fetch_chunk(
             let data = clock
                 .wait(
                     || format!("after {got} of {} bytes", end - start),
-                    read_piece(&mut recv, block_len - buf.len(), got, end - start),
+                    read_piece(recv, block_len - buf.len(), got, end - start),
                 )
                 .await?;
             buf.extend_from_slice(&data);
@@ -419,6 +568,9 @@ pub async fn fetch_chunk(
             Some(want) if *want == got => {}
             want => {
                 let want = want.map_or_else(|| "none".to_string(), |w| w.to_hex());
+                if more {
+                    skip(recv, clock, end - block_end, end - start).await?;
+                }
                 return Err(ChunkError::Bad(anyhow!(
                     "{} bytes {at}..{block_end} do not match their digest ({got}, agreed {want})",
                     chunk.path
@@ -431,7 +583,14 @@ pub async fn fetch_chunk(
         match (dest, kept.as_mut()) {
             (_, Some(kept)) => kept.extend_from_slice(part),
             (Dest::File(target), None) => {
-                tokio::task::block_in_place(|| target.write_all_at(part, from))
+                // A write through the page cache is a copy: handing the
+                // worker thread over for it cost more than the copy.
+                let written = if target.writes_direct() {
+                    tokio::task::block_in_place(|| target.write_all_at(part, from))
+                } else {
+                    target.write_all_at(part, from)
+                };
+                written
                     .with_context(|| format!("writing {} at {from}", chunk.path))
                     .map_err(ChunkError::Local)?
             }
@@ -441,33 +600,27 @@ pub async fn fetch_chunk(
         at = block_end;
     }
     pool.give(buf);
-    // The stream must end where its header said: a source that sends more
-    // than it announced is lying about something.
-    let len = end - start;
-    let after = clock
-        .wait(
-            || format!("after all {len} bytes, before the stream's end"),
-            async {
-                match recv.read_chunk(1, true).await {
-                    Ok(piece) => Ok(piece.map(|p| p.bytes.len())),
-                    Err(e) => Err(ChunkError::Source(e.into())),
-                }
-            },
-        )
-        .await;
-    match after {
-        Ok(None) => {}
-        Ok(Some(_)) => {
-            return Err(ChunkError::Source(anyhow!(
-                "sent more than the {len} bytes it announced"
-            )));
-        }
-        // Every byte is in and verified; a connection lost after them
-        // costs nothing.
-        Err(ChunkError::Source(e)) => tracing::debug!("chunk stream ended badly: {e:#}"),
-        Err(e) => return Err(e),
-    }
     Ok(kept)
+}
+
+/// Reads and drops `n` bytes of an answer of `len` bytes.
+async fn skip(
+    recv: &mut quinn::RecvStream,
+    clock: &mut StallClock,
+    mut n: u64,
+    len: u64,
+) -> Result<(), ChunkError> {
+    while n > 0 {
+        let want = usize::try_from(n).unwrap_or(usize::MAX);
+        let piece = clock
+            .wait(
+                || format!("skipping a bad part, after {} of {len} bytes", len - n),
+                read_piece(recv, want, len - n, len),
+            )
+            .await?;
+        n -= piece.len() as u64;
+    }
+    Ok(())
 }
 
 /// The next at most `want` bytes of a chunk answer of `len` bytes, of which

@@ -13,6 +13,7 @@
 //! - `target_file`: where the bytes land, and the commit.
 
 use crate::protocol::control::{ErrorCode, Event};
+mod batch;
 mod fetch;
 mod plan;
 mod run;

@@ -3,7 +3,8 @@
 //! asks for and telling it how each ended, until it says the download is
 //! finished or failed.
 
-use super::fetch::{self, BufferPool, ChunkError, Dest};
+use super::batch::Batcher;
+use super::fetch::{self, BufferPool, ChunkError, Dest, PartFetch};
 use super::plan::{self, STREAM_CHUNK_MAX};
 use super::schedule::{self, Order, Scheduler, Step};
 use super::target_file;
@@ -245,126 +246,152 @@ pub async fn run(
     let pool = Arc::new(BufferPool::for_writes(node.direct_writes));
     let conns = fetch::connections(&node.endpoint, &node.identity, &live).await?;
     let mut tasks = JoinSet::new();
+    let mut batcher = Batcher::default();
     loop {
-        match schedule.poll() {
+        let step = schedule.poll();
+        let starts = match step {
+            // A stream's pieces are long and wait in memory: never batched.
+            Step::Fetch(f) if streaming => vec![vec![f]],
             Step::Fetch(f) => {
-                let chunk = chunks
-                    .get(f.chunk)
-                    .cloned()
-                    .context("scheduled a chunk outside the plan")?;
-                let dest = match &targets {
-                    None => Dest::Memory,
-                    // Opened now (or still open from a recent chunk), so the
-                    // open files stay bounded whatever the file count. In
-                    // the driver, in plan order: a target that cannot be
-                    // written fails the download before later chunks run
-                    // (opening in the chunk tasks instead made no
-                    // difference to 8,000 small files: ext4 creates them
-                    // one at a time per folder anyway).
-                    Some(targets) => Dest::File(
-                        tokio::task::block_in_place(|| targets.get(chunk.file, &chunk.path))
-                            .context("cannot write the download")?,
-                    ),
-                };
-                let lanes = conns
-                    .get(f.source)
-                    .context("scheduled a source that is not live")?;
-                let conn = lanes[f.turn % lanes.len()].clone();
-                let game_id = game_id.to_string();
-                let pool = pool.clone();
-                if fetched.get(chunk.file).is_none() {
-                    bail!("a chunk of an unplanned file");
-                }
-                let fetched = fetched.clone();
-                tasks.spawn(async move {
-                    let file = &fetched[chunk.file];
-                    let r = fetch::fetch_chunk(&conn, &game_id, &chunk, file, &dest, &pool).await;
-                    (f, chunk, r)
-                });
-                continue;
+                let len = chunks.get(f.chunk).map_or(0, |c| c.len);
+                batcher.add(f, len).into_iter().collect()
             }
-            Step::Wait => {}
+            // Nothing more to deal until a fetch ends: send what is filling.
+            Step::Wait => batcher.flush(),
             Step::Finished => break,
             Step::Failed(reason) => bail!("{reason}"),
+        };
+        for batch in starts {
+            let parts = tokio::task::block_in_place(|| -> Result<Vec<PartFetch>> {
+                batch
+                    .iter()
+                    .map(|f| {
+                        let chunk = chunks
+                            .get(f.chunk)
+                            .cloned()
+                            .context("scheduled a chunk outside the plan")?;
+                        let dest = match &targets {
+                            None => Dest::Memory,
+                            // Opened now (or still open from a recent chunk),
+                            // so the open files stay bounded whatever the file
+                            // count. In the driver, in plan order: a target
+                            // that cannot be written fails the download before
+                            // later chunks run.
+                            Some(targets) => Dest::File(
+                                targets
+                                    .get(chunk.file, &chunk.path)
+                                    .context("cannot write the download")?,
+                            ),
+                        };
+                        Ok(PartFetch { chunk, dest })
+                    })
+                    .collect()
+            })?;
+            let Some(first) = batch.first() else {
+                continue;
+            };
+            let lanes = conns
+                .get(first.source)
+                .context("scheduled a source that is not live")?;
+            let conn = lanes[first.turn % lanes.len()].clone();
+            let game_id = game_id.to_string();
+            let pool = pool.clone();
+            let fetched = fetched.clone();
+            tasks.spawn(async move {
+                let results = fetch::fetch_parts(&conn, &game_id, &fetched, &parts, &pool).await;
+                (batch, parts, results)
+            });
+        }
+        if matches!(step, Step::Fetch(_)) {
+            continue;
         }
         let Some(joined) = tasks.join_next().await else {
             bail!("the schedule waits for a fetch, but none is in flight");
         };
-        let (f, chunk, result) = joined.context("chunk task failed")?;
-        let source = &live[f.source];
-        match result {
-            Ok(data) => {
-                node.out.event(
-                    Event::DownloadChunkFinished,
-                    json!({
-                        "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
-                        "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
-                    }),
-                );
-                let ready = schedule.chunk_done(f.source, f.chunk);
-                if let (Some(sink), Some(data)) = (stream.as_deref_mut(), data) {
-                    held.insert(f.chunk, data);
-                    for next in ready {
-                        let (Some(c), Some(data)) = (chunks.get(next), held.remove(&next)) else {
-                            bail!("piece {next} is ready but not held");
-                        };
-                        tokio::task::block_in_place(|| -> Result<()> {
-                            if c.offset == 0 {
-                                sink.begin(&c.path)?;
-                            }
-                            sink.feed(&data)?;
-                            if c.is_last(&fetched) {
-                                sink.end()?;
-                            }
-                            Ok(())
-                        })
-                        .with_context(|| format!("extracting {}", c.path))?;
-                    }
-                }
-            }
-            Err(ChunkError::Local(e)) => return Err(e.context("cannot write the download")),
-            Err(ChunkError::Bad(e)) => {
-                tracing::warn!(source = %source.addr, "chunk did not verify: {e:#}");
-                node.out.event(
-                    Event::SourceBadChunk,
-                    json!({
-                        "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
-                        "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
-                        "error": format!("{e:#}"),
-                    }),
-                );
-                let reason = format!("{}: {e:#}", source.addr);
-                let r = schedule.chunk_bad(f.source, f.chunk, reason);
-                report_retries(node, game_id, &chunks, &live, &r.retries);
-            }
-            Err(ChunkError::Stalled(e)) => {
-                tracing::warn!(source = %source.addr, "chunk stalled: {e:#}");
-                node.out.event(
-                    Event::SourceStalled,
-                    json!({
-                        "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
-                        "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
-                        "error": format!("{e:#}"),
-                    }),
-                );
-                let reason = format!("{}: {e:#}", source.addr);
-                let r = schedule.chunk_stalled(f.source, f.chunk, reason);
-                report_retries(node, game_id, &chunks, &live, &r.retries);
-            }
-            Err(ChunkError::Source(e)) => {
-                let reason = format!("{}: {e:#}", source.addr);
-                let r = schedule.chunk_failed(f.source, f.chunk, reason);
-                if r.source_lost {
-                    tracing::warn!(source = %source.addr, "source failed: {e:#}");
+        let (batch, parts, results) = joined.context("chunk task failed")?;
+        for ((f, part), result) in batch.into_iter().zip(parts).zip(results) {
+            let chunk = part.chunk;
+            drop(part.dest);
+            let source = &live[f.source];
+            match result {
+                Ok(data) => {
                     node.out.event(
-                        Event::SourceFailed,
+                        Event::DownloadChunkFinished,
                         json!({
-                            "game_id": game_id, "peer_addr": source.addr,
-                            "peer_id": source.peer_id, "error": format!("{e:#}"),
+                            "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                            "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
                         }),
                     );
+                    let ready = schedule.chunk_done(f.source, f.chunk);
+                    if let (Some(sink), Some(data)) = (stream.as_deref_mut(), data) {
+                        held.insert(f.chunk, data);
+                        for next in ready {
+                            let (Some(c), Some(data)) = (chunks.get(next), held.remove(&next))
+                            else {
+                                bail!("piece {next} is ready but not held");
+                            };
+                            tokio::task::block_in_place(|| -> Result<()> {
+                                if c.offset == 0 {
+                                    sink.begin(&c.path)?;
+                                }
+                                sink.feed(&data)?;
+                                if c.is_last(&fetched) {
+                                    sink.end()?;
+                                }
+                                Ok(())
+                            })
+                            .with_context(|| format!("extracting {}", c.path))?;
+                        }
+                    }
                 }
-                report_retries(node, game_id, &chunks, &live, &r.retries);
+                Err(ChunkError::Local(e)) => return Err(e.context("cannot write the download")),
+                Err(ChunkError::Bad(e)) => {
+                    tracing::warn!(source = %source.addr, "chunk did not verify: {e:#}");
+                    node.out.event(
+                        Event::SourceBadChunk,
+                        json!({
+                            "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
+                            "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
+                            "error": format!("{e:#}"),
+                        }),
+                    );
+                    let reason = format!("{}: {e:#}", source.addr);
+                    let r = schedule.chunk_bad(f.source, f.chunk, reason);
+                    report_retries(node, game_id, &chunks, &live, &r.retries);
+                }
+                Err(ChunkError::Stalled(e)) => {
+                    let reason = format!("{}: {e:#}", source.addr);
+                    let r = schedule.chunk_stalled(f.source, f.chunk, reason);
+                    // Once per source: every part of a stalled batch stalls.
+                    if r.source_lost {
+                        tracing::warn!(source = %source.addr, "chunk stalled: {e:#}");
+                        node.out.event(
+                            Event::SourceStalled,
+                            json!({
+                                "game_id": game_id, "peer_addr": source.addr,
+                                "peer_id": source.peer_id, "path": chunk.path,
+                                "offset": chunk.offset, "bytes": chunk.len,
+                                "error": format!("{e:#}"),
+                            }),
+                        );
+                    }
+                    report_retries(node, game_id, &chunks, &live, &r.retries);
+                }
+                Err(ChunkError::Source(e)) => {
+                    let reason = format!("{}: {e:#}", source.addr);
+                    let r = schedule.chunk_failed(f.source, f.chunk, reason);
+                    if r.source_lost {
+                        tracing::warn!(source = %source.addr, "source failed: {e:#}");
+                        node.out.event(
+                            Event::SourceFailed,
+                            json!({
+                                "game_id": game_id, "peer_addr": source.addr,
+                                "peer_id": source.peer_id, "error": format!("{e:#}"),
+                            }),
+                        );
+                    }
+                    report_retries(node, game_id, &chunks, &live, &r.retries);
+                }
             }
         }
     }

@@ -41,11 +41,13 @@ pub const STREAMS_IN_FLIGHT: usize = 4;
 /// instead of four each ran at 1446 / 1490 / 1613 against 1300 / 1556 /
 /// 1466 MiB/s (2 GiB benches) with 37 instead of 58 MiB peak RSS.
 const MIN_STREAMS_PER_SOURCE: usize = 2;
-/// Most requests in flight over all sources however short their chunks
-/// (each source its part, but never fewer than its full-size requests):
-/// well under the 256 streams a connection accepts (`transport`), and each
-/// request holds one open target file, so the open files stay bounded too.
-const MAX_SHORT_IN_FLIGHT: usize = 64;
+/// Most chunks in flight over all sources however short they are (each
+/// source its part, but never fewer than its full-size requests). The
+/// driver sends short ones in batches (`batch`), so this is three full
+/// batches, well under the 256 streams a connection accepts (`transport`);
+/// each chunk in flight holds one open target file, so with the targets
+/// kept open (`target_file::OPEN_TARGETS`) a download holds at most 256.
+const MAX_SHORT_IN_FLIGHT: usize = 192;
 /// How far a stream-install's pieces may run ahead of the extractor, per
 /// source: they wait in memory.
 const STREAM_PIECES_PER_SOURCE: usize = 4;
@@ -531,7 +533,7 @@ mod tests {
         // However short the chunks, at most MAX_SHORT_IN_FLIGHT at once...
         let mut s = Scheduler::new(500, 1, Order::Any).with_sizes(vec![1; 500], 1_000_000);
         assert_eq!(drain(&mut s).len(), MAX_SHORT_IN_FLIGHT + 1);
-        // ...shared by the sources: four get 16 each.
+        // ...shared by the sources: four get 48 each.
         let mut s = Scheduler::new(500, 4, Order::Any).with_sizes(vec![1; 500], 1_000_000);
         assert_eq!(drain(&mut s).len(), MAX_SHORT_IN_FLIGHT + 1);
 
@@ -539,7 +541,7 @@ mod tests {
         let mut s = Scheduler::new(10, 1, Order::Any).with_sizes(vec![100; 10], 100);
         assert_eq!(drain(&mut s).len(), 4 + 1);
         // Two sources: two full requests each, so 20 short ones each (under
-        // their 32 of MAX_SHORT_IN_FLIGHT).
+        // their 96 of MAX_SHORT_IN_FLIGHT).
         let mut s = Scheduler::new(100, 2, Order::Any).with_sizes(vec![10; 100], 100);
         assert_eq!(drain(&mut s).len(), 2 * 20 + 1);
     }
