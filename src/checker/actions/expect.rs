@@ -284,6 +284,7 @@ pub fn chunks(lab: &mut Lab, s: &ExpectChunksStep, _cx: &StepCtx) -> StepResult 
         .flatten()
         .chain(&s.never_from)
         .chain(&s.served_by)
+        .chain(s.totals.iter().flat_map(|m| m.keys()))
         .chain(s.per_source.iter().flat_map(|m| m.keys()))
     {
         lab.peer(name)
