@@ -6,8 +6,8 @@
 
 use super::{ParamDoc, ParamDocs, opt, req};
 use crate::checker::actions::{
-    control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect, resources,
-    transfer,
+    chunks, control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect,
+    resources, transfer,
 };
 
 // LuaCATS spellings of the shared parameter types.
@@ -304,7 +304,7 @@ impl ParamDocs for observe::ExpectStatusStep {
     ];
 }
 
-impl ParamDocs for expect::ExpectChunksStep {
+impl ParamDocs for chunks::ExpectChunksStep {
     const PARAMS: &'static [ParamDoc] = &[
         req("peer", "string", "The peer that downloaded."),
         req("game", "string", "The game ID."),
