@@ -16,7 +16,9 @@ const SPAN: &str = "number|string";
 const FROM: &str = "\"start\"|\"step\"|string|integer";
 const OUTCOME: &str = "\"finished\"|\"failed\"";
 const ANSWER: &str = "\"result\"|\"error\"";
-const FILE_SPEC: &str = "{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }";
+// A file is its contents (a string) or a table; a `rar` holds files the same
+// way (LuaCATS has no recursive inline type, so their tables are `table`).
+const FILE_SPEC: &str = "string|{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, string|table>, solid?: boolean, method?: integer }";
 
 const TIMEOUT: ParamDoc = opt(
     "timeout",
@@ -441,7 +443,7 @@ impl ParamDocs for fs::MakeGameStep {
         ),
     ];
 }
-const FILE_SPEC_MAP: &str = "table<string, { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }>";
+const FILE_SPEC_MAP: &str = "table<string, string|{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, string|table>, solid?: boolean, method?: integer }>";
 
 impl ParamDocs for redirect::RedirectStep {
     const PARAMS: &'static [ParamDoc] = &[];
