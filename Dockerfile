@@ -13,13 +13,14 @@ FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 # .dockerignore lets in only what the build and the image need.
 COPY . .
-# A vendor/ folder in the context (cargo vendor) makes the build offline.
+# A vendor/ folder in the context (cargo vendor) makes the build offline. A
+# build image may set CARGO_TARGET_DIR (a warm target dir of its own).
 RUN if [ -d vendor ]; then \
       mkdir -p .cargo && printf '%s\n' '[source.crates-io]' 'replace-with = "vendored"' \
         '[source.vendored]' 'directory = "vendor"' >.cargo/config.toml; \
     fi \
  && cargo build --release --locked --bin lanspread-checker \
- && cp target/release/lanspread-checker /usr/local/bin/
+ && cp "${CARGO_TARGET_DIR:-target}/release/lanspread-checker" /usr/local/bin/
 
 FROM ${RUN_IMAGE}
 # iproute2: the network lab configures its namespaces with `ip`.

@@ -371,8 +371,8 @@ function expectEntries(p) end
 ---@field id string The game ID.
 ---@field version? string The sentinel's version; the catalog version when omitted.
 ---@field sentinel? boolean Write `version.ini` (default true); false makes a root that is not ready.
----@field files? table<string, { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }> Path in the root → file spec.
----@field eti? { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean } Shorthand for the game's archive `<id>.eti`.
+---@field files? table<string, string|{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, string|table>, solid?: boolean, method?: integer }> Path in the root → file spec.
+---@field eti? string|{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, string|table>, solid?: boolean, method?: integer } Shorthand for the game's archive `<id>.eti`.
 ---@field label? string Names the step in reports (step line, JUnit, jsonl, github) and for later steps (`from = "label"`); unique per file.
 
 ---Create a game root in the workspace.

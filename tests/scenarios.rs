@@ -316,7 +316,11 @@ fn check_rejects_what_the_run_would() {
         ),
         (
             "  peer { name = \"a\" },\n  connect { from = \"a\", to = \"b\" },\n",
-            "case.lua:3: connect: no peer named \"b\"",
+            "case.lua:3: connect: to: no peer named \"b\"",
+        ),
+        (
+            "  peer { name = \"a\" },\n  peer { name = \"c\" },\n  download { peer = \"c\", game = \"g\" },\n  expectChunks { peer = \"c\", game = \"g\", perSource = { b = 1 } },\n",
+            "case.lua:5: expectChunks: perSource: no peer named \"b\"",
         ),
         (
             "  peer { name = \"a\" },\n  expectDiskPeak { peer = \"a\", atMost = \"1MiB\" },\n",

@@ -1,10 +1,11 @@
 //! The load-time pass over a scenario's typed steps: what no single step
 //! rules out but their order does (a peer named twice, a step naming a
-//! peer no earlier step started, an expectation with no earlier step to
-//! check, a games folder or catalog that neither an earlier step makes nor
-//! the scenario's folder holds). A pure function of the steps and a lookup
-//! of the scenario's folder, so `--check` rejects what the run would and
-//! the rules have unit tests.
+//! peer no earlier step started — the peer it acts on, or a source
+//! `expectChunks` names —, an expectation with no earlier step to check, a
+//! games folder or catalog that neither an earlier step makes nor the
+//! scenario's folder holds). A pure function of the steps and a lookup of
+//! the scenario's folder, so `--check` rejects what the run would and the
+//! rules have unit tests.
 
 use crate::checker::registry::{Action, Step};
 use std::collections::BTreeSet;
@@ -95,12 +96,12 @@ pub fn check(steps: &[Step], beside: Beside) -> Result<(), (u32, &'static str, S
             }
             _ => {}
         }
-        if let Some(name) = named_peers(&step.action)
+        if let Some((param, name)) = named_peers(&step.action)
             .into_iter()
-            .find(|n| !peers.contains(n))
+            .find(|(_, n)| !peers.contains(n))
         {
             return fail(format!(
-                "no peer named {name:?} is started before this step (peer{{ name = {name:?} }} must come first)"
+                "{param}: no peer named {name:?} is started before this step (peer{{ name = {name:?} }} must come first)"
             ));
         }
     }
@@ -111,47 +112,77 @@ fn no_download(peer: &str, game: &str) -> String {
     format!("no earlier download{{ peer = {peer:?}, game = {game:?} }} (or streamInstall) to check")
 }
 
-/// The peers a step acts on or reads, besides the one `peer{}` starts.
-fn named_peers(action: &Action) -> Vec<&str> {
+/// The peers a step acts on or reads, besides the one `peer{}` starts,
+/// each with the parameter that names it.
+fn named_peers(action: &Action) -> Vec<(&'static str, &str)> {
     use Action as A;
     match action {
         // The peer whose ID it claims must be running (its ID is read then).
-        A::HostilePeer(s) => s.impersonate.iter().map(String::as_str).collect(),
-        A::RestartPeer(s) => vec![&s.name],
-        A::ShutdownPeer(s) => vec![&s.name],
+        A::HostilePeer(s) => s
+            .impersonate
+            .iter()
+            .map(|p| ("impersonate", p.as_str()))
+            .collect(),
+        A::RestartPeer(s) => vec![("name", &s.name)],
+        A::ShutdownPeer(s) => vec![("name", &s.name)],
         A::KillPeer(s) => {
-            let mut v = vec![s.name.as_str()];
-            v.extend(s.on.as_ref().map(|o| o.peer.as_str()));
+            let mut v = vec![("name", s.name.as_str())];
+            v.extend(s.on.as_ref().map(|o| ("on.peer", o.peer.as_str())));
             v
         }
         A::Connect(s) => {
-            let mut v = vec![s.from.as_str()];
-            v.extend(s.to.iter().map(String::as_str));
+            let mut v = vec![("from", s.from.as_str())];
+            v.extend(s.to.iter().map(|t| ("to", t.as_str())));
             v
         }
-        A::Send(s) => vec![&s.peer],
-        A::WaitGame(s) => vec![&s.peer],
-        A::Download(s) => vec![&s.peer],
-        A::CancelDownload(s) => vec![&s.peer],
-        A::ExpectGames(s) => vec![&s.peer],
-        A::ExpectPeers(s) => vec![&s.peer],
-        A::ExpectEvent(s) => vec![&s.peer],
-        A::ExpectNoEvent(s) => vec![&s.peer],
-        A::ExpectSequence(s) => vec![&s.peer],
-        A::ExpectStatus(s) => vec![&s.peer],
-        A::ExpectChunks(s) => vec![&s.peer],
-        A::ExpectThroughput(s) => vec![&s.peer],
-        A::ExpectSameFiles(s) => vec![&s.source, &s.target],
-        A::ExpectOverlap(s) => vec![&s.peer],
-        A::FuzzCommand(s) => vec![&s.peer],
-        A::FuzzAllCommands(s) => vec![&s.peer],
-        A::FuzzWire(s) => vec![&s.target],
-        A::Install(s) => vec![&s.peer],
-        A::Uninstall(s) => vec![&s.peer],
-        A::Play(s) => vec![&s.peer],
-        A::StreamInstall(s) => vec![&s.peer],
-        A::WatchDisk(s) => vec![&s.peer],
-        A::ExpectDiskPeak(s) => vec![&s.peer],
+        A::Send(s) => vec![("peer", &s.peer)],
+        A::WaitGame(s) => vec![("peer", &s.peer)],
+        A::Download(s) => vec![("peer", &s.peer)],
+        A::CancelDownload(s) => vec![("peer", &s.peer)],
+        A::ExpectGames(s) => vec![("peer", &s.peer)],
+        A::ExpectPeers(s) => vec![("peer", &s.peer)],
+        A::ExpectEvent(s) => vec![("peer", &s.peer)],
+        A::ExpectNoEvent(s) => vec![("peer", &s.peer)],
+        A::ExpectSequence(s) => vec![("peer", &s.peer)],
+        A::ExpectStatus(s) => vec![("peer", &s.peer)],
+        A::ExpectChunks(s) => {
+            // The sources it names are peers too (the run resolves them
+            // the same way).
+            let mut v = vec![("peer", s.peer.as_str())];
+            v.extend(
+                s.only_from
+                    .iter()
+                    .flatten()
+                    .map(|n| ("onlyFrom", n.as_str())),
+            );
+            v.extend(s.never_from.iter().map(|n| ("neverFrom", n.as_str())));
+            v.extend(s.served_by.iter().map(|n| ("servedBy", n.as_str())));
+            v.extend(
+                s.totals
+                    .iter()
+                    .flat_map(|m| m.keys())
+                    .map(|n| ("totals", n.as_str())),
+            );
+            v.extend(
+                s.per_source
+                    .iter()
+                    .flat_map(|m| m.keys())
+                    .map(|n| ("perSource", n.as_str())),
+            );
+            v
+        }
+        A::ExpectThroughput(s) => vec![("peer", &s.peer)],
+        A::ExpectSameFiles(s) => vec![("source", &s.source), ("target", &s.target)],
+        A::ExpectOverlap(s) => vec![("peer", &s.peer)],
+        A::FuzzCommand(s) => vec![("peer", &s.peer)],
+        A::FuzzAllCommands(s) => vec![("peer", &s.peer)],
+        A::FuzzWire(s) => vec![("target", &s.target)],
+        A::Install(s) => vec![("peer", &s.peer)],
+        A::Uninstall(s) => vec![("peer", &s.peer)],
+        A::Play(s) => vec![("peer", &s.peer)],
+        A::StreamInstall(s) => vec![("peer", &s.peer)],
+        A::WatchDisk(s) => vec![("peer", &s.peer)],
+        A::ExpectDiskPeak(s) => vec![("peer", &s.peer)],
         _ => vec![],
     }
 }
@@ -218,14 +249,41 @@ mod tests {
         let p = problem(
             "scenario {\n peer { name = \"a\" },\n connect { from = \"a\", to = \"b\" },\n peer { name = \"b\" },\n}",
         );
-        assert!(p.starts_with("3: connect: no peer named \"b\""), "{p}");
+        assert!(p.starts_with("3: connect: to: no peer named \"b\""), "{p}");
         let p = problem(
             "scenario {\n expectSameFiles { game = \"g\", source = \"x\", target = \"y\" },\n}",
         );
         assert!(
-            p.starts_with("2: expectSameFiles: no peer named \"x\""),
+            p.starts_with("2: expectSameFiles: source: no peer named \"x\""),
             "{p}"
         );
+    }
+
+    #[test]
+    fn expect_chunks_sources_must_be_peers() {
+        let head = "scenario {\n peer { name = \"a\" },\n peer { name = \"c\" },\n download { peer = \"c\", game = \"g\" },\n";
+        for (param, body) in [
+            ("onlyFrom", "onlyFrom = { \"a\", \"z\" }"),
+            ("neverFrom", "neverFrom = { \"z\" }"),
+            ("servedBy", "servedBy = { \"a\", \"z\" }"),
+            ("totals", "totals = { a = 1, z = 2 }"),
+            ("perSource", "perSource = { a = 1, z = { atLeast = 1 } }"),
+        ] {
+            let p = problem(&format!(
+                "{head} expectChunks {{ peer = \"c\", game = \"g\", {body} }},\n}}"
+            ));
+            assert!(
+                p.starts_with(&format!(
+                    "5: expectChunks: {param}: no peer named \"z\" is started before this step"
+                )),
+                "{param}: {p}"
+            );
+        }
+        // Peers started before the step pass, whatever the parameter.
+        let p = problem(&format!(
+            "{head} expectChunks {{ peer = \"c\", game = \"g\", onlyFrom = {{ \"a\" }}, neverFrom = {{ \"c\" }}, servedBy = {{ \"a\" }}, totals = {{ a = 1 }}, perSource = {{ a = 1 }} }},\n}}"
+        ));
+        assert_eq!(p, "");
     }
 
     #[test]

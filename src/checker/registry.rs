@@ -8,8 +8,8 @@
 //! parameter docs (`luals/params.rs`).
 
 use crate::checker::actions::{
-    control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect, resources,
-    transfer,
+    chunks, control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect,
+    resources, transfer,
 };
 use crate::checker::lab::Lab;
 use crate::checker::luals::{ParamDoc, ParamDocs};
@@ -171,7 +171,7 @@ registry! {
         "Check the order of a peer's matching events.";
     "expectStatus" => ExpectStatus(observe::ExpectStatusStep) => observe::status,
         "Poll `status` until a peer's operations and transfers are exactly as given.";
-    "expectChunks" => ExpectChunks(expect::ExpectChunksStep) => expect::chunks,
+    "expectChunks" => ExpectChunks(chunks::ExpectChunksStep) => chunks::chunks,
         "Check who served which chunks in the last download of a game.";
     "expectThroughput" => ExpectThroughput(expect::ExpectThroughputStep) => expect::throughput,
         "Check the last download's `download-finished` figures agree.";

@@ -3,6 +3,7 @@
 //! them; `checker::registry` lists every action once and dispatches to them.
 //! Shared helpers for polling and matching live here.
 
+pub mod chunks;
 pub mod control;
 pub mod disk;
 pub mod expect;

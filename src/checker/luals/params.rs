@@ -6,8 +6,8 @@
 
 use super::{ParamDoc, ParamDocs, opt, req};
 use crate::checker::actions::{
-    control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect, resources,
-    transfer,
+    chunks, control, disk, expect, flow, fs, fuzz, install, network, observe, peers, redirect,
+    resources, transfer,
 };
 
 // LuaCATS spellings of the shared parameter types.
@@ -17,7 +17,9 @@ const FROM: &str = "\"start\"|\"step\"|string|integer";
 const OUTCOME: &str = "\"finished\"|\"failed\"";
 const ANSWER: &str = "\"result\"|\"error\"";
 const LIE: &str = "\"wrong-bytes\"|\"wrong-digests\"|\"short-chunk\"|\"long-chunk\"|\"stall\"|\"escape-paths\"|\"huge-sizes\"|\"garbage\"|\"impersonate\"";
-const FILE_SPEC: &str = "{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }";
+// A file is its contents (a string) or a table; a `rar` holds files the same
+// way (LuaCATS has no recursive inline type, so their tables are `table`).
+const FILE_SPEC: &str = "string|{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, string|table>, solid?: boolean, method?: integer }";
 
 const TIMEOUT: ParamDoc = opt(
     "timeout",
@@ -328,7 +330,7 @@ impl ParamDocs for observe::ExpectStatusStep {
     ];
 }
 
-impl ParamDocs for expect::ExpectChunksStep {
+impl ParamDocs for chunks::ExpectChunksStep {
     const PARAMS: &'static [ParamDoc] = &[
         req("peer", "string", "The peer that downloaded."),
         req("game", "string", "The game ID."),
@@ -465,7 +467,7 @@ impl ParamDocs for fs::MakeGameStep {
         ),
     ];
 }
-const FILE_SPEC_MAP: &str = "table<string, { contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, table>, solid?: boolean }>";
+const FILE_SPEC_MAP: &str = "table<string, string|{ contents?: string, size?: integer|string, sparse?: boolean, seed?: integer, rar?: table<string, string|table>, solid?: boolean, method?: integer }>";
 
 impl ParamDocs for redirect::RedirectStep {
     const PARAMS: &'static [ParamDoc] = &[];
