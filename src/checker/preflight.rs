@@ -217,7 +217,10 @@ mod tests {
         let p = problem(
             "scenario {\n hostilePeer { name = \"h\", impersonate = \"a\" },\n peer { name = \"a\" },\n}",
         );
-        assert!(p.starts_with("2: hostilePeer: no peer named \"a\""), "{p}");
+        assert!(
+            p.starts_with("2: hostilePeer: impersonate: no peer named \"a\""),
+            "{p}"
+        );
         let p = problem(
             "scenario {\n peer { name = \"h\" },\n hostilePeer { name = \"h\", behaviour = \"stall\" },\n}",
         );
