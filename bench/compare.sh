@@ -122,19 +122,23 @@ if [ "$MODE" = files ]; then
 	echo "tree: $FILES files x $FILE_KIB KiB ($MIB MiB) in $tree; destination: $WORK/dst; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 	SSH="ssh -c aes128-gcm@openssh.com -p $SSH_PORT -i $WORK/ssh/user_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 	# Seconds from starting rsync to the destination file system synced.
+	# Each copy goes to its own folder and all are deleted at the end: ext4
+	# creating files just after tens of thousands were deleted scans for
+	# inodes not recently freed (`recently_deleted` in `ext4_create`, 60 %
+	# of a profile), which made every round slower than the one before.
 	copy_rsync() {
-		local t0 t1
+		local t0 t1 dst="$WORK/dst/rsync$1"
 		t0=$(now)
-		rsync -a -e "$SSH" "$(id -un)@127.0.0.1:$tree/" "$WORK/dst/rsync/"
+		rsync -a -e "$SSH" "$(id -un)@127.0.0.1:$tree/" "$dst/"
 		sync -f "$WORK/dst"
 		t1=$(now)
-		[ "$(find "$WORK/dst/rsync" -type f | wc -l)" = "$FILES" ] || { echo "rsync copied the wrong number of files" >&2; exit 3; }
-		rm -rf "$WORK/dst/rsync"
+		[ "$(find "$dst" -type f | wc -l)" = "$FILES" ] || { echo "rsync copied the wrong number of files" >&2; exit 3; }
 		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 	}
 	# Seconds from the download command to download-finished (synced).
 	ours_tree() {
-		"$BIN" bench transfer --tree "$tree" --dir "$WORK/dst" |
+		mkdir -p "$WORK/dst/ours$1"
+		"$BIN" bench transfer --tree "$tree" --dir "$WORK/dst/ours$1" --keep |
 			tee -a "$WORK/ours.log" |
 			sed -n 's/^result .*wall_ms=\([0-9]*\) .*max_peak_rss_kib=\([0-9]*\)$/\1 \2/p' |
 			awk '{ printf "%.3f %s\n", $1 / 1000, $2 }'
@@ -142,8 +146,8 @@ if [ "$MODE" = files ]; then
 	ROUNDS=${ROUNDS:-3}
 	A_RSYNC=() A_OURS=() RSS=0
 	for round in $(seq "$ROUNDS"); do
-		A_RSYNC+=("$(copy_rsync)")
-		read -r v r < <(ours_tree) || true
+		A_RSYNC+=("$(copy_rsync "$round")")
+		read -r v r < <(ours_tree "$round") || true
 		[ -n "${v:-}" ] || { echo "our bench failed (KEEP=1 keeps $WORK/ours.log)" >&2; exit 3; }
 		A_OURS+=("$v")
 		RSS=$((r > RSS ? r : RSS))
