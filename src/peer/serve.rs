@@ -203,6 +203,17 @@ async fn handle(
                 )
                 .await;
             }
+            let total = parts.iter().try_fold(0u64, |sum, p| sum.checked_add(p.len));
+            if total.is_none_or(|t| t > wire::MAX_BATCH_BYTES) {
+                return deny(
+                    &mut send,
+                    format!(
+                        "a chunks request for more than {} bytes",
+                        wire::MAX_BATCH_BYTES
+                    ),
+                )
+                .await;
+            }
             serve_parts(&node, remote, &game_id, &parts, &mut send).await?;
         }
     }

@@ -24,6 +24,10 @@ pub const MAX_FRAME: usize = 4 << 20;
 pub const FILE_LIST_PAGE: usize = 1 << 20;
 /// Most ranges one `chunks` request may ask for; a source refuses more.
 pub const MAX_BATCH_PARTS: usize = 256;
+/// Most bytes one `chunks` request may ask for over all its parts; a source
+/// refuses more. Receivers batch short chunks of at most 1 MiB a request;
+/// the bound keeps one small request from asking for 256 whole files.
+pub const MAX_BATCH_BYTES: u64 = 16 << 20;
 /// Most descriptors a receiver takes in one file list, over all its pages.
 pub const MAX_LIST_FILES: usize = 1_000_000;
 /// Most frame bytes a receiver reads for one file list, over all its pages:

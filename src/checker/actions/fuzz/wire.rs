@@ -8,7 +8,8 @@ use crate::checker::outcome::{Failure, StepResult};
 use crate::checker::registry::{StepCtx, StepParams};
 use crate::checker::wire_client::{self, Reply, WireClient};
 use crate::protocol::wire::{
-    Announce, FileDesc, GameAd, MAX_FRAME, PROTOCOL_VERSION, Request, Response,
+    Announce, FileDesc, GameAd, MAX_BATCH_BYTES, MAX_BATCH_PARTS, MAX_FRAME, PROTOCOL_VERSION,
+    Request, Response,
 };
 use anyhow::{Context, anyhow};
 use rand::rngs::StdRng;
@@ -115,6 +116,17 @@ fn named_cases(k: &Known) -> Vec<WireCase> {
     };
     let files_for =
         |game_id: &str| frame_json(&json!({ "type": "game-files", "game_id": game_id }));
+    // A `chunks` request of `parts`, each (path, offset, len).
+    let chunks = |parts: &[(&str, u64, u64)]| {
+        let parts: Vec<Value> = parts
+            .iter()
+            .map(|(path, offset, len)| json!({ "path": path, "offset": offset, "len": len }))
+            .collect();
+        frame_json(&json!({ "type": "chunks", "game_id": game, "parts": parts }))
+    };
+    let good = (file.path.as_str(), 0, 1);
+    let whole = (file.path.as_str(), 0, file.size);
+    let parent = format!("../{game}/{}", file.path);
     let abs = k.games_dir.join(&game).join(&file.path);
     let mut oversized = ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec();
     oversized.extend_from_slice(b"{\"type\":");
@@ -235,6 +247,49 @@ fn named_cases(k: &Known) -> Vec<WireCase> {
             );
             frame(body.as_bytes())
         }),
+        r("chunks: no parts", chunks(&[])),
+        r(
+            "chunks: more parts than MAX_BATCH_PARTS",
+            chunks(&vec![good; MAX_BATCH_PARTS + 1]),
+        ),
+        r(
+            "chunks: more bytes than MAX_BATCH_BYTES",
+            // (over MAX_BATCH_PARTS too when the largest file is small)
+            chunks(&vec![
+                whole;
+                (MAX_BATCH_BYTES / file.size.max(1) + 1).min(MAX_BATCH_PARTS as u64 + 1)
+                    as usize
+            ]),
+        ),
+        r(
+            "chunks: lengths that overflow u64 together",
+            chunks(&[(&file.path, 0, u64::MAX), (&file.path, 0, 2)]),
+        ),
+        r(
+            "chunks: a ../ part after a good one",
+            chunks(&[good, (&parent, 0, 1)]),
+        ),
+        r(
+            "chunks: a local/ part after a good one",
+            chunks(&[good, (LOCAL_SECRET, 0, 1)]),
+        ),
+        r(
+            "chunks: a symlinked part",
+            chunks(&[good, (LINK_FILE, 0, 1)]),
+        ),
+        r(
+            "chunks: a part past the end",
+            chunks(&[good, (&file.path, file.size, 1)]),
+        ),
+        r(
+            "chunks: a part whose offset+len overflows",
+            chunks(&[good, (&file.path, u64::MAX - 1, 2)]),
+        ),
+        r(
+            "chunks: a part with an unknown field",
+            frame_json(&json!({ "type": "chunks", "game_id": game,
+                "parts": [{ "path": file.path, "offset": 0, "len": 1, "mode": "rw" }] })),
+        ),
         r("game-files: unknown game id", files_for("no-such-game-zz")),
         r("game-files: id with /", files_for(&format!("{game}/.."))),
         r("game-files: id ..", files_for("..")),
@@ -285,7 +340,7 @@ fn hostile_value(rng: &mut StdRng, k: &Known) -> Value {
 fn random_case(i: usize, rng: &mut StdRng, k: &Known) -> WireCase {
     let (game, file) = k.first_file();
     let len = file.size.min(4096);
-    let (mut value, channel) = match rng.random_range(0..4) {
+    let (mut value, channel) = match rng.random_range(0..5) {
         0 => (
             json!({ "type": "game-files", "game_id": game }),
             Channel::Request,
@@ -296,6 +351,13 @@ fn random_case(i: usize, rng: &mut StdRng, k: &Known) -> WireCase {
             Channel::Request,
         ),
         2 => (hello(&k.client_id, PROTOCOL_VERSION), Channel::Announce),
+        3 => (
+            json!({ "type": "chunks", "game_id": game, "parts": [
+                { "path": file.path, "offset": 0, "len": len },
+                { "path": file.path, "offset": len / 2, "len": len / 2 },
+            ] }),
+            Channel::Request,
+        ),
         _ => (
             json!({ "type": "library", "games": [{ "game_id": game, "version": "1" }] }),
             Channel::Announce,
@@ -331,7 +393,15 @@ fn random_case(i: usize, rng: &mut StdRng, k: &Known) -> WireCase {
                 obj.insert("fuzz".into(), hostile_value(rng, k));
             }
             _ => {
-                let types = ["hello", "library", "game-files", "chunk", "denied", "HELLO"];
+                let types = [
+                    "hello",
+                    "library",
+                    "game-files",
+                    "chunk",
+                    "chunks",
+                    "denied",
+                    "HELLO",
+                ];
                 let t = types[rng.random_range(0..types.len())];
                 ops.push(format!("type={t}"));
                 obj.insert("type".into(), json!(t));
@@ -496,6 +566,44 @@ fn judge_served(sent: &[u8], response: &Response, bytes: &[u8], k: &Known) -> Re
             if want != bytes {
                 return Err(format!(
                     "served bytes for {request:?} that differ from the file"
+                ));
+            }
+            Ok(())
+        }
+        (Request::Chunks { game_id, parts }, Response::Chunk { len: got }) => {
+            let mut want = Vec::new();
+            for part in parts {
+                let listed = k
+                    .files
+                    .get(game_id)
+                    .and_then(|f| f.iter().find(|f| f.path == part.path));
+                let Some(file) = listed else {
+                    return Err(format!(
+                        "served {got} bytes for {request:?}, a part of which names no served file"
+                    ));
+                };
+                if part
+                    .offset
+                    .checked_add(part.len)
+                    .is_none_or(|end| end > file.size)
+                {
+                    return Err(format!("served {got} bytes for out-of-range {request:?}"));
+                }
+                let path = k.games_dir.join(game_id).join(&part.path);
+                want.extend(
+                    read_range(&path, part.offset, part.len).map_err(|e| format!("{e:#}"))?,
+                );
+            }
+            if parts.is_empty()
+                || parts.len() > MAX_BATCH_PARTS
+                || want.len() as u64 > MAX_BATCH_BYTES
+                || *got != want.len() as u64
+            {
+                return Err(format!("served {got} bytes for {request:?}"));
+            }
+            if want != bytes {
+                return Err(format!(
+                    "served bytes for {request:?} that differ from the files"
                 ));
             }
             Ok(())
