@@ -14,6 +14,29 @@ use std::collections::BTreeSet;
 /// `rel` (relative to the scenario file) is a folder (or, `false`, a file).
 pub type Beside<'a> = &'a dyn Fn(&str, bool) -> bool;
 
+/// A step starting peer `name` on games folder `games`: the name must be
+/// new, and the folder made by an earlier step or beside the scenario.
+fn start_peer<'a>(
+    peers: &mut BTreeSet<&'a str>,
+    name: &'a str,
+    games: Option<&str>,
+    made: &BTreeSet<&str>,
+    fs_touched: bool,
+    beside: Beside,
+) -> Result<(), String> {
+    if !peers.insert(name) {
+        return Err(format!(
+            "a peer named {name:?} is already started by an earlier step"
+        ));
+    }
+    match games {
+        Some(g) if !fs_touched && !made.contains(g) && !beside(g, true) => Err(format!(
+            "games folder {g:?} is made by no earlier makeGame{{ dir = {g:?} }} and is not beside the scenario"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The first problem in `steps`, as `line: action: message`.
 pub fn check(steps: &[Step], beside: Beside) -> Result<(), (u32, &'static str, String)> {
     let mut made: BTreeSet<&str> = BTreeSet::new();
@@ -27,38 +50,26 @@ pub fn check(steps: &[Step], beside: Beside) -> Result<(), (u32, &'static str, S
         let fail = |m: String| Err((step.line, step.action.name(), m));
         match &step.action {
             Action::HostilePeer(p) => {
-                if !peers.insert(&p.name) {
-                    return fail(format!(
-                        "a peer named {:?} is already started by an earlier step",
-                        p.name
-                    ));
-                }
-                if let Some(g) = &p.games
-                    && !fs_touched
-                    && !made.contains(g.as_str())
-                    && !beside(g, true)
-                {
-                    return fail(format!(
-                        "games folder {g:?} is made by no earlier makeGame{{ dir = {g:?} }} and is not beside the scenario"
-                    ));
-                }
+                start_peer(
+                    &mut peers,
+                    &p.name,
+                    p.games.as_deref(),
+                    &made,
+                    fs_touched,
+                    beside,
+                )
+                .or_else(fail)?;
             }
             Action::Peer(p) => {
-                if !peers.insert(&p.name) {
-                    return fail(format!(
-                        "a peer named {:?} is already started by an earlier step",
-                        p.name
-                    ));
-                }
-                if let Some(g) = &p.games
-                    && !fs_touched
-                    && !made.contains(g.as_str())
-                    && !beside(g, true)
-                {
-                    return fail(format!(
-                        "games folder {g:?} is made by no earlier makeGame{{ dir = {g:?} }} and is not beside the scenario"
-                    ));
-                }
+                start_peer(
+                    &mut peers,
+                    &p.name,
+                    p.games.as_deref(),
+                    &made,
+                    fs_touched,
+                    beside,
+                )
+                .or_else(fail)?;
                 if let Some(c) = &p.catalog
                     && !beside(c, false)
                 {
