@@ -183,14 +183,17 @@ fn a_delay_both_ways_adds_up_in_the_round_trip() {
     let mut rtts = probe::ping(&sa, to, 10, Duration::from_millis(500)).unwrap();
     assert_eq!(rtts.len(), 10, "no ping lost");
     let median = probe::median(&mut rtts).unwrap();
+    // 20 ms one way only would be ~20 ms, applied twice per way ~80 ms;
+    // the slack above 40 ms is for the echo thread on a loaded machine
+    // (a 50 ms bound failed under load).
     assert!(
-        (Duration::from_millis(40)..Duration::from_millis(50)).contains(&median),
+        (Duration::from_millis(40)..Duration::from_millis(70)).contains(&median),
         "median RTT {median:?} with 20 ms each way"
     );
     lan.clear(Link::Host("a"), Direction::Both).unwrap();
     let mut rtts = probe::ping(&sa, to, 10, Duration::from_millis(500)).unwrap();
     assert!(
-        probe::median(&mut rtts).unwrap() < Duration::from_millis(10),
+        probe::median(&mut rtts).unwrap() < Duration::from_millis(20),
         "clear removes it"
     );
     let _ = echo.join();
