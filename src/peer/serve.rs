@@ -92,7 +92,9 @@ pub struct UploadHold {
 
 /// How long a held upload waits at most; long enough for a busy machine to
 /// start the second download, short enough that a broken peer fails fast.
-const HOLD_LIMIT: Duration = Duration::from_secs(10);
+// Under the receivers' `STALL_TIMEOUT` (5 s): a hold longer than that
+// would read as a stalled source.
+const HOLD_LIMIT: Duration = Duration::from_secs(4);
 
 impl UploadHold {
     pub fn new(want: usize) -> Self {

@@ -487,10 +487,13 @@ async fn ask(
     ranges: &[(u64, u64)],
     clock: &mut StallClock,
 ) -> Result<quinn::RecvStream, ChunkError> {
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| ChunkError::Source(e.into()))?;
+    let (mut send, mut recv) = clock
+        .wait(|| "opening the request's stream".into(), async {
+            conn.open_bi()
+                .await
+                .map_err(|e| ChunkError::Source(e.into()))
+        })
+        .await?;
     let part = |p: &PartFetch, &(start, end): &(u64, u64)| wire::Part {
         path: p.chunk.path.clone(),
         offset: start,
@@ -512,8 +515,13 @@ async fn ask(
         },
     };
     let src = ChunkError::Source;
-    wire::write_frame(&mut send, &req).await.map_err(src)?;
-    send.finish().map_err(|e| src(e.into()))?;
+    // A source that grants no stream or flow-control credit stalls too.
+    clock
+        .wait(|| "sending the request".into(), async {
+            wire::write_frame(&mut send, &req).await.map_err(src)?;
+            send.finish().map_err(|e| src(e.into()))
+        })
+        .await?;
     let total: u64 = ranges.iter().map(|(s, e)| e - s).sum();
     let header = clock
         .wait(|| "before the answer's header".into(), async {

@@ -253,7 +253,14 @@ pub async fn run(
             // A stream's pieces are long and wait in memory: never batched.
             Step::Fetch(f) if streaming => vec![vec![f]],
             Step::Fetch(f) => {
-                let len = chunks.get(f.chunk).map_or(0, |c| c.len);
+                // What the request asks for: the chunk widened to whole
+                // digest blocks (a 32 KiB chunk of a large file is a 1 MiB
+                // request, too long to batch).
+                let len = chunks.get(f.chunk).map_or(0, |c| {
+                    let size = fetched.get(c.file).map_or(0, |d| d.size);
+                    let (start, end) = c.request_range(size);
+                    end - start
+                });
                 batcher.add(f, len).into_iter().collect()
             }
             // Nothing more to deal until a fetch ends: send what is filling.
