@@ -1,7 +1,7 @@
 //! Fuzzing actions, cut four ways: `combinations` generates control-fuzz
 //! inputs; `control` runs `fuzzCommand` and `fuzzAllCommands` against a
 //! peer's control commands; `wire` runs `fuzzWire`, hostile wire-protocol
-//! messages over QUIC; `aftermath` is the end all three share (the target
+//! messages over QUIC (the messages themselves are `wire_cases`); `aftermath` is the end all three share (the target
 //! survived, changed nothing outside its games dir, and still serves a
 //! normal download to a fresh probe peer).
 
@@ -9,6 +9,7 @@ pub mod aftermath;
 pub mod combinations;
 pub mod control;
 pub mod wire;
+pub mod wire_cases;
 
 #[cfg(test)]
 mod tests {
