@@ -48,28 +48,16 @@ pub fn check(steps: &[Step], beside: Beside) -> Result<(), (u32, &'static str, S
     let mut downloaded: BTreeSet<(&str, &str)> = BTreeSet::new();
     for step in steps {
         let fail = |m: String| Err((step.line, step.action.name(), m));
+        let started = match &step.action {
+            Action::Peer(p) => Some((&p.name, p.games.as_deref())),
+            Action::HostilePeer(p) => Some((&p.name, p.games.as_deref())),
+            _ => None,
+        };
+        if let Some((name, games)) = started {
+            start_peer(&mut peers, name, games, &made, fs_touched, beside).or_else(fail)?;
+        }
         match &step.action {
-            Action::HostilePeer(p) => {
-                start_peer(
-                    &mut peers,
-                    &p.name,
-                    p.games.as_deref(),
-                    &made,
-                    fs_touched,
-                    beside,
-                )
-                .or_else(fail)?;
-            }
             Action::Peer(p) => {
-                start_peer(
-                    &mut peers,
-                    &p.name,
-                    p.games.as_deref(),
-                    &made,
-                    fs_touched,
-                    beside,
-                )
-                .or_else(fail)?;
                 if let Some(c) = &p.catalog
                     && !beside(c, false)
                 {
