@@ -320,6 +320,7 @@ pub async fn run(
             let chunk = part.chunk;
             drop(part.dest);
             let source = &live[f.source];
+            let stalled = matches!(result, Err(ChunkError::Stalled(_)));
             match result {
                 Ok(data) => {
                     node.out.event(
@@ -366,34 +367,29 @@ pub async fn run(
                     let r = schedule.chunk_bad(f.source, f.chunk, reason);
                     report_retries(node, game_id, &chunks, &live, &r.retries);
                 }
-                Err(ChunkError::Stalled(e)) => {
+                Err(ChunkError::Stalled(e) | ChunkError::Source(e)) => {
                     let reason = format!("{}: {e:#}", source.addr);
-                    let r = schedule.chunk_stalled(f.source, f.chunk, reason);
-                    // Once per source: every part of a stalled batch stalls.
-                    if r.source_lost {
-                        tracing::warn!(source = %source.addr, "chunk stalled: {e:#}");
-                        node.out.event(
+                    let (r, event) = if stalled {
+                        (
+                            schedule.chunk_stalled(f.source, f.chunk, reason),
                             Event::SourceStalled,
+                        )
+                    } else {
+                        (
+                            schedule.chunk_failed(f.source, f.chunk, reason),
+                            Event::SourceFailed,
+                        )
+                    };
+                    // Once per source: every part of a broken batch fails.
+                    if r.source_lost {
+                        tracing::warn!(source = %source.addr, %event, "source lost: {e:#}");
+                        node.out.event(
+                            event,
                             json!({
                                 "game_id": game_id, "peer_addr": source.addr,
                                 "peer_id": source.peer_id, "path": chunk.path,
                                 "offset": chunk.offset, "bytes": chunk.len,
                                 "error": format!("{e:#}"),
-                            }),
-                        );
-                    }
-                    report_retries(node, game_id, &chunks, &live, &r.retries);
-                }
-                Err(ChunkError::Source(e)) => {
-                    let reason = format!("{}: {e:#}", source.addr);
-                    let r = schedule.chunk_failed(f.source, f.chunk, reason);
-                    if r.source_lost {
-                        tracing::warn!(source = %source.addr, "source failed: {e:#}");
-                        node.out.event(
-                            Event::SourceFailed,
-                            json!({
-                                "game_id": game_id, "peer_addr": source.addr,
-                                "peer_id": source.peer_id, "error": format!("{e:#}"),
                             }),
                         );
                     }
