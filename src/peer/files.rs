@@ -9,8 +9,13 @@ use crate::protocol::layout::{LOCAL_DIR, SENTINEL, check_game_id, checked_rel_pa
 use crate::protocol::wire::FileDesc;
 use crate::redirect::{Redirects, collapse};
 use anyhow::{Context, Result, bail};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Virtual name of the games dir.
 const GAMES: &str = "games";
@@ -226,11 +231,11 @@ impl Files {
         Ok(())
     }
 
-    /// Resolves a requested file of a game root for serving. Refused unless
+    /// Checks a requested file of a game root for serving. Refused unless
     /// `rel` stays inside the virtual root and is not under `local/`, and the
     /// real file (after symlinks) is a regular file inside the folder that
     /// provides it: the real root, or the target of the redirect that matched.
-    pub fn resolve_served(&self, game_id: &str, rel: &str) -> Result<PathBuf> {
+    pub fn resolve_served(&self, game_id: &str, rel: &str) -> Result<ServedFile> {
         self.served_root(game_id)?.resolve(rel)
     }
 
@@ -246,11 +251,21 @@ impl Files {
         // No local/ folder: nothing can resolve under it.
         let local = self.real(&format!("{GAMES}/{game_id}/{LOCAL_DIR}"))?;
         let local_real = local.exists().then(|| local.canonicalize()).transpose()?;
+        // Without a descriptor (no openat2 here, or O_PATH refused) every
+        // path takes the slow, portable way.
+        let root_fd = rustix::fs::open(
+            &root_real,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+        .map(Arc::new);
         Ok(ServedRoot {
             files: self,
             game_id,
             root_real,
             local_real,
+            root_fd,
         })
     }
 }
@@ -261,12 +276,77 @@ pub struct ServedRoot<'a> {
     game_id: &'a str,
     root_real: PathBuf,
     local_real: Option<PathBuf>,
+    /// The real root, opened once: a served file is looked up beneath it
+    /// (`openat2` with `RESOLVE_BENEATH`), a walk of its own few components,
+    /// where a `realpath` of the whole path cost a `readlink` per component
+    /// and was the largest part of a small-file source's CPU.
+    root_fd: Option<Arc<OwnedFd>>,
+}
+
+/// A file that a root may serve, checked but not open (so a batch of many
+/// parts holds no descriptors until each is sent): where it is and which
+/// file it was, so `open` serves that file or none.
+#[derive(Debug)]
+pub struct ServedFile {
+    place: Place,
+    dev: u64,
+    ino: u64,
+    /// Its size when it was checked.
+    pub size: u64,
+}
+
+#[derive(Debug)]
+enum Place {
+    /// A path without symlinks, beneath the root's descriptor.
+    Beneath(Arc<OwnedFd>, String),
+    /// A canonical real path (symlinks resolved, redirects followed).
+    Real(PathBuf),
+}
+
+/// What the fast lookup accepts: no step outside the root, and no symlink
+/// at all, so the file cannot be under `local/` by a detour either (a path
+/// with a symlink takes the slow way, which checks where it really lands).
+const BENEATH: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
+fn open_beneath(root: &OwnedFd, rel: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        root,
+        rel,
+        flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        BENEATH,
+    )
+}
+
+impl ServedFile {
+    /// Opens the checked file for reading; an error if what is there now is
+    /// not the file that was checked (replaced in between).
+    pub fn open(&self) -> Result<File> {
+        let file = match &self.place {
+            Place::Beneath(root, rel) => File::from(
+                open_beneath(root, rel, OFlags::RDONLY)
+                    .with_context(|| format!("opening {rel}"))?,
+            ),
+            Place::Real(path) => {
+                File::open(path).with_context(|| format!("opening {}", path.display()))?
+            }
+        };
+        let meta = file
+            .metadata()
+            .context("reading a served file's metadata")?;
+        if (meta.dev(), meta.ino()) != (self.dev, self.ino) {
+            bail!("the file was replaced after it was checked");
+        }
+        Ok(file)
+    }
 }
 
 impl ServedRoot<'_> {
     /// The real file behind relative path `rel`, if it may be served (see
     /// `Files::resolve_served`).
-    pub fn resolve(&self, rel: &str) -> Result<PathBuf> {
+    pub fn resolve(&self, rel: &str) -> Result<ServedFile> {
         let game_id = self.game_id;
         let path = self.files.game_file(game_id, rel)?;
         let virt = format!("{GAMES}/{game_id}/{rel}");
@@ -281,7 +361,12 @@ impl ServedRoot<'_> {
                 })?;
                 &deeper
             }
-            _ => &self.root_real,
+            _ => {
+                if let Some(found) = self.resolve_beneath(rel) {
+                    return Ok(found);
+                }
+                &self.root_real
+            }
         };
         let real = path
             .canonicalize()
@@ -294,10 +379,33 @@ impl ServedRoot<'_> {
         {
             bail!("path {rel:?} resolves under local/");
         }
-        if !real.is_file() {
+        let meta = std::fs::metadata(&real).with_context(|| format!("{rel} does not exist"))?;
+        if !meta.is_file() {
             bail!("path {rel:?} is not a regular file");
         }
-        Ok(real)
+        Ok(ServedFile {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            place: Place::Real(real),
+        })
+    }
+
+    /// The fast way for a path without symlinks, right in the real root;
+    /// `None` sends the caller the slow way (which also words the refusals).
+    fn resolve_beneath(&self, rel: &str) -> Option<ServedFile> {
+        let root = self.root_fd.as_ref()?;
+        let fd = open_beneath(root, rel, OFlags::PATH).ok()?;
+        let st = rustix::fs::fstat(&fd).ok()?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return None;
+        }
+        Some(ServedFile {
+            place: Place::Beneath(root.clone(), rel.to_string()),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).ok()?,
+        })
     }
 }
 
@@ -310,6 +418,12 @@ fn is_local_of_root(dir: &str, name: &std::ffi::OsStr) -> bool {
 mod tests {
     use super::*;
     use std::fs;
+
+    fn read_served(files: &Files, id: &str, rel: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut files.resolve_served(id, rel)?.open()?, &mut out)?;
+        Ok(out)
+    }
 
     fn paths(files: &Files, id: &str) -> Result<Vec<(String, u64)>> {
         Ok(files
@@ -338,6 +452,34 @@ mod tests {
         assert!(files.resolve_served("game", "../game/ok.bin").is_err());
         assert!(files.resolve_served("game", "local/installed").is_err());
         assert_eq!(paths(&files, "game")?, vec![("ok.bin".to_string(), 2)]);
+        Ok(())
+    }
+
+    /// A plain path is looked up beneath the root's descriptor; one through
+    /// a symlink takes the slow way and lands where the symlink points; a
+    /// file swapped after its check is not served.
+    #[test]
+    fn served_files_are_checked_once_and_opened_as_checked() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let games = dir.path().join("games");
+        let root = games.join("game");
+        fs::create_dir_all(root.join("sub"))?;
+        fs::write(root.join("sub/a.bin"), "aaa")?;
+        std::os::unix::fs::symlink("sub/a.bin", root.join("alias"))?;
+        let files = Files::plain(&games);
+        let plain = files.resolve_served("game", "sub/a.bin")?;
+        assert!(matches!(plain.place, Place::Beneath(..)), "{plain:?}");
+        assert_eq!(plain.size, 3);
+        let alias = files.resolve_served("game", "alias")?;
+        assert!(matches!(alias.place, Place::Real(_)), "{alias:?}");
+        assert_eq!(read_served(&files, "game", "alias")?, b"aaa");
+        assert!(files.resolve_served("game", "sub").is_err());
+        // Made before the old one goes, so it cannot reuse its inode number.
+        fs::write(root.join("sub/b.tmp"), "bbbb")?;
+        fs::rename(root.join("sub/b.tmp"), root.join("sub/a.bin"))?;
+        assert!(plain.open().is_err());
+        assert!(alias.open().is_err());
+        assert_eq!(read_served(&files, "game", "sub/a.bin")?, b"bbbb");
         Ok(())
     }
 
@@ -383,11 +525,8 @@ mod tests {
             paths(&files, "ggoo")?,
             vec![("ggoo.eti".to_string(), 1), ("version.ini".to_string(), 8)]
         );
-        assert_eq!(
-            fs::read(files.resolve_served("cnc4", "cnc4.eti")?)?,
-            b"redirected"
-        );
-        assert_eq!(fs::read(files.resolve_served("ggoo", "ggoo.eti")?)?, b"g");
+        assert_eq!(read_served(&files, "cnc4", "cnc4.eti")?, b"redirected");
+        assert_eq!(read_served(&files, "ggoo", "ggoo.eti")?, b"g");
         // Shadowed by the data/ redirect, and escaping the virtual root.
         assert!(files.resolve_served("cnc4", "data/a").is_err());
         assert!(
@@ -423,7 +562,7 @@ mod tests {
                 ("sub/c".to_string(), 1)
             ]
         );
-        assert_eq!(fs::read(files.resolve_served("g", "sub/b")?)?, b"yb!");
+        assert_eq!(read_served(&files, "g", "sub/b")?, b"yb!");
         assert!(files.resolve_served("g", "sub/d").is_err());
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! answers to file-list and chunk requests. An honest peer has no
 //! `Hostile` and never reaches this code.
 
+use crate::peer::files::ServedFile;
 use crate::protocol::hostile::Lie;
 use crate::protocol::wire::{self, FileDesc, Response};
 use anyhow::{Context, Result, bail};
@@ -164,11 +165,11 @@ impl Hostile {
     }
 
     /// Answers a chunk or chunks request with this lie. `parts` are the
-    /// checked ranges (real path, offset, length) in request order; the lie
+    /// checked ranges (served file, offset, length) in request order; the lie
     /// treats their bytes as one run, as the receiver reads them.
     pub async fn answer_parts(
         &self,
-        parts: &[(&Path, u64, u64)],
+        parts: &[(&ServedFile, u64, u64)],
         send: &mut quinn::SendStream,
     ) -> Result<()> {
         let len: u64 = parts.iter().map(|p| p.2).sum();
@@ -185,8 +186,7 @@ impl Hostile {
         wire::write_frame(send, &Response::Chunk { len }).await?;
         let mut done = 0;
         'parts: for &(real, offset, part_len) in parts {
-            let file =
-                std::fs::File::open(real).with_context(|| format!("opening {}", real.display()))?;
+            let file = real.open()?;
             let mut at = 0;
             while at < part_len {
                 if done >= lie.send {

@@ -1,7 +1,7 @@
 //! Serving other peers: file lists and chunk bytes of ready, catalog-version
 //! game roots, behind the serving gates.
 
-use crate::peer::files::Files;
+use crate::peer::files::{Files, ServedFile};
 use crate::peer::{Node, Operation};
 use crate::protocol::control::Event;
 use crate::protocol::layout::{self, SENTINEL};
@@ -234,7 +234,7 @@ async fn serve_parts(
 ) -> Result<()> {
     // Checked, not opened: each file is opened only while its bytes go
     // out, so a batch holds one descriptor however many parts it has.
-    let checked = tokio::task::block_in_place(|| -> Result<Vec<PathBuf>, String> {
+    let checked = tokio::task::block_in_place(|| -> Result<Vec<ServedFile>, String> {
         let root = node
             .files
             .served_root(game_id)
@@ -242,9 +242,7 @@ async fn serve_parts(
         let mut reals = Vec::with_capacity(parts.len());
         for Part { path, offset, len } in parts {
             let real = root.resolve(path).map_err(|e| format!("{e:#}"))?;
-            let size = std::fs::metadata(&real)
-                .map_err(|e| format!("{path}: {e}"))?
-                .len();
+            let size = real.size;
             if offset.checked_add(*len).is_none_or(|end| end > size) {
                 return Err(format!(
                     "{path}: range {offset}+{len} is past its {size} bytes"
@@ -278,14 +276,15 @@ async fn serve_parts(
             let ranges: Vec<_> = parts
                 .iter()
                 .zip(&reals)
-                .map(|(p, real)| (real.as_path(), p.offset, p.len))
+                .map(|(p, real)| (real, p.offset, p.len))
                 .collect();
             return h.answer_parts(&ranges, send).await;
         }
         wire::write_frame(send, &Response::Chunk { len: total }).await?;
         for (part, real) in parts.iter().zip(&reals) {
-            let file =
-                std::fs::File::open(real).with_context(|| format!("opening {}", part.path))?;
+            let file = real
+                .open()
+                .with_context(|| format!("opening {}", part.path))?;
             send_range(&file, part.offset, part.len, send)
                 .await
                 .with_context(|| format!("sending {}", part.path))?;
