@@ -373,6 +373,17 @@ pub struct PartFetch {
     pub dest: Dest,
 }
 
+/// The outcome of a request none of whose `n` parts could be fetched:
+/// `first` for the first part, and a reference to it for the others.
+pub fn all_failed(n: usize, first: ChunkError) -> Vec<Result<Option<Vec<u8>>, ChunkError>> {
+    let rest = first.again();
+    std::iter::once(first)
+        .chain(std::iter::repeat_with(|| rest.again()))
+        .take(n)
+        .map(Err)
+        .collect()
+}
+
 /// Fetches `parts` in one request from `conn` (a `chunk` request for one,
 /// `chunks` for more) and verifies each against its file's agreed
 /// descriptor in `files` (digests included); returns, per part in order, its

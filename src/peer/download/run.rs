@@ -54,6 +54,18 @@ struct GotGameFiles<'a> {
     version: &'a str,
 }
 
+/// The `download-chunk-finished` event's data (one per chunk, so built
+/// without a `Value` tree), keys in alphabetical order.
+#[derive(serde::Serialize)]
+struct ChunkFinished<'a> {
+    bytes: u64,
+    game_id: &'a str,
+    offset: u64,
+    path: &'a str,
+    peer_addr: &'a str,
+    peer_id: &'a str,
+}
+
 /// The agreed files as the event shows them: paths and sizes; the digests
 /// stay on the wire.
 struct Shown<'a>(&'a [FileDesc]);
@@ -98,6 +110,37 @@ fn report_retries(
     }
 }
 
+/// Where each chunk of a batch goes: its target file, opened (maybe
+/// created) now or still open from a recent chunk, so the open files stay
+/// bounded whatever the file count; or memory, for a stream. Done in the
+/// batch's own task, not the driver: creating 100,000 small files one after
+/// the other in the driver held up every other request behind it.
+fn open_parts(
+    targets: Option<&target_file::Targets>,
+    chunks: &[plan::Chunk],
+) -> Result<Vec<PartFetch>> {
+    let Some(targets) = targets else {
+        return Ok(chunks
+            .iter()
+            .map(|chunk| PartFetch {
+                chunk: chunk.clone(),
+                dest: Dest::Memory,
+            })
+            .collect());
+    };
+    tokio::task::block_in_place(|| {
+        chunks
+            .iter()
+            .map(|chunk| {
+                Ok(PartFetch {
+                    chunk: chunk.clone(),
+                    dest: Dest::File(targets.get(chunk.file, &chunk.path)?),
+                })
+            })
+            .collect()
+    })
+}
+
 /// Takes a streamed download's bytes in order (see `run`): each fetched
 /// file from its first byte to its last, one file after the other.
 pub trait StreamSink: Send {
@@ -123,6 +166,7 @@ pub async fn run(
     sources: Vec<RemotePeer>,
     mut stream: Option<&mut dyn StreamSink>,
 ) -> Result<Throughput> {
+    let asked = Instant::now();
     // 1. File lists from every catalog-version source.
     let fetch::FileLists {
         live,
@@ -158,6 +202,7 @@ pub async fn run(
             .collect();
         bail!("no source sent a file list ({})", why.join("; "));
     }
+    let listed_ms = asked.elapsed().as_millis();
     let sizes = plan::agree(&lists)?;
     // The digests, by strict majority; a source in the minority for a file
     // is not asked for its bytes.
@@ -226,6 +271,7 @@ pub async fn run(
         .map(|(c, _)| c.len)
         .sum();
     let total: u64 = fetched.iter().map(|f| f.size).sum();
+    tracing::debug!(%game_id, listed_ms, prepared_ms = asked.elapsed().as_millis(), "download planned");
     node.out.event(
         Event::DownloadBegin,
         json!({
@@ -269,31 +315,15 @@ pub async fn run(
             Step::Failed(reason) => bail!("{reason}"),
         };
         for batch in starts {
-            let parts = tokio::task::block_in_place(|| -> Result<Vec<PartFetch>> {
-                batch
-                    .iter()
-                    .map(|f| {
-                        let chunk = chunks
-                            .get(f.chunk)
-                            .cloned()
-                            .context("scheduled a chunk outside the plan")?;
-                        let dest = match &targets {
-                            None => Dest::Memory,
-                            // Opened now (or still open from a recent chunk),
-                            // so the open files stay bounded whatever the file
-                            // count. In the driver, in plan order: a target
-                            // that cannot be written fails the download before
-                            // later chunks run.
-                            Some(targets) => Dest::File(
-                                targets
-                                    .get(chunk.file, &chunk.path)
-                                    .context("cannot write the download")?,
-                            ),
-                        };
-                        Ok(PartFetch { chunk, dest })
-                    })
-                    .collect()
-            })?;
+            let batch_chunks = batch
+                .iter()
+                .map(|f| {
+                    chunks
+                        .get(f.chunk)
+                        .cloned()
+                        .context("scheduled a chunk outside the plan")
+                })
+                .collect::<Result<Vec<_>>>()?;
             let Some(first) = batch.first() else {
                 continue;
             };
@@ -304,9 +334,13 @@ pub async fn run(
             let game_id = game_id.to_string();
             let pool = pool.clone();
             let fetched = fetched.clone();
+            let targets = targets.clone();
             tasks.spawn(async move {
-                let results = fetch::fetch_parts(&conn, &game_id, &fetched, &parts, &pool).await;
-                (batch, parts, results)
+                let results = match open_parts(targets.as_deref(), &batch_chunks) {
+                    Ok(parts) => fetch::fetch_parts(&conn, &game_id, &fetched, &parts, &pool).await,
+                    Err(e) => fetch::all_failed(batch_chunks.len(), ChunkError::Local(e)),
+                };
+                (batch, batch_chunks, results)
             });
         }
         if matches!(step, Step::Fetch(_)) {
@@ -315,20 +349,22 @@ pub async fn run(
         let Some(joined) = tasks.join_next().await else {
             bail!("the schedule waits for a fetch, but none is in flight");
         };
-        let (batch, parts, results) = joined.context("chunk task failed")?;
-        for ((f, part), result) in batch.into_iter().zip(parts).zip(results) {
-            let chunk = part.chunk;
-            drop(part.dest);
+        let (batch, batch_chunks, results) = joined.context("chunk task failed")?;
+        for ((f, chunk), result) in batch.into_iter().zip(batch_chunks).zip(results) {
             let source = &live[f.source];
             let stalled = matches!(result, Err(ChunkError::Stalled(_)));
             match result {
                 Ok(data) => {
-                    node.out.event(
+                    node.out.event_from(
                         Event::DownloadChunkFinished,
-                        json!({
-                            "game_id": game_id, "peer_addr": source.addr, "peer_id": source.peer_id,
-                            "path": chunk.path, "offset": chunk.offset, "bytes": chunk.len,
-                        }),
+                        &ChunkFinished {
+                            bytes: chunk.len,
+                            game_id,
+                            offset: chunk.offset,
+                            path: &chunk.path,
+                            peer_addr: &source.addr,
+                            peer_id: &source.peer_id,
+                        },
                     );
                     let ready = schedule.chunk_done(f.source, f.chunk);
                     if let (Some(sink), Some(data)) = (stream.as_deref_mut(), data) {
@@ -403,7 +439,9 @@ pub async fn run(
     // has nothing to commit here: its sink saw every byte.
     if let Some(targets) = &targets {
         tokio::task::block_in_place(|| -> Result<()> {
+            let fetched_ms = began.elapsed().as_millis();
             target_file::commit(&node.files, game_id, targets)?;
+            let synced_ms = began.elapsed().as_millis();
             target_file::remove_marker(&node.files, game_id)?;
             // The bytes verified on arrival: this peer serves them without
             // hashing them again.
@@ -411,6 +449,7 @@ pub async fn run(
             if let Err(e) = node.digests.store(&node.files, game_id, &fetched) {
                 tracing::warn!(%game_id, "caching the downloaded digests failed: {e:#}");
             }
+            tracing::debug!(%game_id, fetched_ms, synced_ms, cached_ms = began.elapsed().as_millis(), "download committed");
             Ok(())
         })?;
     }
