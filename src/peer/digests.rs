@@ -11,12 +11,11 @@
 //! deliberate `touch -r`) keeps its cached digests: the bytes it then
 //! serves fail the receiver's verification (`source-bad-chunk`).
 
-use crate::peer::files::Files;
+use crate::peer::files::{Files, Stamped};
 use crate::protocol::digest;
 use crate::protocol::wire::FileDesc;
 use crate::sync::lock;
 use anyhow::{Context, Result};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -39,7 +38,7 @@ fn stamp(path: &Path) -> Result<Stamp> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(Stamp {
         size: meta.len(),
-        mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+        mtime_ns: crate::peer::files::mtime_ns(&meta),
     })
 }
 
@@ -72,16 +71,17 @@ impl DigestCache {
         }
     }
 
-    /// Fills in the digests of `list` (files of `game_id` as listed by the
-    /// file layer): from the cache where size and mtime still match,
-    /// hashed from disk (and stored) where not. Blocking; one caller at a
-    /// time (the cache lock is held throughout), so concurrent requests do
-    /// not hash the same file twice.
-    pub fn fill(&self, files: &Files, game_id: &str, list: &mut [FileDesc]) -> Result<()> {
+    /// The files of `game_id` as the file layer listed them
+    /// (`Files::list_stamped`), with their digests: from the cache where
+    /// size and mtime still match, hashed from disk (and stored) where not.
+    /// Blocking; one caller at a time (the cache lock is held throughout),
+    /// so concurrent requests do not hash the same file twice.
+    pub fn fill(&self, files: &Files, game_id: &str, list: Vec<Stamped>) -> Result<Vec<FileDesc>> {
         self.with_db(|db| {
             // One transaction for the lookups and the stores: a lookup of
             // its own took and dropped the database's locks each time.
             let tx = db.transaction()?;
+            let mut out = Vec::with_capacity(list.len());
             let mut misses = Vec::new();
             {
                 // The game's rows in path order, walked beside the list
@@ -100,48 +100,48 @@ impl DigestCache {
                     ))
                 })?;
                 let mut row = rows.next().transpose()?;
-                for (i, f) in list.iter_mut().enumerate() {
-                    while row.as_ref().is_some_and(|r| r.0 < f.path) {
+                for (i, Stamped { mut file, mtime_ns }) in list.into_iter().enumerate() {
+                    while row.as_ref().is_some_and(|r| r.0 < file.path) {
                         row = rows.next().transpose()?;
                     }
-                    let real = files.game_file(game_id, &f.path)?;
-                    let now = stamp(&real)?;
+                    let now = Stamp {
+                        size: file.size,
+                        mtime_ns,
+                    };
                     match &row {
                         // A cache row that does not parse is hashed again.
                         Some((path, size, mtime, blocks))
-                            if *path == f.path
+                            if *path == file.path
                                 && *size as u64 == now.size
                                 && *mtime == now.mtime_ns =>
                         {
                             match split(blocks) {
-                                Some(digests) => f.blocks = digests,
-                                None => misses.push((i, real, now)),
+                                Some(digests) => file.blocks = digests,
+                                None => misses.push((i, files.game_file(game_id, &file.path)?, now)),
                             }
                         }
-                        _ => misses.push((i, real, now)),
+                        _ => misses.push((i, files.game_file(game_id, &file.path)?, now)),
                     }
+                    out.push(file);
                 }
             }
             if misses.is_empty() {
-                return Ok(());
+                return Ok(out);
             }
-            let sizes: Vec<u64> = misses
-                .iter()
-                .map(|(i, _, _)| list.get(*i).map_or(0, |f| f.size))
-                .collect();
+            let sizes: Vec<u64> = misses.iter().map(|(_, _, now)| now.size).collect();
             let paths: Vec<&Path> = misses.iter().map(|(_, real, _)| real.as_path()).collect();
             let hashed = digest_all(&paths, &sizes);
             {
                 let mut put = tx.prepare_cached(PUT)?;
                 for ((i, _, now), blocks) in misses.iter().zip(hashed) {
-                    let Some(f) = list.get_mut(*i) else { continue };
+                    let Some(f) = out.get_mut(*i) else { continue };
                     f.blocks = blocks?;
                     put_row(&mut put, game_id, f, now)?;
                 }
             }
             tx.commit()?;
             tracing::info!(%game_id, "block digests computed and cached");
-            Ok(())
+            Ok(out)
         })
     }
 
@@ -163,49 +163,17 @@ impl DigestCache {
     }
 }
 
-/// Threads that hash a cold game's files side by side.
-const HASH_THREADS: usize = 4;
-
 /// The digests of each file (`paths[i]`, `sizes[i]` bytes), in order,
-/// hashed on up to `HASH_THREADS` threads: a cold list of 100,000 small
-/// files waited 1.7 s for one thread while the receiver sat idle.
+/// hashed side by side on rayon's threads (one per core): a cold list of
+/// 100,000 small files waited 1.7 s for one thread while the receiver sat
+/// idle.
 fn digest_all(paths: &[&Path], sizes: &[u64]) -> Vec<Result<Vec<digest::Digest>>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, HASH_THREADS)
-        .min(paths.len().max(1));
-    let next = AtomicUsize::new(0);
-    let joined: Option<Vec<Vec<(usize, Result<Vec<digest::Digest>>)>>> =
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        // One file at a time, so a few large files do not
-                        // leave the other threads idle.
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let (Some(path), Some(&size)) = (paths.get(i), sizes.get(i)) else {
-                                break;
-                            };
-                            done.push((i, digest::digest_file(path, size)));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().ok()).collect()
-        });
-    let Some(joined) = joined else {
-        return paths
-            .iter()
-            .map(|_| Err(anyhow::anyhow!("a hashing thread panicked")))
-            .collect();
-    };
-    let mut out: Vec<_> = joined.into_iter().flatten().collect();
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, r)| r).collect()
+    use rayon::prelude::*;
+    paths
+        .par_iter()
+        .zip(sizes.par_iter())
+        .map(|(path, &size)| digest::digest_file(path, size))
+        .collect()
 }
 
 /// Caches one file's digests, stamped with its size and mtime.
@@ -295,8 +263,7 @@ mod tests {
         std::fs::write(games.join("g/z.bin"), b"zzzzz")?;
         let files = Files::plain(&games);
         let cache = DigestCache::new(dir.path());
-        let mut list = files.list_files("g")?;
-        cache.fill(&files, "g", &mut list)?;
+        let list = cache.fill(&files, "g", files.list_stamped("g")?)?;
         assert_eq!(list[0].blocks.len(), 3);
         assert!(list[1].blocks.is_empty());
         let want = list.clone();
@@ -316,13 +283,12 @@ mod tests {
         };
         rot("a.bin")?;
         rot("z.bin")?;
-        let mut again = files.list_files("g")?;
-        DigestCache::new(dir.path()).fill(&files, "g", &mut again)?;
+        let again = DigestCache::new(dir.path()).fill(&files, "g", files.list_stamped("g")?)?;
         assert_eq!(again, want, "a restart hashed again");
         // A list out of path order finds fewer rows, but what it misses is
         // hashed: right digests either way.
-        let mut reversed: Vec<FileDesc> = files.list_files("g")?.into_iter().rev().collect();
-        DigestCache::new(dir.path()).fill(&files, "g", &mut reversed)?;
+        let reversed = files.list_stamped("g")?.into_iter().rev().collect();
+        let reversed = DigestCache::new(dir.path()).fill(&files, "g", reversed)?;
         assert_eq!(reversed[0], want[2], "z.bin from the cache");
         assert_eq!(
             reversed[2].blocks,
@@ -336,8 +302,7 @@ mod tests {
             .write(true)
             .open(&path)?
             .set_modified(mtime + std::time::Duration::from_secs(1))?;
-        let mut changed = files.list_files("g")?;
-        cache.fill(&files, "g", &mut changed)?;
+        let changed = cache.fill(&files, "g", files.list_stamped("g")?)?;
         assert_ne!(changed[0].blocks[0], want[0].blocks[0]);
         assert_eq!(changed[0].blocks[1], want[0].blocks[1]);
         Ok(())

@@ -167,6 +167,16 @@ impl Files {
     /// plus the files redirects put into it. Never `local/`, symlinks found
     /// while walking, or the peer's scratch files.
     pub fn list_files(&self, game_id: &str) -> Result<Vec<FileDesc>> {
+        Ok(self
+            .list_stamped(game_id)?
+            .into_iter()
+            .map(|s| s.file)
+            .collect())
+    }
+
+    /// `list_files`, with each file's modification time as the walk found
+    /// it (the digest cache's stamp, so it need not `stat` every file again).
+    pub fn list_stamped(&self, game_id: &str) -> Result<Vec<Stamped>> {
         check_game_id(game_id)?;
         let root_virt = format!("{GAMES}/{game_id}");
         let mut found = BTreeMap::new();
@@ -174,18 +184,27 @@ impl Files {
         let prefix = format!("{root_virt}/");
         Ok(found
             .into_iter()
-            .filter_map(|(virt, size)| {
+            .filter_map(|(virt, (size, mtime_ns))| {
                 let rel = virt.strip_prefix(&prefix)?.to_string();
                 let hidden = rel.split('/').next() == Some(LOCAL_DIR)
                     || rel.split('/').any(|c| c.starts_with(SCRATCH_PREFIX));
-                (!hidden).then_some(FileDesc::new(rel, size))
+                (!hidden).then(|| Stamped {
+                    file: FileDesc::new(rel, size),
+                    mtime_ns,
+                })
             })
             .collect())
     }
 
-    /// Adds the files below the virtual folder `dir` (virtual path → size).
-    fn collect(&self, dir: &str, out: &mut BTreeMap<String, u64>) -> Result<()> {
+    /// Adds the files below the virtual folder `dir` (virtual path → size
+    /// and mtime, as `lstat` said).
+    fn collect(&self, dir: &str, out: &mut BTreeMap<String, (u64, i64)>) -> Result<()> {
         let real_dir = self.real(dir)?;
+        let keys: Vec<&str> = self.redirects.entries().map(|(k, _)| k).collect();
+        let below = |k: &str, d: &str| k.len() > d.len() + 1 && k.starts_with(&format!("{d}/"));
+        // Without a redirect below `dir`, every walked path is its own
+        // real path: no lookup per file.
+        let shadows = keys.iter().any(|k| below(k, dir));
         if real_dir.is_dir() {
             let walker = walkdir::WalkDir::new(&real_dir)
                 .sort_by_file_name()
@@ -203,16 +222,14 @@ impl Files {
                 let Some(rel) = rel.to_str() else { continue };
                 let virt = format!("{dir}/{rel}");
                 // A longer redirect decides what this path really is.
-                if self.real(&virt)? != entry.path() {
+                if shadows && self.real(&virt)? != entry.path() {
                     continue;
                 }
-                let size = entry.metadata().context("reading file size")?.len();
-                out.insert(virt, size);
+                let meta = entry.metadata().context("reading file size")?;
+                out.insert(virt, (meta.len(), mtime_ns(&meta)));
             }
         }
         // Redirects directly below `dir` (none between) add their targets.
-        let keys: Vec<&str> = self.redirects.entries().map(|(k, _)| k).collect();
-        let below = |k: &str, d: &str| k.len() > d.len() + 1 && k.starts_with(&format!("{d}/"));
         for key in keys.iter().copied().filter(|k| below(k, dir)) {
             if keys.iter().any(|mid| below(mid, dir) && below(key, mid)) {
                 continue;
@@ -220,7 +237,7 @@ impl Files {
             let target = self.real(key)?;
             match std::fs::symlink_metadata(&target) {
                 Ok(m) if m.is_file() => {
-                    out.insert(key.to_string(), m.len());
+                    out.insert(key.to_string(), (m.len(), mtime_ns(&m)));
                 }
                 Ok(m) if m.is_dir() => self.collect(key, out)?,
                 // A missing target is a missing file; a symlink target is
@@ -268,6 +285,18 @@ impl Files {
             root_fd,
         })
     }
+}
+
+/// A listed file and its modification time (`Files::list_stamped`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    pub file: FileDesc,
+    pub mtime_ns: i64,
+}
+
+/// A modification time in nanoseconds since the epoch.
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec()
 }
 
 /// A served root whose real folders are known (`Files::served_root`).

@@ -157,8 +157,11 @@ async fn handle(
         Request::GameFiles { game_id } => {
             // Digests from the cache, or hashed now on a first request.
             let files = tokio::task::block_in_place(|| {
-                let mut files = node.files.list_files(&game_id)?;
-                node.digests.fill(&node.files, &game_id, &mut files)?;
+                let began = std::time::Instant::now();
+                let listed = node.files.list_stamped(&game_id)?;
+                let listed_ms = began.elapsed().as_millis();
+                let files = node.digests.fill(&node.files, &game_id, listed)?;
+                tracing::debug!(%game_id, files = files.len(), listed_ms, digested_ms = began.elapsed().as_millis(), "file list ready");
                 anyhow::Ok(files)
             })?;
             let version = node
