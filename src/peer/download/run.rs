@@ -440,15 +440,26 @@ pub async fn run(
     if let Some(targets) = &targets {
         tokio::task::block_in_place(|| -> Result<()> {
             let fetched_ms = began.elapsed().as_millis();
-            target_file::commit(&node.files, game_id, targets)?;
-            let synced_ms = began.elapsed().as_millis();
-            target_file::remove_marker(&node.files, game_id)?;
             // The bytes verified on arrival: this peer serves them without
-            // hashing them again.
+            // hashing them again. Stored while the file system syncs (a
+            // sync changes no file's size or mtime), and done before
+            // `download-finished`, so the first file list it answers is warm.
             // Without a stream the fetched files are all the game's files.
-            if let Err(e) = node.digests.store(&node.files, game_id, &fetched) {
-                tracing::warn!(%game_id, "caching the downloaded digests failed: {e:#}");
-            }
+            let (committed, synced_ms) = std::thread::scope(|scope| {
+                let store = scope.spawn(|| node.digests.store(&node.files, game_id, &fetched));
+                let committed = target_file::commit(&node.files, game_id, targets)
+                    .and_then(|()| target_file::remove_marker(&node.files, game_id));
+                let synced_ms = began.elapsed().as_millis();
+                match store.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(%game_id, "caching the downloaded digests failed: {e:#}");
+                    }
+                    Err(_) => tracing::warn!(%game_id, "caching the downloaded digests panicked"),
+                }
+                (committed, synced_ms)
+            });
+            committed?;
             tracing::debug!(%game_id, fetched_ms, synced_ms, cached_ms = began.elapsed().as_millis(), "download committed");
             Ok(())
         })?;
