@@ -143,6 +143,12 @@ enum BenchCmd {
         /// With `--network lan`: cap what each source sends (e.g. 200Mbit).
         #[arg(long, value_parser = lanspread_checker::units::parse_rate)]
         rate: Option<u64>,
+        /// Let another peer download the game first (untimed), so every
+        /// source has its block digests cached, as a source that served
+        /// the game before has; then time the download. The sources' CPU
+        /// is counted from the timed download's command.
+        #[arg(long)]
+        warm_source: bool,
     },
     /// Build a network-lab LAN and measure, through it, what each
     /// impairment does (delay, loss, rate, partition, heal) and its bulk
@@ -270,6 +276,7 @@ fn main() -> ExitCode {
             buffered_writes,
             network,
             rate,
+            warm_source,
         })) => {
             let opts = checker::bench::transfer::TransferOptions {
                 size,
@@ -282,6 +289,7 @@ fn main() -> ExitCode {
                 buffered_writes,
                 lan: network == "lan",
                 source_rate_bps: rate,
+                warm_source,
             };
             match checker::bench::transfer::transfer(&opts) {
                 Ok(report) => {
