@@ -495,7 +495,12 @@ mod tests {
         fs::create_dir_all(root.join("sub"))?;
         fs::write(root.join("sub/a.bin"), "aaa")?;
         std::os::unix::fs::symlink("sub/a.bin", root.join("alias"))?;
+        fs::create_dir_all(root.join("local"))?;
+        fs::write(root.join("local/x"), "installed")?;
+        std::os::unix::fs::symlink("local", root.join("to-local"))?;
         let files = Files::plain(&games);
+        // Inside the root, but under local/ through a relative symlink.
+        assert!(files.resolve_served("game", "to-local/x").is_err());
         let plain = files.resolve_served("game", "sub/a.bin")?;
         assert!(matches!(plain.place, Place::Beneath(..)), "{plain:?}");
         assert_eq!(plain.size, 3);

@@ -415,7 +415,14 @@ fn download_once(
 ) -> Result<Downloaded> {
     let games = work.join(name);
     std::fs::create_dir_all(&games).with_context(|| format!("creating {}", games.display()))?;
-    let mut client = BenchPeer::start(exec, name, &games, &work.join("state").join(name), args, host)?;
+    let mut client = BenchPeer::start(
+        exec,
+        name,
+        &games,
+        &work.join("state").join(name),
+        args,
+        host,
+    )?;
     let t = Duration::from_secs(10);
     for s in sources {
         client.call(json!({ "cmd": "connect", "addr": s.addr }), t)?;

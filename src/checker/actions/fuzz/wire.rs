@@ -4,8 +4,8 @@
 
 use super::aftermath::{after_fuzz, peer_missing, snapshot};
 use super::wire_cases::{
-    Channel, Known, LINK_DIR, LINK_FILE, LOCAL_SECRET, WireCase, frame_json, named_cases,
-    random_case,
+    Channel, Known, LINK_DIR, LINK_FILE, LINK_LOCAL, LINK_LOCAL_DIR, LOCAL_SECRET, WireCase,
+    frame_json, named_cases, random_case,
 };
 use crate::checker::lab::Lab;
 use crate::checker::outcome::{Failure, StepResult};
@@ -256,7 +256,8 @@ fn show_bytes(bytes: &[u8]) -> String {
 }
 
 /// Prepares the target's games dir for the path cases: a symlink to a file
-/// outside the root, a symlinked folder and a file under `local/`.
+/// outside the root, a symlinked folder, a file under `local/` and
+/// relative symlinks to it and to `local/`.
 fn plant_traps(lab: &Lab, root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let outside = lab.run_dir.join("fuzz-outside");
     std::fs::create_dir_all(&outside)?;
@@ -265,6 +266,8 @@ fn plant_traps(lab: &Lab, root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     for (link, to) in [
         (LINK_FILE, outside.join("secret")),
         (LINK_DIR, outside.clone()),
+        (LINK_LOCAL, PathBuf::from(LOCAL_SECRET)),
+        (LINK_LOCAL_DIR, PathBuf::from("local")),
     ] {
         let at = root.join(link);
         if std::fs::symlink_metadata(&at).is_err() {

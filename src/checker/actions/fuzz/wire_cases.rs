@@ -75,6 +75,13 @@ pub(super) const LINK_DIR: &str = "fuzz-dirlink";
 
 pub(super) const LOCAL_SECRET: &str = "local/fuzz-secret";
 
+/// Relative symlinks that stay inside the root but land under `local/`: to
+/// the file, and to the folder (a lookup beneath the root that followed
+/// symlinks would reach `local/` through either).
+pub(super) const LINK_LOCAL: &str = "fuzz-locallink";
+
+pub(super) const LINK_LOCAL_DIR: &str = "fuzz-localdir";
+
 /// The fixed, named hostile cases.
 pub(super) fn named_cases(k: &Known) -> Vec<WireCase> {
     let (game, file) = k.first_file();
@@ -194,6 +201,11 @@ pub(super) fn named_cases(k: &Known) -> Vec<WireCase> {
         ),
         r("chunk: local/ path", chunk(LOCAL_SECRET, 0, 1)),
         r("chunk: symlink to a file outside", chunk(LINK_FILE, 0, 1)),
+        r("chunk: symlink into local/", chunk(LINK_LOCAL, 0, 1)),
+        r(
+            "chunk: path through a symlink to local/",
+            chunk(&format!("{LINK_LOCAL_DIR}/fuzz-secret"), 0, 1),
+        ),
         r(
             "chunk: path through a symlinked dir",
             chunk(&format!("{LINK_DIR}/secret"), 0, 1),
@@ -252,6 +264,10 @@ pub(super) fn named_cases(k: &Known) -> Vec<WireCase> {
             chunks(&[good, (LINK_FILE, 0, 1)]),
         ),
         r(
+            "chunks: a symlinked-into-local/ part",
+            chunks(&[good, (LINK_LOCAL, 0, 1)]),
+        ),
+        r(
             "chunks: a part past the end",
             chunks(&[good, (&file.path, file.size, 1)]),
         ),
@@ -289,6 +305,8 @@ fn hostile_value(rng: &mut StdRng, k: &Known) -> Value {
         json!("/etc/passwd"),
         json!(LOCAL_SECRET),
         json!(LINK_FILE),
+        json!(LINK_LOCAL),
+        json!(format!("{LINK_LOCAL_DIR}/fuzz-secret")),
         json!(format!("{LINK_DIR}/secret")),
         json!(""),
         json!("x".repeat(5000)),
