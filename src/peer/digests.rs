@@ -130,7 +130,9 @@ impl DigestCache {
             }
             let sizes: Vec<u64> = misses.iter().map(|(_, _, now)| now.size).collect();
             let paths: Vec<&Path> = misses.iter().map(|(_, real, _)| real.as_path()).collect();
+            let began = std::time::Instant::now();
             let hashed = digest_all(&paths, &sizes);
+            let hashed_ms = began.elapsed().as_millis();
             {
                 let mut put = tx.prepare_cached(PUT)?;
                 for ((i, _, now), blocks) in misses.iter().zip(hashed) {
@@ -140,7 +142,7 @@ impl DigestCache {
                 }
             }
             tx.commit()?;
-            tracing::info!(%game_id, "block digests computed and cached");
+            tracing::info!(%game_id, files = misses.len(), hashed_ms, stored_ms = began.elapsed().as_millis() - hashed_ms, "block digests computed and cached");
             Ok(out)
         })
     }
