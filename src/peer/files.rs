@@ -223,7 +223,7 @@ impl Files {
                 }
             }
             use rayon::prelude::*;
-            let below: Vec<Result<Vec<(String, (u64, i64))>>> = tops
+            let below: Vec<Result<Vec<Listing>>> = tops
                 .par_iter()
                 .map(|top| {
                     let mut found = Vec::new();
@@ -276,7 +276,7 @@ impl Files {
         path: &Path,
         meta: &std::fs::Metadata,
         shadows: bool,
-    ) -> Result<Option<(String, (u64, i64))>> {
+    ) -> Result<Option<Listing>> {
         let rel = path
             .strip_prefix(real_dir)
             .context("walked outside the folder")?;
@@ -329,6 +329,9 @@ impl Files {
         })
     }
 }
+
+/// A file found by a walk: its virtual path, size and mtime in ns.
+type Listing = (String, (u64, i64));
 
 /// A listed file and its modification time (`Files::list_stamped`).
 #[derive(Debug, Clone, PartialEq, Eq)]
