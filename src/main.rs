@@ -146,7 +146,7 @@ enum BenchCmd {
         /// Let another peer download the game first (untimed), so every
         /// source has its block digests cached, as a source that served
         /// the game before has; then time the download. The sources' CPU
-        /// is counted from the timed download's command.
+        /// is counted from the end of that warm-up; their peak RSS covers it.
         #[arg(long)]
         warm_source: bool,
     },

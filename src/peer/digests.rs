@@ -149,7 +149,12 @@ impl DigestCache {
 
     /// Stores the verified digests of a game just downloaded, stamped with
     /// its files as they are now on disk.
-    pub fn store(&self, files: &Files, game_id: &str, list: &[FileDesc]) -> Result<()> {
+    pub fn store<'a>(
+        &self,
+        files: &Files,
+        game_id: &str,
+        list: impl IntoIterator<Item = &'a FileDesc>,
+    ) -> Result<()> {
         self.with_db(|db| {
             let tx = db.transaction()?;
             {
@@ -161,6 +166,18 @@ impl DigestCache {
             }
             tx.commit()?;
             Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+impl DigestCache {
+    /// The paths of `game_id` that have a cache row (for tests).
+    pub fn cached_paths(&self, game_id: &str) -> Result<Vec<String>> {
+        self.with_db(|db| {
+            let mut q = db.prepare("SELECT path FROM digests WHERE game = ?1 ORDER BY path")?;
+            let rows = q.query_map([game_id], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 }

@@ -227,7 +227,8 @@ impl Files {
                 .par_iter()
                 .map(|top| {
                     let mut found = Vec::new();
-                    for entry in walkdir::WalkDir::new(top) {
+                    // Not followed if it became a symlink since read_dir.
+                    for entry in walkdir::WalkDir::new(top).follow_root_links(false) {
                         let entry = entry.with_context(|| format!("walking {}", top.display()))?;
                         if entry.file_type().is_file() {
                             let meta = entry.metadata().context("reading file size")?;
@@ -312,14 +313,24 @@ impl Files {
         let local = self.real(&format!("{GAMES}/{game_id}/{LOCAL_DIR}"))?;
         let local_real = local.exists().then(|| local.canonicalize()).transpose()?;
         // Without a descriptor (no openat2 here, or O_PATH refused) every
-        // path takes the slow, portable way.
-        let root_fd = rustix::fs::open(
-            &root_real,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
-        .map(Arc::new);
+        // path takes the slow, portable way. So does every path of a root
+        // whose local/ is not a plain folder right in it (a symlink, or a
+        // redirect): a lookup without symlinks could reach it by another
+        // name, so each path's real place is checked against it.
+        let plain_local = local_real
+            .as_ref()
+            .is_none_or(|l| *l == root_real.join(LOCAL_DIR));
+        let root_fd = plain_local
+            .then(|| {
+                rustix::fs::open(
+                    &root_real,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .ok()
+            })
+            .flatten()
+            .map(Arc::new);
         Ok(ServedRoot {
             files: self,
             game_id,
@@ -342,7 +353,9 @@ pub struct Stamped {
 
 /// A modification time in nanoseconds since the epoch.
 pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec()
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
 }
 
 /// A served root whose real folders are known (`Files::served_root`).
@@ -547,6 +560,13 @@ mod tests {
         let files = Files::plain(&games);
         // Inside the root, but under local/ through a relative symlink.
         assert!(files.resolve_served("game", "to-local/x").is_err());
+        // local/ itself a symlink to a folder of the root: that folder's
+        // files are the installed copy, by another name.
+        let other = games.join("other");
+        fs::create_dir_all(other.join("data"))?;
+        fs::write(other.join("data/x"), "installed")?;
+        std::os::unix::fs::symlink("data", other.join("local"))?;
+        assert!(files.resolve_served("other", "data/x").is_err());
         let plain = files.resolve_served("game", "sub/a.bin")?;
         assert!(matches!(plain.place, Place::Beneath(..)), "{plain:?}");
         assert_eq!(plain.size, 3);

@@ -40,7 +40,8 @@ pub struct TransferOptions {
     /// Time a second download, after an untimed one by another peer, so
     /// every source has its digests cached (the steady state of a peer
     /// that has served the game before); the sources' CPU counts from the
-    /// timed download's command.
+    /// end of that warm-up (the timed client's start and connect
+    /// included), their peak RSS over the whole run.
     pub warm_source: bool,
 }
 
@@ -274,6 +275,9 @@ pub fn transfer(opts: &TransferOptions) -> Result<TransferReport> {
 }
 
 fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferReport> {
+    if opts.warm_source && opts.lan {
+        bail!("--warm-source is for loopback runs");
+    }
     let catalog = crate::catalog::Catalog::builtin()?;
     let version = catalog
         .version(GAME)
@@ -341,9 +345,6 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
     // first, untimed download by another peer gets it there.
     let mut sources_cpu_before = vec![0.0; sources.len()];
     if opts.warm_source {
-        if opts.lan {
-            bail!("--warm-source is for loopback runs");
-        }
         let warm = download_once(exec, work, "warm-up", &client_args, None, &sources)?;
         if warm.outcome["event"] != "download-finished" {
             bail!("the warm-up download failed: {}", warm.outcome["data"]);

@@ -110,6 +110,54 @@ fn report_retries(
     }
 }
 
+/// Commits a download whose every byte is written (`target_file::commit`)
+/// and caches its digests, which verified on arrival, so this peer serves
+/// the game without hashing it again. The files' rows are stored while the
+/// file system syncs (a sync changes no size or mtime); the sentinel's once
+/// it is renamed into place (before, it is under its scratch name). Both
+/// before `download-finished`, so the first file list this peer answers is
+/// warm. A failed cache store is only logged. Returns the milliseconds since
+/// `began` when the commit was done.
+fn commit_and_cache(
+    files: &crate::peer::files::Files,
+    digests: &crate::peer::digests::DigestCache,
+    game_id: &str,
+    targets: &target_file::Targets,
+    fetched: &[FileDesc],
+    began: &Instant,
+) -> Result<u128> {
+    use crate::protocol::layout::SENTINEL;
+    let logged = |stored: Result<()>| {
+        if let Err(e) = stored {
+            tracing::warn!(%game_id, "caching the downloaded digests failed: {e:#}");
+        }
+    };
+    let (committed, synced_ms) = std::thread::scope(|scope| {
+        let body = scope.spawn(|| {
+            digests.store(
+                files,
+                game_id,
+                fetched.iter().filter(|f| f.path != SENTINEL),
+            )
+        });
+        let committed = target_file::commit(files, game_id, targets)
+            .and_then(|()| target_file::remove_marker(files, game_id));
+        let synced_ms = began.elapsed().as_millis();
+        logged(
+            body.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the storing thread panicked"))),
+        );
+        (committed, synced_ms)
+    });
+    committed?;
+    logged(digests.store(
+        files,
+        game_id,
+        fetched.iter().filter(|f| f.path == SENTINEL),
+    ));
+    Ok(synced_ms)
+}
+
 /// Where each chunk of a batch goes: its target file, opened (maybe
 /// created) now or still open from a recent chunk, so the open files stay
 /// bounded whatever the file count; or memory, for a stream. Done in the
@@ -440,26 +488,14 @@ pub async fn run(
     if let Some(targets) = &targets {
         tokio::task::block_in_place(|| -> Result<()> {
             let fetched_ms = began.elapsed().as_millis();
-            // The bytes verified on arrival: this peer serves them without
-            // hashing them again. Stored while the file system syncs (a
-            // sync changes no file's size or mtime), and done before
-            // `download-finished`, so the first file list it answers is warm.
-            // Without a stream the fetched files are all the game's files.
-            let (committed, synced_ms) = std::thread::scope(|scope| {
-                let store = scope.spawn(|| node.digests.store(&node.files, game_id, &fetched));
-                let committed = target_file::commit(&node.files, game_id, targets)
-                    .and_then(|()| target_file::remove_marker(&node.files, game_id));
-                let synced_ms = began.elapsed().as_millis();
-                match store.join() {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(%game_id, "caching the downloaded digests failed: {e:#}");
-                    }
-                    Err(_) => tracing::warn!(%game_id, "caching the downloaded digests panicked"),
-                }
-                (committed, synced_ms)
-            });
-            committed?;
+            let synced_ms = commit_and_cache(
+                &node.files,
+                &node.digests,
+                game_id,
+                targets,
+                &fetched,
+                &began,
+            )?;
             tracing::debug!(%game_id, fetched_ms, synced_ms, cached_ms = began.elapsed().as_millis(), "download committed");
             Ok(())
         })?;
@@ -474,6 +510,47 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After the commit every file has its cache row, the sentinel too
+    /// (it was under its scratch name while the rest were stored).
+    #[test]
+    fn a_committed_download_caches_every_files_digests() -> Result<()> {
+        use crate::peer::digests::DigestCache;
+        use crate::peer::files::Files;
+        use crate::protocol::digest;
+        use crate::protocol::layout::SENTINEL;
+        let dir = tempfile::tempdir()?;
+        let files = Files::plain(&dir.path().join("games"));
+        // The sentinel first, and enough bytes that the sync takes a while:
+        // a store that looked for the sentinel during the sync would find
+        // it missing every time, not only when the sync happens to be slow.
+        let big = vec![7u8; 16 << 20];
+        let data: Vec<(&str, &[u8])> = vec![(SENTINEL, b"20240101"), ("a/b.bin", &big)];
+        let descs: Vec<FileDesc> = data
+            .iter()
+            .map(|(path, bytes)| FileDesc {
+                blocks: bytes
+                    .chunks(digest::BLOCK as usize)
+                    .map(digest::block_digest)
+                    .collect(),
+                ..FileDesc::new(*path, bytes.len() as u64)
+            })
+            .collect();
+        let targets = target_file::prepare_files(&files, "g", &descs, false)?;
+        for (i, (path, bytes)) in data.iter().enumerate() {
+            targets.get(i, path)?.write_all_at(bytes, 0)?;
+        }
+        let cache = DigestCache::new(dir.path());
+        // Opened now, so the store starts at once.
+        assert!(cache.cached_paths("g")?.is_empty());
+        commit_and_cache(&files, &cache, "g", &targets, &descs, &Instant::now())?;
+        assert_eq!(files.sentinel_version("g").as_deref(), Some("20240101"));
+        assert_eq!(
+            cache.cached_paths("g")?,
+            vec!["a/b.bin".to_string(), SENTINEL.to_string()]
+        );
+        Ok(())
+    }
 
     #[test]
     fn throughput_rates_are_self_consistent() {
