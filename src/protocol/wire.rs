@@ -167,6 +167,14 @@ pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, msg: &T) ->
 
 /// Reads one frame; `Ok(None)` when the stream ended cleanly before a frame.
 pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<Option<T>> {
+    match read_frame_body(recv).await? {
+        Some(body) => decode(&body).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The body of the next frame; `None` when the stream ended cleanly before one.
+async fn read_frame_body(recv: &mut quinn::RecvStream) -> Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     match recv.read_exact(&mut len).await {
         Ok(()) => {}
@@ -181,7 +189,53 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Re
     recv.read_exact(&mut body)
         .await
         .context("reading frame body")?;
-    decode(&body).map(Some)
+    Ok(Some(body))
+}
+
+/// Parses a response frame body, as `decode` does. A file-list page, the
+/// one large answer, is parsed straight into its fields first: through the
+/// internally tagged `Response`, serde copies the whole page into an untyped
+/// tree before it reads it (~9,000 descriptors a page). What this accepts,
+/// `decode` accepts the same; anything else goes the usual way.
+pub fn decode_response(body: &[u8]) -> Result<Response> {
+    #[derive(Deserialize)]
+    enum PageTag {
+        #[serde(rename = "game-files")]
+        GameFiles,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Page {
+        #[serde(rename = "type")]
+        _tag: PageTag,
+        game_id: String,
+        version: String,
+        files: Vec<FileDesc>,
+        more: bool,
+    }
+    match serde_json::from_slice::<Page>(body) {
+        Ok(Page {
+            _tag: PageTag::GameFiles,
+            game_id,
+            version,
+            files,
+            more,
+        }) => Ok(Response::GameFiles {
+            game_id,
+            version,
+            files,
+            more,
+        }),
+        Err(_) => decode(body),
+    }
+}
+
+/// Reads one response frame (see `read_frame`, `decode_response`).
+pub async fn read_response(recv: &mut quinn::RecvStream) -> Result<Option<Response>> {
+    match read_frame_body(recv).await? {
+        Some(body) => decode_response(&body).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Parses a frame body; kept apart so the parsing rules are unit-testable.
@@ -192,6 +246,44 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A page parsed the fast way equals the usual parse, and everything the
+    /// fast way refuses (other answers, unknown fields, a wrong tag) is
+    /// still parsed or refused as `decode` does.
+    #[test]
+    fn responses_decode_the_same_either_way() -> Result<()> {
+        let page = Response::GameFiles {
+            game_id: "g".into(),
+            version: "1".into(),
+            files: vec![FileDesc::new("a/b", 3), FileDesc::new("c", 0)],
+            more: true,
+        };
+        let frames = [
+            serde_json::to_vec(&page)?,
+            serde_json::to_vec(&Response::Chunk { len: 5 })?,
+            serde_json::to_vec(&Response::Denied { reason: "no".into() })?,
+            br#"{"type":"game-files","game_id":"g","version":"1","files":[],"more":false,"x":1}"#.to_vec(),
+            br#"{"type":"game-file","game_id":"g","version":"1","files":[],"more":false}"#.to_vec(),
+            br#"{"game_id":"g","version":"1","files":[],"more":false}"#.to_vec(),
+            br#"{"type":"game-files","game_id":"g","version":"1","files":[{"path":"a","size":1,"y":2}],"more":false}"#.to_vec(),
+            br#"{"more":false,"files":[],"version":"1","game_id":"g","type":"game-files"}"#.to_vec(),
+        ];
+        for frame in &frames {
+            let fast = decode_response(frame).map_err(|e| e.to_string());
+            let usual = decode::<Response>(frame).map_err(|e| e.to_string());
+            assert_eq!(
+                fast.is_ok(),
+                usual.is_ok(),
+                "{}",
+                String::from_utf8_lossy(frame)
+            );
+            if let (Ok(a), Ok(b)) = (&fast, &usual) {
+                assert_eq!(a, b);
+            }
+        }
+        assert_eq!(decode_response(&frames[0])?, page);
+        Ok(())
+    }
 
     #[test]
     fn messages_round_trip_and_unknown_fields_are_refused() -> Result<()> {

@@ -154,9 +154,7 @@ async fn request_files(source: &RemotePeer, game_id: &str) -> Result<(String, Ve
     let mut list_version: Option<String> = None;
     let mut bytes = 0usize;
     loop {
-        let page = wire::read_frame::<Response>(&mut recv)
-            .await?
-            .context("no answer")?;
+        let page = wire::read_response(&mut recv).await?.context("no answer")?;
         let (version, page, more) = match page {
             Response::GameFiles {
                 game_id: g,
@@ -536,7 +534,7 @@ async fn ask(
     let total: u64 = ranges.iter().map(|(s, e)| e - s).sum();
     let header = clock
         .wait(|| "before the answer's header".into(), async {
-            wire::read_frame::<Response>(&mut recv).await.map_err(src)
+            wire::read_response(&mut recv).await.map_err(src)
         })
         .await?;
     match header {
