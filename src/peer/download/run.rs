@@ -280,6 +280,7 @@ pub async fn run(
         },
     );
 
+    let agreed_ms = asked.elapsed().as_millis();
     // 2. Targets on disk (or the archives to stream), then the chunk plan,
     // then what an interrupted download of the same version and digests
     // left verified on disk (a resume).
@@ -293,6 +294,7 @@ pub async fn run(
         })?;
         (Some(Arc::new(targets)), files, node.chunk_size)
     };
+    let targets_ms = asked.elapsed().as_millis();
     // Shared with every chunk task (each verifies against its file's digests).
     let fetched = Arc::new(fetched);
     let chunks = plan::plan_chunks(&fetched, piece);
@@ -319,7 +321,7 @@ pub async fn run(
         .map(|(c, _)| c.len)
         .sum();
     let total: u64 = fetched.iter().map(|f| f.size).sum();
-    tracing::debug!(%game_id, listed_ms, prepared_ms = asked.elapsed().as_millis(), "download planned");
+    tracing::debug!(%game_id, listed_ms, agreed_ms, targets_ms, prepared_ms = asked.elapsed().as_millis(), "download planned");
     node.out.event(
         Event::DownloadBegin,
         json!({
