@@ -112,6 +112,16 @@ impl Files {
             .map(|t| t.trim().to_string())
     }
 
+    /// Whether a redirect reaches inside `game_id`'s root (a key below
+    /// `games/<id>`): without one, every file of the root is the real root
+    /// joined with its relative path.
+    pub fn redirected_inside(&self, game_id: &str) -> bool {
+        let prefix = format!("{GAMES}/{game_id}/");
+        self.redirects
+            .entries()
+            .any(|(k, _)| k.starts_with(&prefix))
+    }
+
     /// The real path of a root's installed copy (`local/`).
     pub fn local_dir(&self, game_id: &str) -> Result<PathBuf> {
         check_game_id(game_id)?;

@@ -23,6 +23,7 @@ use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -71,6 +72,35 @@ impl TargetFile {
         };
         Ok(Self {
             buffered,
+            direct: Mutex::new(direct),
+        })
+    }
+
+    /// `open`, for file `name` of the folder open as `dir` (no path walk).
+    fn open_at(dir: &OwnedFd, name: &str, direct: bool) -> io::Result<Self> {
+        use rustix::fs::{Mode, OFlags};
+        let mode = Mode::from_raw_mode(0o666);
+        let buffered = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+            mode,
+        )?;
+        let direct = if direct {
+            rustix::fs::openat(
+                dir,
+                name,
+                OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC,
+                mode,
+            )
+            .inspect_err(|e| tracing::debug!(name, "no direct writes: {e}"))
+            .ok()
+            .map(File::from)
+        } else {
+            None
+        };
+        Ok(Self {
+            buffered: File::from(buffered),
             direct: Mutex::new(direct),
         })
     }
@@ -207,6 +237,75 @@ pub struct Targets {
     /// Per file: written around the page cache (see `DIRECT_MIN_FILE`).
     direct: Vec<bool>,
     open: Mutex<OpenSet<Arc<TargetFile>>>,
+    /// When no redirect reaches inside the root, every target (but the
+    /// sentinel) is `root/<rel>`: it is opened by name in its folder,
+    /// whose descriptor is kept, instead of by a walk of its whole path.
+    plain: Option<PlainRoot>,
+}
+
+/// The folders of a root without redirects inside it (see `Targets::plain`).
+struct PlainRoot {
+    root: PathBuf,
+    /// Each file's folder, as an index into `folders`.
+    folder_of: Vec<u32>,
+    /// Folders relative to the root ("" for the root itself).
+    folders: Vec<String>,
+    open: Mutex<OpenSet<Arc<OwnedFd>>>,
+}
+
+/// Folder descriptors kept at once: files come folder after folder.
+const OPEN_FOLDERS: usize = 8;
+
+impl PlainRoot {
+    fn new(root: PathBuf, files: &[FileDesc]) -> Option<Self> {
+        let mut folders: Vec<String> = Vec::new();
+        let mut folder_of = Vec::with_capacity(files.len());
+        for f in files {
+            let folder = f.path.rsplit_once('/').map_or("", |(d, _)| d);
+            if folders.last().map(String::as_str) != Some(folder) {
+                folders.push(folder.to_string());
+            }
+            folder_of.push(u32::try_from(folders.len() - 1).ok()?);
+        }
+        Some(Self {
+            root,
+            folder_of,
+            folders,
+            open: Mutex::new(OpenSet::new(OPEN_FOLDERS)),
+        })
+    }
+
+    /// Opens (creating) file `index`, at `rel`, by name in its folder.
+    fn open(&self, index: usize, rel: &str, direct: bool) -> Result<TargetFile> {
+        use rustix::fs::{Mode, OFlags};
+        let folder = *self
+            .folder_of
+            .get(index)
+            .context("chunk for an unplanned file")? as usize;
+        // Looked up apart from the insert below: the lock guard of a match
+        // scrutinee lives through the whole match.
+        let cached = lock(&self.open).touch(folder);
+        let dir = match cached {
+            Some(dir) => dir,
+            None => {
+                let rel_dir = self
+                    .folders
+                    .get(folder)
+                    .context("a file without a folder")?;
+                let path = self.root.join(rel_dir);
+                let fd = rustix::fs::open(
+                    &path,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .with_context(|| format!("opening {}", path.display()))?;
+                lock(&self.open).insert(folder, Arc::new(fd))
+            }
+        };
+        let name = rel.rsplit_once('/').map_or(rel, |(_, n)| n);
+        TargetFile::open_at(&dir, name, direct)
+            .with_context(|| format!("opening {}", self.root.join(rel).display()))
+    }
 }
 
 /// The least-recently-used set of open targets, by file index: at most
@@ -296,12 +395,15 @@ impl Targets {
         // Opened (maybe created) outside the lock: a slow create does not
         // hold up callers whose targets are open already. If another task
         // opened it meanwhile, that one is used and ours closes.
-        let path = target_path(&self.layer, &self.game_id, rel)?;
-        let file = Arc::new(
-            TargetFile::open(&path, direct)
-                .with_context(|| format!("opening {}", path.display()))?,
-        );
-        Ok(lock(&self.open).insert(index, file))
+        let file = match &self.plain {
+            Some(plain) if rel != SENTINEL => plain.open(index, rel, direct)?,
+            _ => {
+                let path = target_path(&self.layer, &self.game_id, rel)?;
+                TargetFile::open(&path, direct)
+                    .with_context(|| format!("opening {}", path.display()))?
+            }
+        };
+        Ok(lock(&self.open).insert(index, Arc::new(file)))
     }
 
     /// How many targets are open now (for tests).
@@ -372,12 +474,18 @@ pub fn prepare_files(
         }
         direct_files.push(direct && f.size >= DIRECT_MIN_FILE);
     }
+    let plain = if layer.redirected_inside(game_id) {
+        None
+    } else {
+        PlainRoot::new(root, files)
+    };
     Ok(Targets {
         layer: layer.clone(),
         game_id: game_id.to_string(),
         dirs: made_dirs,
         direct: direct_files,
         open: Mutex::new(OpenSet::new(OPEN_TARGETS)),
+        plain,
     })
 }
 
