@@ -21,7 +21,7 @@ impl Output {
             while let Some(Some(line)) = rx.blocking_recv() {
                 // The lines queued meanwhile go out with this one, in one
                 // write: a download of 100,000 small files sends as many
-                // chunk events, and a write each cost a CPU core's share.
+                // chunk events, and a write each is a syscall each.
                 let mut out = std::io::BufWriter::with_capacity(64 << 10, stdout.lock());
                 let mut last = false;
                 let mut sent = writeln!(out, "{line}");

@@ -68,6 +68,11 @@ pub fn start(node: &Arc<Node>, game_id: &str, then: Option<FollowUp>) -> Result<
             r = run(&node, &game_id, &version, sources, None) => Some(r),
             () = claim.cancelled() => None,
         };
+        if !matches!(outcome, Some(Ok(_)))
+            && let Err(e) = target_file::discard_sentinel_part(&node.files, &game_id)
+        {
+            tracing::warn!(%game_id, "{e:#}");
+        }
         // A follow-up keeps the claim (no gap); otherwise the game is free
         // before the rescan advertises it again.
         let follow_up = match then {

@@ -489,6 +489,18 @@ pub fn prepare_files(
     })
 }
 
+/// Removes the scratch sentinel a failed or cancelled download may have
+/// begun: batches open their targets side by side, so the sentinel's can be
+/// created before another target's failure ends the download.
+pub fn discard_sentinel_part(layer: &Files, game_id: &str) -> Result<()> {
+    let part = layer.sentinel(game_id)?.with_file_name(SENTINEL_PART);
+    match std::fs::remove_file(&part) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", part.display())),
+    }
+}
+
 /// The resume marker's name in a root being downloaded (see
 /// `plan::ResumeMarker`); a scratch name, so never listed or served.
 pub const RESUME_MARKER: &str = ".lanspread-download";
