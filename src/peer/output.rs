@@ -17,12 +17,11 @@ impl Output {
     pub fn new() -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Option<String>>();
         let writer = tokio::task::spawn_blocking(move || {
-            let stdout = std::io::stdout();
+            // One buffer for the writer's life: the lines queued meanwhile
+            // go out with each line in one write, where a download of
+            // 100,000 small files sent as many chunk events, a syscall each.
+            let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout());
             while let Some(Some(line)) = rx.blocking_recv() {
-                // The lines queued meanwhile go out with this one, in one
-                // write: a download of 100,000 small files sends as many
-                // chunk events, and a write each is a syscall each.
-                let mut out = std::io::BufWriter::with_capacity(64 << 10, stdout.lock());
                 let mut last = false;
                 let mut sent = writeln!(out, "{line}");
                 while sent.is_ok() {
