@@ -176,17 +176,17 @@ fn open_parts(
             })
             .collect());
     };
-    tokio::task::block_in_place(|| {
-        chunks
-            .iter()
-            .map(|chunk| {
-                Ok(PartFetch {
-                    chunk: chunk.clone(),
-                    dest: Dest::File(targets.get(chunk.file, &chunk.path)?),
-                })
-            })
-            .collect()
-    })
+    let opened = tokio::task::block_in_place(|| {
+        targets.get_all(chunks.iter().map(|c| (c.file, c.path.as_str())))
+    })?;
+    Ok(chunks
+        .iter()
+        .zip(opened)
+        .map(|(chunk, target)| PartFetch {
+            chunk: chunk.clone(),
+            dest: Dest::File(target),
+        })
+        .collect())
 }
 
 /// Takes a streamed download's bytes in order (see `run`): each fetched
