@@ -284,14 +284,16 @@ async fn serve_parts(
             return h.answer_parts(&ranges, send).await;
         }
         wire::write_frame(send, &Response::Chunk { len: total }).await?;
+        let mut out = Outgoing::new(total);
         for (part, real) in parts.iter().zip(&reals) {
             let file = real
                 .open()
                 .with_context(|| format!("opening {}", part.path))?;
-            send_range(&file, part.offset, part.len, send)
+            out.send_range(&file, part.offset, part.len, send)
                 .await
                 .with_context(|| format!("sending {}", part.path))?;
         }
+        out.flush(send).await?;
         send.finish()?;
         // Wait until the receiver has everything, so the outbound
         // count and `upload-end` cover the whole transfer.
@@ -314,54 +316,103 @@ async fn deny(send: &mut quinn::SendStream, reason: String) -> Result<()> {
     Ok(())
 }
 
-/// Streams `len` bytes from `offset` with positioned reads of `SEND_BLOCK`.
-async fn send_range(
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
-    send: &mut quinn::SendStream,
-) -> Result<()> {
-    let mut done = 0u64;
-    while done < len {
-        let want = ((len - done) as usize).min(SEND_BLOCK);
-        // A fresh block per read, handed to quinn as it is: quinn keeps
-        // it until the receiver acknowledges it, so this saves copying
-        // every byte into quinn's send buffer.
-        let at = offset + done;
-        // Data already in the page cache is read right here: handing the
-        // worker thread over (block_in_place) for a ~30 µs copy costs more
-        // than the copy. Only a read that would wait for the disk is moved.
-        // (2 GiB benches, five pairs: the source's CPU 1.50 s against 1.71 s.)
-        let block = match read_block(file, at, want, true) {
-            Ok(block) if !block.is_empty() => block,
-            // EAGAIN (not cached), or a file system without RWF_NOWAIT.
-            _ => tokio::task::block_in_place(|| read_block(file, at, want, false))
-                .with_context(|| format!("reading at {at}"))?,
-        };
-        if block.is_empty() {
-            bail!("file shrank while it was being served");
-        }
-        done += block.len() as u64;
-        send.write_chunk(bytes::Bytes::from(block)).await?;
-    }
-    Ok(())
+/// An answer's bytes on their way to the stream, read from disk into
+/// blocks of up to `SEND_BLOCK`. The parts of a batch share blocks: 64
+/// files of 4 KiB are one allocation and one `write_chunk`, not 64 of each.
+/// (With a block per part, malloc and free were a fifth of a source's CPU
+/// while it served 100,000 files of 4 KiB; sharing saved it ~5 %.)
+struct Outgoing {
+    /// Read, not yet handed to quinn; its capacity is the room left.
+    block: Vec<u8>,
+    /// Bytes of the answer not yet read into a block.
+    unread: u64,
 }
 
-/// Up to `len` bytes at `offset`, read straight into a new buffer (no
-/// zero-filling first). With `cached_only`, only what the page cache holds
-/// (`RWF_NOWAIT`: `EAGAIN` instead of waiting for the disk).
-fn read_block(
+impl Outgoing {
+    fn new(total: u64) -> Self {
+        let mut out = Self {
+            block: Vec::new(),
+            unread: total,
+        };
+        out.block = out.next_block();
+        out
+    }
+
+    /// An empty block for what is still to come, at most `SEND_BLOCK`:
+    /// one 4 KiB chunk does not take 256 KiB.
+    fn next_block(&self) -> Vec<u8> {
+        let len = usize::try_from(self.unread).map_or(SEND_BLOCK, |n| n.min(SEND_BLOCK));
+        Vec::with_capacity(len)
+    }
+
+    /// Reads `len` bytes of `file` from `offset` into blocks, handing each
+    /// full one to quinn as it is: quinn keeps it until the receiver
+    /// acknowledges it, so no byte is copied into quinn's send buffer.
+    async fn send_range(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+        send: &mut quinn::SendStream,
+    ) -> Result<()> {
+        let mut done = 0u64;
+        while done < len {
+            if self.block.len() == self.block.capacity() {
+                self.flush(send).await?;
+            }
+            let room = self.block.capacity() - self.block.len();
+            let want = usize::try_from(len - done).map_or(room, |n| n.min(room));
+            let at = offset + done;
+            // Data already in the page cache is read right here: handing
+            // the worker thread over (block_in_place) for a ~30 µs copy
+            // costs more than the copy. Only a read that would wait for the
+            // disk is moved. (2 GiB benches, five pairs: the source's CPU
+            // 1.50 s against 1.71 s.)
+            let n = match read_into(file, at, want, true, &mut self.block) {
+                Ok(n) if n > 0 => n,
+                // EAGAIN (not cached), or a file system without RWF_NOWAIT.
+                _ => tokio::task::block_in_place(|| {
+                    read_into(file, at, want, false, &mut self.block)
+                })
+                .with_context(|| format!("reading at {at}"))?,
+            };
+            if n == 0 {
+                bail!("file shrank while it was being served");
+            }
+            done += n as u64;
+            self.unread = self.unread.saturating_sub(n as u64);
+        }
+        Ok(())
+    }
+
+    /// Hands the bytes read so far to quinn.
+    async fn flush(&mut self, send: &mut quinn::SendStream) -> Result<()> {
+        if !self.block.is_empty() {
+            let next = self.next_block();
+            let full = std::mem::replace(&mut self.block, next);
+            send.write_chunk(bytes::Bytes::from(full)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads up to `len` bytes at `offset` onto the end of `block`, straight
+/// into its spare capacity (no zero-filling first), and says how many.
+/// With `cached_only`, only what the page cache holds (`RWF_NOWAIT`:
+/// `EAGAIN` instead of waiting for the disk).
+fn read_into(
     file: &std::fs::File,
     offset: u64,
     len: usize,
     cached_only: bool,
-) -> std::io::Result<Vec<u8>> {
+    block: &mut Vec<u8>,
+) -> std::io::Result<usize> {
     use std::os::fd::AsRawFd;
-    let mut block = Vec::<u8>::with_capacity(len);
+    block.reserve(len);
     let spare = block.spare_capacity_mut();
     // SAFETY: pread writes at most `len` bytes into the vector's spare
-    // capacity, which is at least `len` bytes long, and `set_len` below
-    // covers only the bytes it reported as written.
+    // capacity, which `reserve` made at least `len` bytes long, and
+    // `set_len` below covers only the bytes it reported as written.
     let n = unsafe {
         let iov = libc::iovec {
             iov_base: spare.as_mut_ptr().cast(),
@@ -373,9 +424,11 @@ fn read_block(
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: the first `n` bytes were initialised by pread (n <= len).
-    unsafe { block.set_len(n as usize) };
-    Ok(block)
+    let n = n as usize;
+    // SAFETY: the `n` bytes after the old length were initialised by pread
+    // (n <= len <= spare capacity).
+    unsafe { block.set_len(block.len() + n) };
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -383,6 +436,18 @@ mod tests {
     use super::*;
     use crate::protocol::layout::LOCAL_DIR;
     use std::fs;
+
+    /// Up to `len` bytes at `offset` in a new buffer (`read_into`).
+    fn read_block(
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+        cached_only: bool,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut block = Vec::new();
+        read_into(file, offset, len, cached_only, &mut block)?;
+        Ok(block)
+    }
 
     /// A cached-only read of pages the cache no longer holds says so
     /// instead of waiting, and the waiting read then gets the bytes: the
