@@ -15,6 +15,10 @@
 #   MODE=files bench/compare.sh                   # 8000 x 16 KiB
 #   MODE=files FILES=100000 FILE_KIB=4 bench/compare.sh
 #
+# BIN_B=other/lanspread-checker (files mode) races a second build of ours in
+# the same rounds, for a before/after ratio from one run: between separate
+# runs, this disk's state moves rsync's figure by a fifth.
+#
 # Needs nginx, sshd, curl and scp (files mode: sshd and rsync); as root it
 # installs the missing ones with apt-get. Figures taken while the machine is busy are noise: check `uptime`.
 set -euo pipefail
@@ -29,6 +33,11 @@ SSH_PORT=${SSH_PORT:-12222}
 
 MODE=${MODE:-file}
 case $MODE in file | files) ;; *) echo "MODE is file or files, not $MODE" >&2; exit 2 ;; esac
+BIN_B=${BIN_B:-}
+if [ -n "$BIN_B" ]; then
+	[ "$MODE" = files ] || { echo "BIN_B races a second build in MODE=files only" >&2; exit 2; }
+	[ -x "$BIN_B" ] || { echo "no peer binary at BIN_B=$BIN_B" >&2; exit 2; }
+fi
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v scp >/dev/null || need+=(openssh-client)
@@ -62,6 +71,9 @@ mkdir -p "$WORK/src" "$WORK/dst" "$WORK/nginx/logs" "$WORK/ssh"
 now() { date +%s.%N; }
 # MiB/s for SIZE_MIB over the seconds between two `now`s.
 rate() { awk -v m="$SIZE_MIB" -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", m / (b - a) }'; }
+# The middle one of its arguments, and a / b to two places.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # nginx serving the source folder, in the foreground of its own process.
 cat > "$WORK/nginx/nginx.conf" <<CONF
@@ -136,31 +148,44 @@ if [ "$MODE" = files ]; then
 		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 	}
 	# Seconds from the download command to download-finished (synced).
+	# $1 names the copy's folder, $2 is the build (default BIN).
 	ours_tree() {
 		mkdir -p "$WORK/dst/ours$1"
-		"$BIN" bench transfer --tree "$tree" --dir "$WORK/dst/ours$1" --keep |
+		"${2:-$BIN}" bench transfer --tree "$tree" --dir "$WORK/dst/ours$1" --keep |
 			tee -a "$WORK/ours.log" |
 			sed -n 's/^result .*wall_ms=\([0-9]*\) .*max_peak_rss_kib=\([0-9]*\)$/\1 \2/p' |
 			awk '{ printf "%.3f %s\n", $1 / 1000, $2 }'
 	}
 	ROUNDS=${ROUNDS:-3}
-	A_RSYNC=() A_OURS=() RSS=0
+	A_RSYNC=() A_OURS=() A_B=() RSS=0
 	for round in $(seq "$ROUNDS"); do
 		A_RSYNC+=("$(copy_rsync "$round")")
 		read -r v r < <(ours_tree "$round") || true
 		[ -n "${v:-}" ] || { echo "our bench failed (KEEP=1 keeps $WORK/ours.log)" >&2; exit 3; }
 		A_OURS+=("$v")
 		RSS=$((r > RSS ? r : RSS))
-		echo "round $round: rsync ${A_RSYNC[-1]} s, lanspread ${A_OURS[-1]} s; load $(cut -d' ' -f1 /proc/loadavg)"
+		line="round $round: rsync ${A_RSYNC[-1]} s, lanspread ${A_OURS[-1]} s"
+		if [ -n "$BIN_B" ]; then
+			read -r v r < <(ours_tree "b$round" "$BIN_B") || true
+			[ -n "${v:-}" ] || { echo "our bench of BIN_B failed (KEEP=1 keeps $WORK/ours.log)" >&2; exit 3; }
+			A_B+=("$v")
+			line+=", BIN_B ${A_B[-1]} s"
+		fi
+		echo "$line; load $(cut -d' ' -f1 /proc/loadavg)"
 	done
-	RSYNC=$(printf '%s\n' "${A_RSYNC[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-	OURS=$(printf '%s\n' "${A_OURS[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	RSYNC=$(median "${A_RSYNC[@]}")
+	OURS=$(median "${A_OURS[@]}")
 	echo
 	printf '%-28s %8s   %s\n' "copy of the tree (median)" "seconds" "every round"
 	printf '%-28s %8s   %s\n' "rsync -a over ssh + syncfs" "$RSYNC" "${A_RSYNC[*]}"
 	printf '%-28s %8s   %s\n' "lanspread, 1 source" "$OURS" "${A_OURS[*]}"
+	[ -z "$BIN_B" ] || printf '%-28s %8s   %s\n' "lanspread BIN_B, 1 source" "$(median "${A_B[@]}")" "${A_B[*]}"
 	echo
-	echo "lanspread speed / rsync: $(awk -v a="$RSYNC" -v b="$OURS" 'BEGIN { printf "%.2f", a / b }')  (target >= 1.00 for 8000 x 16 KiB, >= 1.30 for 100000 x 4 KiB)"
+	echo "lanspread speed / rsync: $(ratio "$RSYNC" "$OURS")  (target >= 1.00 for 8000 x 16 KiB, >= 1.30 for 100000 x 4 KiB)"
+	if [ -n "$BIN_B" ]; then
+		echo "BIN_B speed / rsync:     $(ratio "$RSYNC" "$(median "${A_B[@]}")")"
+		echo "BIN speed / BIN_B:       $(ratio "$(median "${A_B[@]}")" "$OURS")  (> 1: BIN is faster)"
+	fi
 	echo "peak RSS per peer:       max $((RSS / 1024)) MiB  (target <= 64)"
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	exit 0
@@ -204,7 +229,6 @@ ours() {
 		tee -a "$WORK/ours.log" |
 		sed -n 's/^result .*wall_mib_per_s=\([0-9.]*\) .*max_peak_rss_kib=\([0-9]*\)$/\1 \2/p'
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # The copies take turns, ROUNDS times, so a burst of load elsewhere on the
 # machine hits all of them alike; the medians are compared.
@@ -235,7 +259,6 @@ TWO=$(median "${A_TWO[@]}")
 BUF=$(median "${A_BUF[@]}")
 
 sed 's/^/  /' "$WORK/ours.log"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 printf '%-24s %8s   %s\n' "transfer (median)" "MiB/s" "every round"
 printf '%-24s %8s   %s\n' "nginx -> curl" "$NGINX" "${A_NGINX[*]}"
