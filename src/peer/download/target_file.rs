@@ -434,6 +434,10 @@ impl Targets {
         // does not hold up callers whose targets are open already. If
         // another task opened it meanwhile, that one is used and ours closes.
         let _creating = creating();
+        // Another batch may have created it while this one waited.
+        if let Some(file) = lock(&self.open).touch(index) {
+            return Ok(file);
+        }
         let file = match &self.plain {
             Some(plain) if rel != SENTINEL => plain.open(index, rel, direct)?,
             _ => {
