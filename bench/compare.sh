@@ -15,9 +15,10 @@
 #   MODE=files bench/compare.sh                   # 8000 x 16 KiB
 #   MODE=files FILES=100000 FILE_KIB=4 bench/compare.sh
 #
-# BIN_B=other/lanspread-checker (files mode) races a second build of ours in
-# the same rounds, for a before/after ratio from one run: between separate
-# runs, this disk's state moves rsync's figure by a fifth.
+# BIN_B=other/lanspread-checker (files mode) also times a second build of
+# ours in each round (the two swap places every round), for a before/after
+# ratio from one run: between separate runs, this disk's state moves every
+# figure by a fifth or more.
 #
 # Needs nginx, sshd, curl and scp (files mode: sshd and rsync); as root it
 # installs the missing ones with apt-get. Figures taken while the machine is busy are noise: check `uptime`.
@@ -158,19 +159,29 @@ if [ "$MODE" = files ]; then
 	}
 	ROUNDS=${ROUNDS:-3}
 	A_RSYNC=() A_OURS=() A_B=() RSS=0
+	# One copy by our build $1 ("" is BIN, b is BIN_B) into round $2's folder,
+	# its seconds appended to A_OURS or A_B.
+	ours_round() {
+		local v r bin=$BIN
+		[ -z "$1" ] || bin=$BIN_B
+		read -r v r < <(ours_tree "$1$2" "$bin") || true
+		[ -n "${v:-}" ] || { echo "our bench ${1:+of BIN_B }failed (KEEP=1 keeps $WORK/ours.log)" >&2; exit 3; }
+		if [ -z "$1" ]; then A_OURS+=("$v"); else A_B+=("$v"); fi
+		RSS=$((r > RSS ? r : RSS))
+	}
 	for round in $(seq "$ROUNDS"); do
 		A_RSYNC+=("$(copy_rsync "$round")")
-		read -r v r < <(ours_tree "$round") || true
-		[ -n "${v:-}" ] || { echo "our bench failed (KEEP=1 keeps $WORK/ours.log)" >&2; exit 3; }
-		A_OURS+=("$v")
-		RSS=$((r > RSS ? r : RSS))
-		line="round $round: rsync ${A_RSYNC[-1]} s, lanspread ${A_OURS[-1]} s"
-		if [ -n "$BIN_B" ]; then
-			read -r v r < <(ours_tree "b$round" "$BIN_B") || true
-			[ -n "${v:-}" ] || { echo "our bench of BIN_B failed (KEEP=1 keeps $WORK/ours.log)" >&2; exit 3; }
-			A_B+=("$v")
-			line+=", BIN_B ${A_B[-1]} s"
+		# BIN and BIN_B swap places every round: each copy leaves its files
+		# on the disk, and a fuller disk is a slower one.
+		if [ -n "$BIN_B" ] && ((round % 2 == 0)); then
+			ours_round b "$round"
+			ours_round "" "$round"
+		else
+			ours_round "" "$round"
+			[ -z "$BIN_B" ] || ours_round b "$round"
 		fi
+		line="round $round: rsync ${A_RSYNC[-1]} s, lanspread ${A_OURS[-1]} s"
+		[ -z "$BIN_B" ] || line+=", BIN_B ${A_B[-1]} s"
 		echo "$line; load $(cut -d' ' -f1 /proc/loadavg)"
 	done
 	RSYNC=$(median "${A_RSYNC[@]}")
@@ -186,7 +197,7 @@ if [ "$MODE" = files ]; then
 		echo "BIN_B speed / rsync:     $(ratio "$RSYNC" "$(median "${A_B[@]}")")"
 		echo "BIN speed / BIN_B:       $(ratio "$(median "${A_B[@]}")" "$OURS")  (> 1: BIN is faster)"
 	fi
-	echo "peak RSS per peer:       max $((RSS / 1024)) MiB  (target <= 64)"
+	echo "peak RSS per peer:       max $((RSS / 1024)) MiB  (target <= 64${BIN_B:+; BIN and BIN_B})"
 	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	exit 0
 fi
