@@ -11,4 +11,5 @@ pub mod protocol;
 pub mod rar;
 pub mod redirect;
 pub mod sync;
+pub mod syncfs;
 pub mod units;

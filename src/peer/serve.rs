@@ -334,19 +334,10 @@ struct Outgoing {
 
 impl Outgoing {
     fn new(total: u64) -> Self {
-        let mut out = Self {
-            block: Vec::new(),
+        Self {
+            block: block_for(total),
             unread: total,
-        };
-        out.block = out.next_block();
-        out
-    }
-
-    /// An empty block for what is still to come, at most `SEND_BLOCK`:
-    /// one 4 KiB chunk does not take 256 KiB.
-    fn next_block(&self) -> Vec<u8> {
-        let len = usize::try_from(self.unread).map_or(SEND_BLOCK, |n| n.min(SEND_BLOCK));
-        Vec::with_capacity(len)
+        }
     }
 
     /// Reads `len` bytes of `file` from `offset` into blocks, handing each
@@ -392,12 +383,17 @@ impl Outgoing {
     /// Hands the bytes read so far to quinn.
     async fn flush(&mut self, send: &mut quinn::SendStream) -> Result<()> {
         if !self.block.is_empty() {
-            let next = self.next_block();
-            let full = std::mem::replace(&mut self.block, next);
+            let full = std::mem::replace(&mut self.block, block_for(self.unread));
             send.write_chunk(bytes::Bytes::from(full)).await?;
         }
         Ok(())
     }
+}
+
+/// An empty send block for `unread` bytes still to come, at most
+/// `SEND_BLOCK`: one 4 KiB chunk does not take 256 KiB.
+fn block_for(unread: u64) -> Vec<u8> {
+    Vec::with_capacity(usize::try_from(unread).map_or(SEND_BLOCK, |n| n.min(SEND_BLOCK)))
 }
 
 /// Reads up to `len` bytes at `offset` onto the end of `block`, straight

@@ -293,7 +293,11 @@ fn run_in(work: &Path, exec: &Path, opts: &TransferOptions) -> Result<TransferRe
         None => place_eti(opts, &root)?,
     }
     std::fs::write(root.join("version.ini"), &version).context("writing version.ini")?;
-    sync_file_system(&games)?;
+    // The set-up's 100,000 new links are 100,000 dirty inodes: synced
+    // before the clock starts, or the download's own `syncfs` writes them
+    // back inside the timed window (rsync's sync in compare.sh never has
+    // them to write).
+    crate::syncfs::sync_file_system(&games)?;
 
     // Declared before the peers, so it is dropped after them.
     let mut lan = if opts.lan {
@@ -468,21 +472,6 @@ fn download_once(
         setup_ms,
         wall_ms: started.elapsed().as_millis() as u64,
     })
-}
-
-/// Writes back what the set-up left dirty on `dir`'s file system before the
-/// clock starts: 100,000 new links are 100,000 dirty inodes, which the
-/// download's own `syncfs` would otherwise write inside the timed window
-/// (rsync's sync in bench/compare.sh never has them to write).
-fn sync_file_system(dir: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    let handle = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    // SAFETY: syncfs on a descriptor we hold open; it takes no memory.
-    if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("syncing the file system of {}", dir.display()));
-    }
-    Ok(())
 }
 
 /// The game as one `.eti`: the given file hard-linked, or a new sparse one.

@@ -26,7 +26,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Alignment of direct writes: offset, length and memory address. 4 KiB
 /// covers every common logical block size (512 B and 4 KiB sectors).
@@ -392,7 +392,7 @@ impl Targets {
     /// The target of file `index` of the plan, at relative path `rel`,
     /// opened if it is not already.
     pub fn get(&self, index: usize, rel: &str) -> Result<Arc<TargetFile>> {
-        self.get_with(index, rel, || lock(&self.creating))
+        self.get_holding(index, rel, &mut None)
     }
 
     /// The targets of `files` (index and relative path each), opened as
@@ -402,26 +402,20 @@ impl Targets {
         &self,
         files: impl IntoIterator<Item = (usize, &'a str)>,
     ) -> Result<Vec<Arc<TargetFile>>> {
-        let mut held = None;
+        let mut creating = None;
         files
             .into_iter()
-            .map(|(index, rel)| {
-                self.get_with(index, rel, || {
-                    if held.is_none() {
-                        held = Some(lock(&self.creating));
-                    }
-                })
-            })
+            .map(|(index, rel)| self.get_holding(index, rel, &mut creating))
             .collect()
     }
 
-    /// `get`, calling `creating` before a target has to be opened (and
-    /// holding what it returns while it is).
-    fn get_with<G>(
-        &self,
+    /// `get`, taking the creating lock into `creating` (unless it holds it
+    /// already) before a target has to be opened.
+    fn get_holding<'s>(
+        &'s self,
         index: usize,
         rel: &str,
-        creating: impl FnOnce() -> G,
+        creating: &mut Option<MutexGuard<'s, ()>>,
     ) -> Result<Arc<TargetFile>> {
         let direct = *self
             .direct
@@ -433,10 +427,12 @@ impl Targets {
         // Opened (maybe created) outside the open set's lock: a slow create
         // does not hold up callers whose targets are open already. If
         // another task opened it meanwhile, that one is used and ours closes.
-        let _creating = creating();
-        // Another batch may have created it while this one waited.
-        if let Some(file) = lock(&self.open).touch(index) {
-            return Ok(file);
+        if creating.is_none() {
+            *creating = Some(lock(&self.creating));
+            // Another batch may have created it while this one waited.
+            if let Some(file) = lock(&self.open).touch(index) {
+                return Ok(file);
+            }
         }
         let file = match &self.plain {
             Some(plain) if rel != SENTINEL => plain.open(index, rel, direct)?,
@@ -623,7 +619,6 @@ fn target_path(layer: &Files, game_id: &str, rel: &str) -> Result<PathBuf> {
 /// flushes. Redirects may put targets on several file systems; each is
 /// synced once.
 pub fn commit(layer: &Files, game_id: &str, targets: &Targets) -> Result<()> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
     let mut synced = BTreeSet::new();
     for dir in &targets.dirs {
@@ -631,12 +626,7 @@ pub fn commit(layer: &Files, game_id: &str, targets: &Targets) -> Result<()> {
         if !synced.insert(meta.dev()) {
             continue;
         }
-        let handle = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-        // SAFETY: syncfs on a descriptor we hold open; it takes no memory.
-        if unsafe { libc::syncfs(handle.as_raw_fd()) } != 0 {
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("syncing the file system of {}", dir.display()));
-        }
+        crate::syncfs::sync_file_system(dir)?;
     }
     let sentinel = layer.sentinel(game_id)?;
     std::fs::rename(sentinel.with_file_name(SENTINEL_PART), &sentinel)
