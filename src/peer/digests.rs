@@ -76,12 +76,15 @@ impl DigestCache {
     /// size and mtime still match, hashed from disk (and stored) where not.
     /// Blocking; one caller at a time (the cache lock is held throughout),
     /// so concurrent requests do not hash the same file twice.
-    pub fn fill(&self, files: &Files, game_id: &str, list: Vec<Stamped>) -> Result<Vec<FileDesc>> {
+    pub fn fill(&self, files: &Files, game_id: &str, list: Stamped) -> Result<Vec<FileDesc>> {
+        let Stamped {
+            files: mut out,
+            mtimes_ns,
+        } = list;
         self.with_db(|db| {
             // One transaction for the lookups and the stores: a lookup of
             // its own took and dropped the database's locks each time.
             let tx = db.transaction()?;
-            let mut out = Vec::with_capacity(list.len());
             let mut misses = Vec::new();
             {
                 // The game's rows in path order, walked beside the list
@@ -100,7 +103,7 @@ impl DigestCache {
                     ))
                 })?;
                 let mut row = rows.next().transpose()?;
-                for (i, Stamped { mut file, mtime_ns }) in list.into_iter().enumerate() {
+                for (i, (file, &mtime_ns)) in out.iter_mut().zip(&mtimes_ns).enumerate() {
                     while row.as_ref().is_some_and(|r| r.0 < file.path) {
                         row = rows.next().transpose()?;
                     }
@@ -117,25 +120,28 @@ impl DigestCache {
                         {
                             match split(blocks) {
                                 Some(digests) => file.blocks = digests,
-                                None => misses.push((i, files.game_file(game_id, &file.path)?, now)),
+                                None => misses.push((i, now)),
                             }
                         }
-                        _ => misses.push((i, files.game_file(game_id, &file.path)?, now)),
+                        _ => misses.push((i, now)),
                     }
-                    out.push(file);
                 }
             }
             if misses.is_empty() {
                 return Ok(out);
             }
-            let sizes: Vec<u64> = misses.iter().map(|(_, _, now)| now.size).collect();
-            let paths: Vec<&Path> = misses.iter().map(|(_, real, _)| real.as_path()).collect();
             let began = std::time::Instant::now();
-            let hashed = digest_all(&paths, &sizes);
+            // Each miss's real path is made on the hashing thread and
+            // dropped there: 100,000 of them held at once were ~12 MiB of
+            // a source's peak.
+            let hashed = digest_all(&misses, |(i, now)| {
+                let path = &out.get(*i).context("a miss outside the list")?.path;
+                digest::digest_file(&files.game_file(game_id, path)?, now.size)
+            });
             let hashed_ms = began.elapsed().as_millis();
             {
                 let mut put = tx.prepare_cached(PUT)?;
-                for ((i, _, now), blocks) in misses.iter().zip(hashed) {
+                for ((i, now), blocks) in misses.iter().zip(hashed) {
                     let Some(f) = out.get_mut(*i) else { continue };
                     f.blocks = blocks?;
                     put_row(&mut put, game_id, f, now)?;
@@ -182,17 +188,15 @@ impl DigestCache {
     }
 }
 
-/// The digests of each file (`paths[i]`, `sizes[i]` bytes), in order,
-/// hashed side by side on rayon's threads (one per core): a cold list of
-/// 100,000 small files waited 1.7 s for one thread while the receiver sat
-/// idle.
-fn digest_all(paths: &[&Path], sizes: &[u64]) -> Vec<Result<Vec<digest::Digest>>> {
+/// `hash` of each of `items`, in order, run side by side on rayon's
+/// threads (one per core): a cold list of 100,000 small files waited 1.7 s
+/// for one thread while the receiver sat idle.
+fn digest_all<T: Sync>(
+    items: &[T],
+    hash: impl Fn(&T) -> Result<Vec<digest::Digest>> + Sync + Send,
+) -> Vec<Result<Vec<digest::Digest>>> {
     use rayon::prelude::*;
-    paths
-        .par_iter()
-        .zip(sizes.par_iter())
-        .map(|(path, &size)| digest::digest_file(path, size))
-        .collect()
+    items.par_iter().map(hash).collect()
 }
 
 /// Caches one file's digests, stamped with its size and mtime.
@@ -228,10 +232,13 @@ fn split(blocks: &str) -> Option<Vec<digest::Digest>> {
     if blocks.is_empty() {
         return Some(Vec::new());
     }
-    blocks
-        .split(',')
-        .map(|b| digest::Digest::from_hex(b).ok())
-        .collect()
+    // Sized up front: collecting grew each list to four digests, most
+    // files have one, and a source holds 100,000 of them.
+    let mut out = Vec::with_capacity(blocks.bytes().filter(|&b| b == b',').count() + 1);
+    for b in blocks.split(',') {
+        out.push(digest::Digest::from_hex(b).ok()?);
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -254,8 +261,8 @@ mod tests {
             paths.push(path);
             sizes.push(len as u64);
         }
-        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        let got = digest_all(&refs, &sizes);
+        let files: Vec<(&PathBuf, u64)> = paths.iter().zip(sizes.iter().copied()).collect();
+        let got = digest_all(&files, |(path, size)| digest::digest_file(path, *size));
         assert_eq!(got.len(), 40);
         for (i, r) in got.iter().enumerate() {
             match r {
@@ -268,7 +275,8 @@ mod tests {
             }
         }
         assert!(got[17].is_err());
-        assert!(digest_all(&[], &[]).is_empty());
+        let none: &[(&PathBuf, u64)] = &[];
+        assert!(digest_all(none, |_| Ok(Vec::new())).is_empty());
         Ok(())
     }
 
@@ -306,7 +314,9 @@ mod tests {
         assert_eq!(again, want, "a restart hashed again");
         // A list out of path order finds fewer rows, but what it misses is
         // hashed: right digests either way.
-        let reversed = files.list_stamped("g")?.into_iter().rev().collect();
+        let mut reversed = files.list_stamped("g")?;
+        reversed.files.reverse();
+        reversed.mtimes_ns.reverse();
         let reversed = DigestCache::new(dir.path()).fill(&files, "g", reversed)?;
         assert_eq!(reversed[0], want[2], "z.bin from the cache");
         assert_eq!(

@@ -177,33 +177,33 @@ impl Files {
     /// plus the files redirects put into it. Never `local/`, symlinks found
     /// while walking, or the peer's scratch files.
     pub fn list_files(&self, game_id: &str) -> Result<Vec<FileDesc>> {
-        Ok(self
-            .list_stamped(game_id)?
-            .into_iter()
-            .map(|s| s.file)
-            .collect())
+        Ok(self.list_stamped(game_id)?.files)
     }
 
     /// `list_files`, with each file's modification time as the walk found
     /// it (the digest cache's stamp, so it need not `stat` every file again).
-    pub fn list_stamped(&self, game_id: &str) -> Result<Vec<Stamped>> {
+    pub fn list_stamped(&self, game_id: &str) -> Result<Stamped> {
         check_game_id(game_id)?;
         let root_virt = format!("{GAMES}/{game_id}");
         let mut found = BTreeMap::new();
         self.collect(&root_virt, &mut found)?;
         let prefix = format!("{root_virt}/");
-        Ok(found
-            .into_iter()
-            .filter_map(|(virt, (size, mtime_ns))| {
-                let rel = virt.strip_prefix(&prefix)?.to_string();
-                let hidden = rel.split('/').next() == Some(LOCAL_DIR)
-                    || rel.split('/').any(|c| c.starts_with(SCRATCH_PREFIX));
-                (!hidden).then(|| Stamped {
-                    file: FileDesc::new(rel, size),
-                    mtime_ns,
-                })
-            })
-            .collect())
+        let mut out = Stamped {
+            files: Vec::with_capacity(found.len()),
+            mtimes_ns: Vec::with_capacity(found.len()),
+        };
+        for (virt, (size, mtime_ns)) in found {
+            let Some(rel) = virt.strip_prefix(&prefix) else {
+                continue;
+            };
+            let hidden = rel.split('/').next() == Some(LOCAL_DIR)
+                || rel.split('/').any(|c| c.starts_with(SCRATCH_PREFIX));
+            if !hidden {
+                out.files.push(FileDesc::new(rel, size));
+                out.mtimes_ns.push(mtime_ns);
+            }
+        }
+        Ok(out)
     }
 
     /// Adds the files below the virtual folder `dir` (virtual path → size
@@ -354,11 +354,14 @@ impl Files {
 /// A file found by a walk: its virtual path, size and mtime in ns.
 type Listing = (String, (u64, i64));
 
-/// A listed file and its modification time (`Files::list_stamped`).
+/// A game's files in path order and, side by side, their modification
+/// times (`Files::list_stamped`). Two vectors, not one of pairs, so the
+/// digest cache fills `files` in place and sends it on: for 100,000 files
+/// a second list was ~6 MiB more of a source's peak.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamped {
-    pub file: FileDesc,
-    pub mtime_ns: i64,
+    pub files: Vec<FileDesc>,
+    pub mtimes_ns: Vec<i64>,
 }
 
 /// A modification time in nanoseconds since the epoch.

@@ -10,6 +10,7 @@ pub mod digests;
 pub mod discovery;
 pub mod download;
 pub mod files;
+pub mod heap;
 pub mod hostile;
 pub mod identity;
 pub mod install;

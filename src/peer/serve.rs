@@ -155,37 +155,11 @@ async fn handle(
     }
     match request {
         Request::GameFiles { game_id } => {
-            // Digests from the cache, or hashed now on a first request.
-            let files = tokio::task::block_in_place(|| {
-                let began = std::time::Instant::now();
-                let listed = node.files.list_stamped(&game_id)?;
-                let listed_ms = began.elapsed().as_millis();
-                let files = node.digests.fill(&node.files, &game_id, listed)?;
-                tracing::debug!(%game_id, files = files.len(), listed_ms, digested_ms = began.elapsed().as_millis(), "file list ready");
-                anyhow::Ok(files)
-            })?;
-            let version = node
-                .files
-                .sentinel_version(&game_id)
-                .with_context(|| format!("{game_id}: {SENTINEL} vanished"))?;
-            if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_lists()) {
-                return h
-                    .answer_file_list(&mut send, &game_id, &version, files)
-                    .await;
-            }
-            // Paged, so a list of any size fits the receiver's frame bound.
-            let pages = wire::file_list_pages(&files, wire::FILE_LIST_PAGE);
-            let last = pages.len().saturating_sub(1);
-            for (i, page) in pages.into_iter().enumerate() {
-                let frame = Response::GameFiles {
-                    game_id: game_id.clone(),
-                    version: version.clone(),
-                    files: page.to_vec(),
-                    more: i < last,
-                };
-                wire::write_frame(&mut send, &frame).await?;
-            }
-            send.finish()?;
+            let served = serve_file_list(&node, &game_id, &mut send).await;
+            // The list is dropped by now: its tens of MiB go back to the
+            // system, not to an arena the next request may never reuse.
+            crate::peer::heap::release_freed();
+            served?;
         }
         Request::Chunk {
             game_id,
@@ -222,6 +196,43 @@ async fn handle(
             serve_parts(&node, remote, &game_id, &parts, &mut send).await?;
         }
     }
+    Ok(())
+}
+
+/// Answers a file-list request: the game's files with their digests (from
+/// the cache, or hashed now on a first request), in pages.
+async fn serve_file_list(node: &Node, game_id: &str, send: &mut quinn::SendStream) -> Result<()> {
+    // Digests from the cache, or hashed now on a first request.
+    let files = tokio::task::block_in_place(|| {
+        let began = std::time::Instant::now();
+        let listed = node.files.list_stamped(game_id)?;
+        let listed_ms = began.elapsed().as_millis();
+        let files = node.digests.fill(&node.files, game_id, listed)?;
+        tracing::debug!(%game_id, files = files.len(), listed_ms, digested_ms = began.elapsed().as_millis(), "file list ready");
+        anyhow::Ok(files)
+    })?;
+    let version = node
+        .files
+        .sentinel_version(game_id)
+        .with_context(|| format!("{game_id}: {SENTINEL} vanished"))?;
+    if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_lists()) {
+        return h
+            .answer_file_list(send, game_id, &version, files)
+            .await;
+    }
+    // Paged, so a list of any size fits the receiver's frame bound.
+    let pages = wire::file_list_pages(&files, wire::FILE_LIST_PAGE);
+    let last = pages.len().saturating_sub(1);
+    for (i, page) in pages.into_iter().enumerate() {
+        let frame = Response::GameFiles {
+            game_id: game_id.to_string(),
+            version: version.clone(),
+            files: page.to_vec(),
+            more: i < last,
+        };
+        wire::write_frame(send, &frame).await?;
+    }
+    send.finish()?;
     Ok(())
 }
 
