@@ -74,50 +74,47 @@ pub fn plan_chunks(files: &[FileDesc], chunk_size: u64) -> Vec<Chunk> {
     out
 }
 
-/// Checks that every source sent the same file list; names the first
-/// conflict otherwise.
-pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<Vec<FileDesc>> {
-    let Some((first_addr, first)) = lists.first() else {
+/// Checks that every source sent the same file list (paths and sizes);
+/// names the first conflict otherwise.
+pub fn agree(lists: &[(String, Vec<FileDesc>)]) -> Result<()> {
+    let Some(((first_addr, first), others)) = lists.split_first() else {
         bail!("no source sent a file list");
     };
-    // By path, so lists of 100,000 files compare in linear time.
-    let first_sizes: std::collections::HashMap<&str, u64> =
-        first.iter().map(|f| (f.path.as_str(), f.size)).collect();
-    for (addr, list) in &lists[1..] {
-        let sizes: std::collections::HashMap<&str, u64> =
-            list.iter().map(|f| (f.path.as_str(), f.size)).collect();
-        for f in first {
-            match sizes.get(f.path.as_str()) {
-                Some(&size) if size != f.size => bail!(
-                    "file size conflict on {}: {} bytes at {first_addr}, {} bytes at {addr}",
-                    f.path,
-                    f.size,
-                    size
-                ),
-                Some(_) => {}
-                None => bail!(
-                    "file set conflict: {} is at {first_addr} but not at {addr}",
-                    f.path
-                ),
+    // By path, so lists of 100,000 files compare in linear time; a sole
+    // source has nothing to compare (no index of its 100,000 paths).
+    if !others.is_empty() {
+        let first_sizes: std::collections::HashMap<&str, u64> =
+            first.iter().map(|f| (f.path.as_str(), f.size)).collect();
+        for (addr, list) in others {
+            let sizes: std::collections::HashMap<&str, u64> =
+                list.iter().map(|f| (f.path.as_str(), f.size)).collect();
+            for f in first {
+                match sizes.get(f.path.as_str()) {
+                    Some(&size) if size != f.size => bail!(
+                        "file size conflict on {}: {} bytes at {first_addr}, {} bytes at {addr}",
+                        f.path,
+                        f.size,
+                        size
+                    ),
+                    Some(_) => {}
+                    None => bail!(
+                        "file set conflict: {} is at {first_addr} but not at {addr}",
+                        f.path
+                    ),
+                }
+            }
+            if let Some(g) = list
+                .iter()
+                .find(|g| !first_sizes.contains_key(g.path.as_str()))
+            {
+                bail!(
+                    "file set conflict: {} is at {addr} but not at {first_addr}",
+                    g.path
+                );
             }
         }
-        if let Some(g) = list
-            .iter()
-            .find(|g| !first_sizes.contains_key(g.path.as_str()))
-        {
-            bail!(
-                "file set conflict: {} is at {addr} but not at {first_addr}",
-                g.path
-            );
-        }
     }
-    check_paths(first)?;
-    // Paths and sizes only: `majority` adds each file's digests, so a
-    // 100,000-file list's digests are not held one extra time.
-    Ok(first
-        .iter()
-        .map(|f| FileDesc::new(f.path.clone(), f.size))
-        .collect())
+    check_paths(first)
 }
 
 /// The rules one source's file list must keep on its own, checked as it
@@ -167,33 +164,34 @@ pub struct Agreed {
 /// that more than half of the sources sent wins; a source that sent another
 /// one, or a malformed one, is in the minority for that file. No strict
 /// majority (a tie, two sources that differ, all different) fails the
-/// download. `files` is `agree`'s answer; `lists` are in source order.
-pub fn majority(files: Vec<FileDesc>, lists: &[(String, Vec<FileDesc>)]) -> Result<Agreed> {
-    let by_path: Vec<HashMap<&str, &FileDesc>> = lists
+/// download. `lists` are in source order; the agreed list is the first
+/// one's, taken over (not copied: a list is as long as the game).
+pub fn majority(mut lists: Vec<(String, Vec<FileDesc>)>) -> Result<Agreed> {
+    let Some((_, first)) = lists.first_mut() else {
+        bail!("no source sent a file list");
+    };
+    let first = std::mem::take(first);
+    let by_path: Vec<HashMap<&str, &FileDesc>> = lists[1..]
         .iter()
         .map(|(_, l)| l.iter().map(|f| (f.path.as_str(), f)).collect())
         .collect();
     let mut out = Agreed {
-        files: Vec::with_capacity(files.len()),
+        files: Vec::with_capacity(first.len()),
         minority: Vec::new(),
     };
-    for (i, mut f) in files.into_iter().enumerate() {
+    let well_formed = |d: &FileDesc, size: u64| d.size == size && digest::check_list(d.size, &d.blocks).is_ok();
+    for (i, mut f) in first.into_iter().enumerate() {
         // Each source's vote: its list for this file, if well formed.
-        let votes: Vec<Option<&Vec<digest::Digest>>> = by_path
-            .iter()
-            .map(|m| {
-                m.get(f.path.as_str())
-                    .filter(|d| d.size == f.size && digest::check_list(d.size, &d.blocks).is_ok())
-                    .map(|d| &d.blocks)
-            })
+        let votes: Vec<Option<&Vec<digest::Digest>>> = std::iter::once(Some(&f))
+            .chain(by_path.iter().map(|m| m.get(f.path.as_str()).copied()))
+            .map(|d| d.filter(|d| well_formed(d, f.size)).map(|d| &d.blocks))
             .collect();
-        let winner = votes.iter().flatten().find(|v| {
-            let n = votes.iter().filter(|w| w.as_ref() == Some(*v)).count();
-            2 * n > votes.len()
+        let winner = votes.iter().position(|v| {
+            v.is_some() && 2 * votes.iter().filter(|w| *w == v).count() > votes.len()
         });
         let Some(winner) = winner else {
             let mut groups: Vec<(Option<&Vec<digest::Digest>>, Vec<&str>)> = Vec::new();
-            for (v, (addr, _)) in votes.iter().zip(lists) {
+            for (v, (addr, _)) in votes.iter().zip(&lists) {
                 match groups.iter_mut().find(|(g, _)| g == v) {
                     Some((_, who)) => who.push(addr),
                     None => groups.push((*v, vec![addr])),
@@ -214,11 +212,15 @@ pub fn majority(files: Vec<FileDesc>, lists: &[(String, Vec<FileDesc>)]) -> Resu
             );
         };
         for (source, v) in votes.iter().enumerate() {
-            if *v != Some(*winner) {
+            if *v != votes[winner] {
                 out.minority.push((i, source));
             }
         }
-        f.blocks = (*winner).clone();
+        // The first source's digests are the file's own: only another
+        // winner's are copied.
+        if votes[0] != votes[winner] {
+            f.blocks = votes[winner].cloned().unwrap_or_default();
+        }
         out.files.push(f);
     }
     Ok(out)
@@ -416,7 +418,7 @@ mod tests {
         );
         let err = agree(&[a.clone(), c]).expect_err("set conflict");
         assert!(err.to_string().contains("x.eti is at A but not at C"));
-        assert_eq!(agree(&[a.clone(), a.clone()]).ok(), Some(a.1));
+        assert!(agree(&[a.clone(), a.clone()]).is_ok());
     }
 
     fn d(path: &str, size: u64, blocks: &[&str]) -> FileDesc {
@@ -428,6 +430,12 @@ mod tests {
                 .map(|b| digest::Digest::from_hex(&b.repeat(32)).expect("test digest"))
                 .collect(),
         }
+    }
+
+    /// `majority` of lists that `agree` passed.
+    fn agreed(l: Vec<(String, Vec<FileDesc>)>) -> Result<Vec<(String, Vec<FileDesc>)>> {
+        agree(&l)?;
+        Ok(l)
     }
 
     fn lists(per_source: &[&[FileDesc]]) -> Vec<(String, Vec<FileDesc>)> {
@@ -449,20 +457,16 @@ mod tests {
             &[bad.clone(), ini.clone()],
             &[good.clone(), ini.clone()],
         ]);
-        let files = agree(&l)?;
-        assert!(
-            files.iter().all(|f| f.blocks.is_empty()),
-            "agree keeps no digests"
-        );
-        let got = majority(files, &l)?;
+        agree(&l)?;
+        let got = majority(l)?;
         assert_eq!(got.files, vec![good.clone(), ini.clone()]);
         assert_eq!(got.minority, vec![(0, 1)]);
         // One source: its digests are the majority.
         let l = lists(&[&[bad.clone(), ini.clone()]]);
-        assert_eq!(majority(agree(&l)?, &l)?.files[0], bad);
+        assert_eq!(majority(agreed(l)?)?.files[0], bad);
         // Unanimous: no minority.
         let l = lists(&[&[good.clone(), ini.clone()], &[good.clone(), ini.clone()]]);
-        assert!(majority(agree(&l)?, &l)?.minority.is_empty());
+        assert!(majority(agreed(l)?)?.minority.is_empty());
         Ok(())
     }
 
@@ -487,7 +491,7 @@ mod tests {
                 files.iter().map(|f| vec![f.clone(), ini.clone()]).collect();
             let refs: Vec<&[FileDesc]> = per.iter().map(|p| p.as_slice()).collect();
             let l = lists(&refs);
-            let err = majority(agree(&l)?, &l).expect_err("no majority");
+            let err = majority(agreed(l)?).expect_err("no majority");
             assert!(
                 err.to_string().contains("no strict majority") && err.to_string().contains("a.eti"),
                 "{err}"
@@ -495,7 +499,7 @@ mod tests {
         }
         // A sole source with malformed digests has no majority either.
         let l = lists(&[&[d("a.eti", 10, &["a", "a"]), ini.clone()]]);
-        assert!(majority(agree(&l)?, &l).is_err());
+        assert!(majority(agreed(l)?).is_err());
         Ok(())
     }
 

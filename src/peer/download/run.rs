@@ -251,13 +251,11 @@ pub async fn run(
         bail!("no source sent a file list ({})", why.join("; "));
     }
     let listed_ms = asked.elapsed().as_millis();
-    let sizes = plan::agree(&lists)?;
+    plan::agree(&lists)?;
     // The digests, by strict majority; a source in the minority for a file
-    // is not asked for its bytes.
-    let agreed = plan::majority(sizes, &lists)?;
-    // Each list is as long as the game: keep the agreed one, not one per
-    // source.
-    drop(lists);
+    // is not asked for its bytes. Each list is as long as the game: the
+    // first becomes the agreed one, the others are dropped.
+    let agreed = plan::majority(lists)?;
     for &(file, source) in &agreed.minority {
         let (Some(f), Some(s)) = (agreed.files.get(file), live.get(source)) else {
             continue;
