@@ -48,7 +48,9 @@ impl Chunk {
 /// Splits files into chunks of at most `chunk_size`; an empty file is one
 /// empty chunk, so every file is announced by at least one chunk event.
 pub fn plan_chunks(files: &[FileDesc], chunk_size: u64) -> Vec<Chunk> {
-    let mut out = Vec::new();
+    // At least one chunk per file: exact for a game of small files, where
+    // growing by doubling left up to half of 100,000 chunks' room unused.
+    let mut out = Vec::with_capacity(files.len());
     for (file, f) in files.iter().enumerate() {
         if f.size == 0 {
             out.push(Chunk {
@@ -170,19 +172,16 @@ pub fn majority(mut lists: Vec<(String, Vec<FileDesc>)>) -> Result<Agreed> {
     let Some((_, first)) = lists.first_mut() else {
         bail!("no source sent a file list");
     };
-    let first = std::mem::take(first);
+    let mut files = std::mem::take(first);
     let by_path: Vec<HashMap<&str, &FileDesc>> = lists[1..]
         .iter()
         .map(|(_, l)| l.iter().map(|f| (f.path.as_str(), f)).collect())
         .collect();
-    let mut out = Agreed {
-        files: Vec::with_capacity(first.len()),
-        minority: Vec::new(),
-    };
+    let mut minority = Vec::new();
     let well_formed = |d: &FileDesc, size: u64| d.size == size && digest::check_list(d.size, &d.blocks).is_ok();
-    for (i, mut f) in first.into_iter().enumerate() {
+    for (i, f) in files.iter_mut().enumerate() {
         // Each source's vote: its list for this file, if well formed.
-        let votes: Vec<Option<&Vec<digest::Digest>>> = std::iter::once(Some(&f))
+        let votes: Vec<Option<&Vec<digest::Digest>>> = std::iter::once(Some(&*f))
             .chain(by_path.iter().map(|m| m.get(f.path.as_str()).copied()))
             .map(|d| d.filter(|d| well_formed(d, f.size)).map(|d| &d.blocks))
             .collect();
@@ -213,17 +212,17 @@ pub fn majority(mut lists: Vec<(String, Vec<FileDesc>)>) -> Result<Agreed> {
         };
         for (source, v) in votes.iter().enumerate() {
             if *v != votes[winner] {
-                out.minority.push((i, source));
+                minority.push((i, source));
             }
         }
         // The first source's digests are the file's own: only another
         // winner's are copied.
-        if votes[0] != votes[winner] {
-            f.blocks = votes[winner].cloned().unwrap_or_default();
+        let other = (votes[0] != votes[winner]).then(|| votes[winner].cloned().unwrap_or_default());
+        if let Some(blocks) = other {
+            f.blocks = blocks;
         }
-        out.files.push(f);
     }
-    Ok(out)
+    Ok(Agreed { files, minority })
 }
 
 /// What a download leaves in its root while it runs (`.lanspread-download`):
