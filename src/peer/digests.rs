@@ -81,6 +81,12 @@ impl DigestCache {
             files: mut out,
             mtimes_ns,
         } = list;
+        anyhow::ensure!(
+            out.len() == mtimes_ns.len(),
+            "a listing of {} files with {} mtimes",
+            out.len(),
+            mtimes_ns.len()
+        );
         self.with_db(|db| {
             // One transaction for the lookups and the stores: a lookup of
             // its own took and dropped the database's locks each time.

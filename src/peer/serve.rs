@@ -156,9 +156,12 @@ async fn handle(
     match request {
         Request::GameFiles { game_id } => {
             let served = serve_file_list(&node, &game_id, &mut send).await;
-            // The list is dropped by now: its tens of MiB go back to the
-            // system, not to an arena the next request may never reuse.
-            crate::peer::heap::release_freed();
+            // The list and its pages are dropped by now (what quinn still
+            // buffers is its own): a large one's freed memory goes back to
+            // the system, not to an arena the next request may never reuse.
+            if served.as_ref().is_ok_and(|&files| files >= LARGE_LIST) {
+                tokio::task::block_in_place(crate::peer::heap::release_freed);
+            }
             served?;
         }
         Request::Chunk {
@@ -199,9 +202,18 @@ async fn handle(
     Ok(())
 }
 
+/// Lists of at least this many files hand their freed memory back once
+/// served (`heap::release_freed`): a 100,000-file list is tens of MiB.
+const LARGE_LIST: usize = 10_000;
+
 /// Answers a file-list request: the game's files with their digests (from
-/// the cache, or hashed now on a first request), in pages.
-async fn serve_file_list(node: &Node, game_id: &str, send: &mut quinn::SendStream) -> Result<()> {
+/// the cache, or hashed now on a first request), in pages. Says how many
+/// files it listed.
+async fn serve_file_list(
+    node: &Node,
+    game_id: &str,
+    send: &mut quinn::SendStream,
+) -> Result<usize> {
     // Digests from the cache, or hashed now on a first request.
     let files = tokio::task::block_in_place(|| {
         let began = std::time::Instant::now();
@@ -216,9 +228,9 @@ async fn serve_file_list(node: &Node, game_id: &str, send: &mut quinn::SendStrea
         .sentinel_version(game_id)
         .with_context(|| format!("{game_id}: {SENTINEL} vanished"))?;
     if let Some(h) = node.hostile.as_ref().filter(|h| h.answers_lists()) {
-        return h
-            .answer_file_list(send, game_id, &version, files)
-            .await;
+        let listed = files.len();
+        h.answer_file_list(send, game_id, &version, files).await?;
+        return Ok(listed);
     }
     // Paged, so a list of any size fits the receiver's frame bound.
     let pages = wire::file_list_pages(&files, wire::FILE_LIST_PAGE);
@@ -233,7 +245,7 @@ async fn serve_file_list(node: &Node, game_id: &str, send: &mut quinn::SendStrea
         wire::write_frame(send, &frame).await?;
     }
     send.finish()?;
-    Ok(())
+    Ok(files.len())
 }
 
 /// Sends the ranges `parts` of `game_id`'s files in one answer. Every part

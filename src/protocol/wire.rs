@@ -270,7 +270,19 @@ mod tests {
         let page = Response::GameFiles {
             game_id: "g".into(),
             version: "1".into(),
-            files: vec![FileDesc::new("a/b", 3), FileDesc::new("c", 0)],
+            files: vec![
+                FileDesc::new("a/b", 3),
+                FileDesc::new("c", 0),
+                FileDesc {
+                    blocks: vec![
+                        crate::protocol::digest::Digest(
+                            [7; crate::protocol::digest::DIGEST_BYTES]
+                        );
+                        2
+                    ],
+                    ..FileDesc::new("d", 2 * crate::protocol::digest::BLOCK)
+                },
+            ],
             more: true,
         };
         let frames = [
@@ -297,6 +309,17 @@ mod tests {
             }
         }
         assert_eq!(decode_response(&frames[0])?, page);
+        // Decoded digest lists keep no spare room (a receiver holds
+        // 100,000 of them).
+        for decoded in [
+            decode_response(&frames[0])?,
+            decode::<Response>(&frames[0])?,
+        ] {
+            let Response::GameFiles { files, .. } = decoded else {
+                panic!("not a page");
+            };
+            assert!(files.iter().all(|f| f.blocks.capacity() == f.blocks.len()));
+        }
         Ok(())
     }
 

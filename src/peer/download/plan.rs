@@ -178,7 +178,8 @@ pub fn majority(mut lists: Vec<(String, Vec<FileDesc>)>) -> Result<Agreed> {
         .map(|(_, l)| l.iter().map(|f| (f.path.as_str(), f)).collect())
         .collect();
     let mut minority = Vec::new();
-    let well_formed = |d: &FileDesc, size: u64| d.size == size && digest::check_list(d.size, &d.blocks).is_ok();
+    let well_formed =
+        |d: &FileDesc, size: u64| d.size == size && digest::check_list(d.size, &d.blocks).is_ok();
     for (i, f) in files.iter_mut().enumerate() {
         // Each source's vote: its list for this file, if well formed.
         let votes: Vec<Option<&Vec<digest::Digest>>> = std::iter::once(Some(&*f))
@@ -217,7 +218,11 @@ pub fn majority(mut lists: Vec<(String, Vec<FileDesc>)>) -> Result<Agreed> {
         }
         // The first source's digests are the file's own: only another
         // winner's are copied.
-        let other = (votes[0] != votes[winner]).then(|| votes[winner].cloned().unwrap_or_default());
+        let other = if votes[0] != votes[winner] {
+            votes[winner].cloned()
+        } else {
+            None
+        };
         if let Some(blocks) = other {
             f.blocks = blocks;
         }
@@ -460,6 +465,23 @@ mod tests {
         let got = majority(l)?;
         assert_eq!(got.files, vec![good.clone(), ini.clone()]);
         assert_eq!(got.minority, vec![(0, 1)]);
+        // The first source outvoted: the winners' digests replace its own
+        // in the agreed list, and it is the minority for that file.
+        let l = lists(&[
+            &[bad.clone(), ini.clone()],
+            &[good.clone(), ini.clone()],
+            &[good.clone(), ini.clone()],
+        ]);
+        let got = majority(agreed(l)?)?;
+        assert_eq!(got.files, vec![good.clone(), ini.clone()]);
+        assert_eq!(got.minority, vec![(0, 0)]);
+        // Its malformed list for a file is outvoted the same way.
+        let l = lists(&[
+            &[d("a.eti", 10, &[]), ini.clone()],
+            &[good.clone(), ini.clone()],
+            &[good.clone(), ini.clone()],
+        ]);
+        assert_eq!(majority(agreed(l)?)?.files[0], good);
         // One source: its digests are the majority.
         let l = lists(&[&[bad.clone(), ini.clone()]]);
         assert_eq!(majority(agreed(l)?)?.files[0], bad);
