@@ -5,15 +5,12 @@
 //! glibc only: elsewhere `release_freed` does nothing.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
+use lanspread_checker::checker::actions::resources::status_bytes;
 use lanspread_checker::peer::heap::release_freed;
 
 fn rss_kib() -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| "no VmRSS in /proc/self/status".to_string())
+    let pid = i32::try_from(std::process::id()).map_err(|e| e.to_string())?;
+    Ok(status_bytes(pid, "VmRSS").map_err(|e| e.to_string())? / 1024)
 }
 
 #[test]

@@ -88,18 +88,25 @@ pub fn open_files(pid: i32) -> std::io::Result<u64> {
 
 /// `pid`'s peak resident set (`VmHWM` of `/proc/<pid>/status`), in bytes.
 pub fn peak_rss(pid: i32) -> std::io::Result<u64> {
+    status_bytes(pid, "VmHWM")
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmHWM`, `VmRSS`, …), in bytes.
+pub fn status_bytes(pid: i32, field: &str) -> std::io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    parse_vm_hwm(&status).ok_or_else(|| {
+    parse_status_kb(&status, field).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("/proc/{pid}/status has no readable VmHWM"),
+            format!("/proc/{pid}/status has no readable {field}"),
         )
     })
 }
 
-fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let mut words = line["VmHWM:".len()..].split_whitespace();
+fn parse_status_kb(status: &str, field: &str) -> Option<u64> {
+    let rest = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    let mut words = rest.split_whitespace();
     let n: u64 = words.next()?.parse().ok()?;
     match words.next()? {
         "kB" => n.checked_mul(1024),
@@ -262,10 +269,16 @@ mod tests {
     }
 
     #[test]
-    fn vm_hwm_is_parsed_in_bytes() {
-        assert_eq!(parse_vm_hwm("Name:\tx\nVmHWM:\t  2048 kB\n"), Some(2 << 20));
-        assert_eq!(parse_vm_hwm("VmRSS:\t2048 kB\n"), None);
-        assert_eq!(parse_vm_hwm("VmHWM:\t2048 MB\n"), None);
+    fn status_fields_are_parsed_in_bytes() {
+        let hwm = |s| parse_status_kb(s, "VmHWM");
+        assert_eq!(hwm("Name:\tx\nVmHWM:\t  2048 kB\n"), Some(2 << 20));
+        assert_eq!(hwm("VmRSS:\t2048 kB\n"), None);
+        assert_eq!(hwm("VmHWM:\t2048 MB\n"), None);
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t   41236 kB\nVmRSS:\t 100 kB\n";
+        assert_eq!(hwm(status), Some(41236 << 10));
+        assert_eq!(parse_status_kb(status, "VmRSS"), Some(100 << 10));
+        // A field whose name only starts like the one asked for is not it.
+        assert_eq!(parse_status_kb("VmRSSx:\t1 kB\n", "VmRSS"), None);
     }
 
     fn parse(src: &str) -> Result<Vec<Action>, String> {

@@ -208,9 +208,10 @@ impl Drop for BenchPeer {
 
 /// `VmHWM` of a live process, in KiB.
 pub fn peak_rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    parse_vm_hwm(&status).with_context(|| format!("no VmHWM in /proc/{pid}/status"))
+    let pid = i32::try_from(pid).context("a process ID past i32")?;
+    let bytes = crate::checker::actions::resources::peak_rss(pid)
+        .with_context(|| format!("reading the peak RSS of process {pid}"))?;
+    Ok(bytes / 1024)
 }
 
 /// User + system CPU time of a live process, in seconds.
@@ -238,13 +239,6 @@ fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a system constant.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 { t as f64 } else { 100.0 }
-}
-
-fn parse_vm_hwm(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Builds the game, starts `sources` + 1 peers, downloads once, reports.
@@ -579,13 +573,6 @@ impl TransferReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn vm_hwm_is_read_in_kib() {
-        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t   41236 kB\nVmRSS:\t 100 kB\n";
-        assert_eq!(parse_vm_hwm(status), Some(41236));
-        assert_eq!(parse_vm_hwm("VmRSS: 1 kB\n"), None);
-    }
 
     #[test]
     fn cpu_ticks_are_read_after_the_command_name() {
